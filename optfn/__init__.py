@@ -1,0 +1,1 @@
+"""optfn: optimizers and LR schedules for PyTorch from frozen, serializable specs."""

@@ -1,0 +1,206 @@
+"""attrs validators shared by every spec: strict kinds, finite numbers, ranges.
+
+Each validator raises :class:`optfn.errors.SpecError` (a ``ValueError``) or
+:class:`optfn.errors.SpecTypeError` (a ``TypeError``) whose message names the owning class,
+the field, the allowed range and the value. Booleans are never numbers here, strings never
+numbers, and nothing is coerced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from optfn.errors import SpecError, SpecTypeError
+
+__all__ = [
+    "check_pattern",
+    "is_int",
+    "is_real",
+    "one_of",
+    "opt",
+    "pattern_tuple",
+    "real",
+    "real_tuple",
+    "step_count",
+    "str_tuple",
+]
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def _owner(inst: Any) -> str:
+    return type(inst).__name__
+
+
+def is_real(v: object) -> bool:
+    """True for ``int``/``float`` (numpy floats included), never for ``bool``."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_int(v: object) -> bool:
+    """True for ``int`` (numpy ints excluded), never for ``bool``."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    if hi is not None:
+        return f"{'<' if hi_open else '<='} {hi:g}"
+    return "a finite number"
+
+
+def _check_real(
+    owner: str,
+    field: str,
+    v: object,
+    lo: float | None,
+    hi: float | None,
+    lo_open: bool,
+    hi_open: bool,
+) -> None:
+    rng = _range_text(lo, hi, lo_open, hi_open)
+    if not is_real(v):
+        raise SpecTypeError(
+            owner, field, f"must be a number ({rng}), got {v!r} ({type(v).__name__})"
+        )
+    x = float(v)  # type: ignore[arg-type]
+    bad = not math.isfinite(x)
+    if not bad and lo is not None:
+        bad = x <= lo if lo_open else x < lo
+    if not bad and hi is not None:
+        bad = x >= hi if hi_open else x > hi
+    if bad:
+        what = "finite and " + rng if rng != "a finite number" else rng
+        raise SpecError(owner, field, f"must be {what}, got {v!r}")
+
+
+def real(
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> Validator:
+    """A finite real number within the given bounds (open or closed)."""
+
+    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+        _check_real(_owner(inst), attr.name, v, lo, hi, lo_open, hi_open)
+
+    return check
+
+
+def real_tuple(
+    n: int, lo: float | None = None, hi: float | None = None, *, hi_open: bool = False
+) -> Validator:
+    """Exactly ``n`` finite numbers, each within ``[lo, hi]`` (``hi`` open if asked); a tuple."""
+
+    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+        owner = _owner(inst)
+        if not isinstance(v, tuple):
+            raise SpecTypeError(
+                owner, attr.name, f"must be a tuple of {n} numbers, got {v!r} ({type(v).__name__})"
+            )
+        if len(v) != n:
+            raise SpecError(owner, attr.name, f"must have exactly {n} values, got {len(v)}: {v!r}")
+        for i, x in enumerate(v):
+            _check_real(owner, f"{attr.name}[{i}]", x, lo, hi, False, hi_open)
+
+    return check
+
+
+def step_count(minimum: int = 0) -> Validator:
+    """A whole number of steps ``>= minimum`` (``int`` only: no float, no bool)."""
+
+    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+        if not is_int(v):
+            raise SpecTypeError(
+                _owner(inst),
+                attr.name,
+                f"must be an integer >= {minimum}, got {v!r} ({type(v).__name__})",
+            )
+        if v < minimum:
+            raise SpecError(_owner(inst), attr.name, f"must be an integer >= {minimum}, got {v!r}")
+
+    return check
+
+
+def one_of(*allowed: object) -> Validator:
+    """One of a fixed set of values (compared by equality, kind checked too)."""
+
+    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+        if not any(type(v) is type(a) and v == a for a in allowed):
+            choices = ", ".join(repr(a) for a in allowed)
+            raise SpecError(_owner(inst), attr.name, f"must be one of {choices}, got {v!r}")
+
+    return check
+
+
+def boolean(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+    """``True`` or ``False``, nothing truthy."""
+    if not isinstance(v, bool):
+        raise SpecTypeError(
+            _owner(inst), attr.name, f"must be true or false, got {v!r} ({type(v).__name__})"
+        )
+
+
+def opt(inner: Validator) -> Validator:
+    """``None`` or whatever ``inner`` accepts."""
+
+    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+        if v is not None:
+            inner(inst, attr, v)
+
+    return check
+
+
+def str_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+    """A tuple of non-empty strings."""
+    owner = _owner(inst)
+    if not isinstance(v, tuple):
+        raise SpecTypeError(
+            owner, attr.name, f"must be a tuple of strings, got {v!r} ({type(v).__name__})"
+        )
+    for i, s in enumerate(v):
+        if not isinstance(s, str):
+            raise SpecTypeError(
+                owner, f"{attr.name}[{i}]", f"must be a string, got {s!r} ({type(s).__name__})"
+            )
+        if not s:
+            raise SpecError(owner, f"{attr.name}[{i}]", "must be a non-empty string, got ''")
+
+
+def check_pattern(owner: str, field: str, pat: str) -> None:
+    """A name pattern: fnmatch syntax over dotted names, no whitespace, balanced brackets."""
+    if any(c.isspace() for c in pat):
+        raise SpecError(owner, field, f"a name pattern cannot contain whitespace, got {pat!r}")
+    if pat.count("[") != pat.count("]"):
+        raise SpecError(owner, field, f"unbalanced '[' ']' in name pattern {pat!r}")
+
+
+def pattern_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+    """A tuple of name patterns (see :func:`check_pattern`)."""
+    str_tuple(inst, attr, v)
+    for i, pat in enumerate(v):
+        check_pattern(_owner(inst), f"{attr.name}[{i}]", pat)
+
+
+def to_tuple(v: Any) -> Any:
+    """attrs converter: a list (as configs carry) becomes a tuple; anything else is left as is.
+
+    It changes the container only, never the values inside, so the validators still see
+    exactly what the caller passed. A string is left alone (and then rejected by the validator).
+    """
+    if isinstance(v, list):
+        return tuple(v)
+    return v
+
+
+def sequence_of_str(v: Any) -> bool:
+    return isinstance(v, Sequence) and not isinstance(v, str)

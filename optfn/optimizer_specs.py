@@ -1,0 +1,191 @@
+"""Optimizer specs: frozen, validated descriptions of an optimizer (seed 000's API).
+
+A spec holds numbers only (no torch objects); :func:`optfn.make_optimizer` turns it into a
+``torch.optim.Optimizer``. The methods of seed 000 (``create_optimizer``, ``to_dict``, ...) are
+one-line delegations to optfn's pure functions.
+
+>>> from optfn import AdamWSpec
+>>> spec = AdamWSpec(learning_rate=1e-3, lr_decay_gamma=0.95)
+>>> spec.optimizer_type, spec.weight_decay, spec.betas
+('adamw', 0.01, (0.9, 0.999))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import attrs
+
+from optfn import _validate as v
+
+if TYPE_CHECKING:
+    import torch
+
+    from optfn.rules import ParamRules
+
+__all__ = ["AdamSpec", "AdamWSpec", "MuonSpec", "OptimizerSpecification"]
+
+#: torch.optim.Muon's defaults, which seed 000's code gets when it passes nothing.
+TORCH_MUON_WEIGHT_DECAY = 0.1
+TORCH_MUON_NS_STEPS = 5
+TORCH_MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+TORCH_MUON_EPS = 1e-7
+
+AdjustLr = Literal["original", "match_rms_adamw"]
+
+_positive = v.real(0.0, lo_open=True)
+_nonneg = v.real(0.0)
+_gamma = v.opt(v.real(0.0, 1.0, lo_open=True))
+_betas = v.real_tuple(2, 0.0, 1.0, hi_open=True)
+
+
+@attrs.frozen(kw_only=True)
+class OptimizerSpecification:
+    """Base of every optimizer spec (seed 000's abstract base).
+
+    Subclasses set ``optimizer_type`` (the type tag used by :meth:`from_serialized` and in
+    configs) and define their fields. Instances are frozen, comparable and hashable.
+    """
+
+    optimizer_type: ClassVar[str] = ""
+
+    learning_rate: float
+    lr_decay_gamma: float | None
+
+    def __attrs_post_init__(self) -> None:
+        if type(self) is OptimizerSpecification:
+            raise TypeError(
+                "OptimizerSpecification is abstract: use AdamSpec, AdamWSpec or MuonSpec"
+            )
+
+    # ---- seed 000's methods: delegations only -------------------------------------------
+    def create_optimizer(
+        self,
+        model: torch.nn.Module,
+        lr_multipliers: Mapping[torch.nn.Module, float] | None = None,
+        rules: ParamRules | None = None,
+    ) -> torch.optim.Optimizer:
+        """Build the optimizer for ``model`` (see :func:`optfn.create_optimizer`).
+
+        ``lr_multipliers`` maps sub-modules of ``model`` to LR multipliers (the deepest wins);
+        weight decay is uniform (``ParamRules.uniform()``) unless ``rules`` are given.
+        """
+        from optfn.build import create_optimizer
+
+        return create_optimizer(self, [model], lr_multipliers, rules)
+
+    def create_optimizer_for_multiple(
+        self,
+        models: Sequence[torch.nn.Module],
+        lr_multipliers: Mapping[torch.nn.Module, float] | None = None,
+        rules: ParamRules | None = None,
+    ) -> torch.optim.Optimizer:
+        """One optimizer over several models; a parameter they share appears once."""
+        from optfn.build import create_optimizer
+
+        return create_optimizer(self, list(models), lr_multipliers, rules)
+
+    def create_scheduler(
+        self, optimizer: torch.optim.Optimizer
+    ) -> torch.optim.lr_scheduler.ExponentialLR | None:
+        """``ExponentialLR(optimizer, lr_decay_gamma)`` (step it once per epoch), or ``None``."""
+        from optfn.build import create_exponential_scheduler
+
+        return create_exponential_scheduler(optimizer, self.lr_decay_gamma)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec's parameters as a plain, JSON-safe dict (tuples become lists)."""
+        from optfn.serialization import optimizer_params
+
+        return optimizer_params(self)
+
+    @staticmethod
+    def from_serialized(optimizer_name: str, params: Mapping[str, Any]) -> OptimizerSpecification:
+        """Rebuild a spec from ``optimizer_type`` and ``to_dict()`` output, strictly.
+
+        >>> from optfn import AdamSpec, OptimizerSpecification
+        >>> s = AdamSpec(learning_rate=0.01)
+        >>> OptimizerSpecification.from_serialized(s.optimizer_type, s.to_dict()) == s
+        True
+        """
+        from optfn.serialization import optimizer_from_serialized
+
+        return optimizer_from_serialized(optimizer_name, params)
+
+
+@attrs.frozen(kw_only=True)
+class AdamSpec(OptimizerSpecification):
+    """Adam (``torch.optim.Adam``); its ``weight_decay`` is an L2 penalty added to the gradient.
+
+    >>> AdamSpec(learning_rate=0.001, lr_decay_gamma=0.95, weight_decay=0.01).optimizer_type
+    'adam'
+    """
+
+    optimizer_type: ClassVar[str] = "adam"
+
+    learning_rate: float = attrs.field(default=0.001, validator=_positive)
+    lr_decay_gamma: float | None = attrs.field(default=None, validator=_gamma)
+    betas: tuple[float, float] = attrs.field(
+        default=(0.9, 0.999), converter=v.to_tuple, validator=_betas
+    )
+    eps: float = attrs.field(default=1e-8, validator=_positive)
+    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+
+
+@attrs.frozen(kw_only=True)
+class AdamWSpec(OptimizerSpecification):
+    """AdamW (``torch.optim.AdamW``) with decoupled weight decay.
+
+    >>> AdamWSpec(learning_rate=0.001).weight_decay
+    0.01
+    """
+
+    optimizer_type: ClassVar[str] = "adamw"
+
+    learning_rate: float = attrs.field(default=0.001, validator=_positive)
+    lr_decay_gamma: float | None = attrs.field(default=None, validator=_gamma)
+    betas: tuple[float, float] = attrs.field(
+        default=(0.9, 0.999), converter=v.to_tuple, validator=_betas
+    )
+    eps: float = attrs.field(default=1e-8, validator=_positive)
+    weight_decay: float = attrs.field(default=0.01, validator=_nonneg)
+
+
+@attrs.frozen(kw_only=True)
+class MuonSpec(OptimizerSpecification):
+    """Muon for the matrices that the routing rule picks, AdamW for every other parameter.
+
+    Seed 000's fields keep their names and defaults: ``learning_rate`` (Muon's LR),
+    ``adamw_lr``, ``lr_decay_gamma``, ``momentum``, ``nesterov``, ``weight_decay`` (the AdamW
+    part's), ``betas`` (AdamW's). The knobs the seed leaves to ``torch.optim.Muon``'s defaults
+    are explicit fields with those defaults: ``muon_weight_decay=0.1``, ``ns_steps=5``,
+    ``ns_coefficients=(3.4445, -4.7750, 2.0315)``, ``muon_eps=1e-7`` and
+    ``adjust_lr_fn="original"``; ``adamw_eps=1e-8`` is AdamW's.
+
+    >>> spec = MuonSpec(learning_rate=0.02, adamw_lr=0.0003, lr_decay_gamma=0.98)
+    >>> spec.optimizer_type, spec.muon_weight_decay, spec.ns_steps
+    ('muon', 0.1, 5)
+    """
+
+    optimizer_type: ClassVar[str] = "muon"
+
+    learning_rate: float = attrs.field(default=0.02, validator=_positive)
+    adamw_lr: float = attrs.field(default=3e-4, validator=_positive)
+    lr_decay_gamma: float | None = attrs.field(default=None, validator=_gamma)
+    momentum: float = attrs.field(default=0.95, validator=v.real(0.0, 1.0, hi_open=True))
+    nesterov: bool = attrs.field(default=True, validator=v.boolean)
+    weight_decay: float = attrs.field(default=0.01, validator=_nonneg)
+    betas: tuple[float, float] = attrs.field(
+        default=(0.9, 0.999), converter=v.to_tuple, validator=_betas
+    )
+    adamw_eps: float = attrs.field(default=1e-8, validator=_positive)
+    muon_weight_decay: float = attrs.field(default=TORCH_MUON_WEIGHT_DECAY, validator=_nonneg)
+    ns_steps: int = attrs.field(default=TORCH_MUON_NS_STEPS, validator=v.step_count(1))
+    ns_coefficients: tuple[float, float, float] = attrs.field(
+        default=TORCH_MUON_NS_COEFFICIENTS, converter=v.to_tuple, validator=v.real_tuple(3)
+    )
+    muon_eps: float = attrs.field(default=TORCH_MUON_EPS, validator=_positive)
+    adjust_lr_fn: AdjustLr = attrs.field(
+        default="original", validator=v.one_of("original", "match_rms_adamw")
+    )

@@ -18,6 +18,7 @@ from optfn.errors import SpecError, SpecTypeError
 
 __all__ = [
     "check_pattern",
+    "instance",
     "is_int",
     "is_real",
     "one_of",
@@ -204,3 +205,17 @@ def to_tuple(v: Any) -> Any:
 
 def sequence_of_str(v: Any) -> bool:
     return isinstance(v, Sequence) and not isinstance(v, str)
+
+
+def instance(cls: type) -> Validator:
+    """An instance of ``cls`` (a nested spec); the message names the field and the kind."""
+
+    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+        if not isinstance(v, cls):
+            raise SpecTypeError(
+                _owner(inst),
+                attr.name,
+                f"must be a {cls.__name__}, got {v!r} ({type(v).__name__})",
+            )
+
+    return check

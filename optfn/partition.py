@@ -348,10 +348,10 @@ def partition_params(
                 if sprefix is not None:
                     used_prefixes.add(sprefix)
                 depth: int | None = None
+                if ld is not None:
+                    depth = _layer_depth(name, prefix, ld_block_prefix, ld_stem)
                 if route == "muon":  # seed 000: Muon parameters always use the Muon LR
                     scale, sprefix = 1.0, None
-                elif ld is not None:
-                    depth = _layer_depth(name, prefix, ld_block_prefix, ld_stem)
                 names.append(name)
                 params.append(p)
                 routes.append(route)
@@ -361,9 +361,9 @@ def partition_params(
                 owners.append(cls)
                 depths.append(depth)
 
-    unused = [p for p in scales if p not in used_prefixes]
-    if unused:
-        _raise_unused_prefix(unused[0], names)
+    for p in scales:  # a prefix shadowed by deeper ones still matches: only "none" is an error
+        if p not in used_prefixes and not any(n.startswith(p + ".") or n == p for n in names):
+            _raise_unused_prefix(p, names)
 
     num_blocks = 0
     if ld is not None:
@@ -377,7 +377,7 @@ def partition_params(
         num_blocks = max(block_depths)  # block i has depth i + 1; the head has L + 1
         final: list[float] = []
         for i, d in enumerate(depths):
-            if d is None:
+            if d is None or routes[i] == "muon":
                 final.append(lr_scales[i])
                 continue
             dd = num_blocks + 1 if d < 0 else d

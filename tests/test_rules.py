@@ -1,0 +1,117 @@
+"""ParamRules: presets, name patterns, validation."""
+
+from __future__ import annotations
+
+import pytest
+from torch import nn
+
+from optfn import LayerDecay, MuonRouting, ParamRules
+from optfn.errors import SpecError, SpecTypeError
+from optfn.rules import NORM_LAYER_TYPES, compile_patterns, first_match
+
+
+def test_default_is_seed_002_exclusions() -> None:
+    rules = ParamRules()
+    assert set(rules.no_decay_names) == {"bias", "cls_token", "pos_embed"}
+    assert "LayerNorm" in rules.no_decay_types
+    assert rules.no_decay_max_ndim is None and rules.lr_scales == ()
+
+
+def test_every_torch_norm_layer_is_listed() -> None:
+    norm_bases = (
+        nn.modules.batchnorm._NormBase,
+        nn.LayerNorm,
+        nn.GroupNorm,
+        nn.RMSNorm,
+        nn.LocalResponseNorm,
+        nn.CrossMapLRN2d,
+    )
+    shipped = {
+        name
+        for name in dir(nn)
+        if isinstance(getattr(nn, name), type)
+        and issubclass(getattr(nn, name), norm_bases)
+        and not name.startswith("_")
+    }
+    assert shipped <= set(NORM_LAYER_TYPES), shipped - set(NORM_LAYER_TYPES)
+
+
+def test_uniform_preset_decays_everything() -> None:
+    rules = ParamRules.uniform()
+    assert rules.no_decay_types == () and rules.no_decay_names == ()
+    assert ParamRules.uniform(lr_scales={"a": 2.0}).lr_scales == (("a", 2.0),)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "expected"),
+    [
+        ("bias", "bias", True),
+        ("bias", "encoder.fc.bias", True),
+        ("bias", "encoder.bias_scale", False),
+        ("*.bias", "fc.bias", True),
+        ("head.*", "head.weight", True),
+        ("head.*", "model.head.weight", True),
+        ("head.*", "multihead.weight", False),
+        ("*transformer*", "model.transformer.layers.0.w", True),
+        ("*transformer*", "encoder.w", False),
+        ("pos_embed", "encoder.pos_embed", True),
+        ("layers.[0-1].*", "layers.1.w", True),
+        ("layers.[0-1].*", "layers.2.w", False),
+    ],
+)
+def test_name_patterns_match_whole_name_or_dotted_tail(
+    pattern: str, name: str, expected: bool
+) -> None:
+    rx = compile_patterns((pattern,))
+    assert rx is not None and bool(rx.search(name)) is expected
+    assert (first_match((pattern,), name) == pattern) is expected
+
+
+def test_lr_scales_mapping_is_sorted_pairs_and_hashable() -> None:
+    a = ParamRules(lr_scales={"b": 2.0, "a": 0.5})
+    b = ParamRules(lr_scales={"a": 0.5, "b": 2.0})
+    assert a.lr_scales == (("a", 0.5), ("b", 2.0))
+    assert a == b and hash(a) == hash(b)
+
+
+BAD = [
+    ({"lr_scales": {"head*": 2.0}}, SpecError, "lr_scales['head*']"),
+    ({"lr_scales": {"head": 0}}, SpecError, "lr_scales['head']"),
+    ({"lr_scales": {"head": float("nan")}}, SpecError, "lr_scales['head']"),
+    ({"lr_scales": {"head": "5"}}, SpecTypeError, "lr_scales['head']"),
+    ({"lr_scales": {"head": True}}, SpecTypeError, "lr_scales['head']"),
+    ({"lr_scales": {".head": 2.0}}, SpecError, "lr_scales['.head']"),
+    ({"no_decay_names": ("a b",)}, SpecError, "no_decay_names[0]"),
+    ({"no_decay_names": "bias"}, SpecTypeError, "no_decay_names"),
+    ({"no_decay_names": ("",)}, SpecError, "no_decay_names[0]"),
+    ({"no_decay_types": ("Layer Norm",)}, SpecError, "no_decay_types[0]"),
+    ({"no_decay_max_ndim": -1}, SpecError, "no_decay_max_ndim"),
+    ({"no_decay_max_ndim": 1.0}, SpecTypeError, "no_decay_max_ndim"),
+    ({"layer_decay": 0.5}, SpecTypeError, "layer_decay"),
+    ({"muon": "transformer"}, SpecTypeError, "muon"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "where"), BAD)
+def test_bad_rules(kwargs: dict[str, object], exc: type[Exception], where: str) -> None:
+    with pytest.raises(exc) as info:
+        ParamRules(**kwargs)
+    assert str(info.value).startswith(f"ParamRules.{where}: ")
+
+
+def test_muon_routing_refuses_vectors() -> None:
+    with pytest.raises(SpecError, match=r"MuonRouting.min_ndim: must be >= 2.*got 1"):
+        MuonRouting(min_ndim=1)
+
+
+def test_layer_decay_validation() -> None:
+    with pytest.raises(SpecError, match=r"LayerDecay.rate: .*\(0, 1\].*got 0"):
+        LayerDecay(rate=0)
+    with pytest.raises(SpecError, match="LayerDecay.blocks"):
+        LayerDecay(rate=0.5, blocks="blocks.*")
+
+
+def test_hidden_matrices_preset() -> None:
+    r = MuonRouting.hidden_matrices(exclude=("out.*",))
+    assert r.include == ("*",) and r.exclude == ("out.*",)
+    assert "Embedding" in r.exclude_types

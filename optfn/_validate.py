@@ -9,6 +9,7 @@ numbers, and nothing is coerced.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +19,9 @@ from optfn.errors import SpecError, SpecTypeError
 
 __all__ = [
     "check_pattern",
+    "increasing_steps",
     "instance",
+    "instance_tuple",
     "is_int",
     "is_real",
     "one_of",
@@ -26,6 +29,7 @@ __all__ = [
     "pattern_tuple",
     "real",
     "real_tuple",
+    "step_arg",
     "step_count",
     "str_tuple",
 ]
@@ -116,18 +120,58 @@ def real_tuple(
     return check
 
 
-def step_count(minimum: int = 0) -> Validator:
-    """A whole number of steps ``>= minimum`` (``int`` only: no float, no bool)."""
+def _steps_text(minimum: int, maximum: int | None) -> str:
+    return f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+
+
+def step_count(minimum: int = 0, maximum: int | None = None) -> Validator:
+    """A whole number of steps ``>= minimum`` (and ``<= maximum`` if given); ``int`` only."""
+    rng = _steps_text(minimum, maximum)
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
         if not is_int(v):
             raise SpecTypeError(
                 _owner(inst),
                 attr.name,
-                f"must be an integer >= {minimum}, got {v!r} ({type(v).__name__})",
+                f"must be an integer {rng}, got {v!r} ({type(v).__name__})",
             )
-        if v < minimum:
-            raise SpecError(_owner(inst), attr.name, f"must be an integer >= {minimum}, got {v!r}")
+        if v < minimum or (maximum is not None and v > maximum):
+            raise SpecError(_owner(inst), attr.name, f"must be an integer {rng}, got {v!r}")
+
+    return check
+
+
+def increasing_steps(
+    minimum: int = 1, maximum: int | None = None, *, min_len: int = 0
+) -> Validator:
+    """A tuple of at least ``min_len`` whole step numbers, each in range, strictly increasing."""
+    rng = _steps_text(minimum, maximum)
+
+    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+        owner = _owner(inst)
+        if not isinstance(v, tuple):
+            raise SpecTypeError(
+                owner, attr.name, f"must be a tuple of integers, got {v!r} ({type(v).__name__})"
+            )
+        if len(v) < min_len:
+            raise SpecError(
+                owner, attr.name, f"must have at least {min_len} value(s), got {len(v)}: {v!r}"
+            )
+        for i, x in enumerate(v):
+            field = f"{attr.name}[{i}]"
+            if not is_int(x):
+                raise SpecTypeError(
+                    owner, field, f"must be an integer {rng}, got {x!r} ({type(x).__name__})"
+                )
+            if x < minimum or (maximum is not None and x > maximum):
+                raise SpecError(owner, field, f"must be an integer {rng}, got {x!r}")
+            if i and x <= v[i - 1]:
+                raise SpecError(
+                    owner,
+                    field,
+                    f"must be > {attr.name}[{i - 1}] = {v[i - 1]!r} (strictly increasing), "
+                    f"got {x!r}",
+                )
 
     return check
 
@@ -219,3 +263,45 @@ def instance(cls: type) -> Validator:
             )
 
     return check
+
+
+def instance_tuple(cls: type, *, min_len: int = 0) -> Validator:
+    """A tuple of at least ``min_len`` instances of ``cls`` (nested specs)."""
+
+    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+        owner = _owner(inst)
+        if not isinstance(v, tuple):
+            raise SpecTypeError(
+                owner,
+                attr.name,
+                f"must be a tuple of {cls.__name__}s, got {v!r} ({type(v).__name__})",
+            )
+        if len(v) < min_len:
+            raise SpecError(
+                owner, attr.name, f"must have at least {min_len} value(s), got {len(v)}: {v!r}"
+            )
+        for i, x in enumerate(v):
+            if not isinstance(x, cls):
+                raise SpecTypeError(
+                    owner,
+                    f"{attr.name}[{i}]",
+                    f"must be a {cls.__name__}, got {x!r} ({type(x).__name__})",
+                )
+
+    return check
+
+
+def step_arg(owner: str, field: str, v: object, minimum: int = 0) -> int:
+    """A whole number ``>= minimum`` passed to a function (a step, a count), as an ``int``.
+
+    Python and numpy integers pass; a bool, a float (even ``2.0``) or a string is a
+    :class:`SpecTypeError`, a value below ``minimum`` a :class:`SpecError`.
+    """
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise SpecTypeError(
+            owner, field, f"must be an integer >= {minimum}, got {v!r} ({type(v).__name__})"
+        )
+    n = int(v)
+    if n < minimum:
+        raise SpecError(owner, field, f"must be an integer >= {minimum}, got {v!r}")
+    return n

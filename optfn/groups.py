@@ -74,15 +74,23 @@ def make_param_groups(
             f"(routes {sorted(set(partition.routes))}), got {type(spec).__name__}; "
             "call partition_params(models, rules, spec=spec) with this spec"
         )
+    # (route, decay, scale) -> the group's two lists; groups with equal hyper-parameters merge
+    lists: dict[tuple[str, bool, float], tuple[list[Any], list[str]]] = {}
     groups: dict[tuple[str, float, float], dict[str, Any]] = {}
-    for name, param, route, decay, scale in partition:
-        hp = _hyper(spec, route, decay, scale)
-        key = (route, hp["lr"], hp["weight_decay"])
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = {"params": [], "param_names": [], **hp}
-        group["params"].append(param)
-        group["param_names"].append(name)
+    for name, param, route, decay, scale in zip(
+        partition.names, partition.params, partition.routes, partition.decays,
+        partition.lr_scales, strict=True,
+    ):
+        slot = lists.get((route, decay, scale))
+        if slot is None:
+            hp = _hyper(spec, route, decay, scale)
+            key = (route, hp["lr"], hp["weight_decay"])
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = {"params": [], "param_names": [], **hp}
+            slot = lists[(route, decay, scale)] = (group["params"], group["param_names"])
+        slot[0].append(param)
+        slot[1].append(name)
     out = list(groups.values())
     _check_exactly_once(partition, out)
     return out

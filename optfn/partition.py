@@ -27,7 +27,7 @@ import attrs
 from torch import nn
 
 from optfn.optimizer_specs import AdamWSpec, MuonSpec, OptimizerSpecification
-from optfn.rules import ParamRules, compile_patterns, first_match
+from optfn.rules import LayerDecay, MuonRouting, ParamRules, compile_patterns, first_match
 
 __all__ = ["ModelsLike", "ParamEntry", "Partition", "RoutingWarning", "partition_params"]
 
@@ -50,10 +50,11 @@ class ParamEntry(NamedTuple):
     lr_scale: float
 
 
-# Reason codes, kept compact so that partitioning stays one cheap pass; turned into text by
-# Partition.reasons(). decay: ("type", cls) | ("name", None) | ("ndim", n) | None.
-# lr: (prefix or None, layer depth or None). route: ("muon", None) | ("adamw", why) | None.
-_Why = tuple[tuple[str, object] | None, tuple[str | None, int | None], tuple[str, str] | None]
+# Reason codes, kept compact so that partitioning stays one cheap pass; Partition.reasons()
+# turns them into text. Decay: ("type", class name) | ("name", None) | ("ndim", n) | None.
+_DecayWhy = tuple[str, object] | None
+_BY_NAME: _DecayWhy = ("name", None)
+_MISSING: _DecayWhy = ("missing", None)
 
 
 @attrs.frozen(eq=False)
@@ -70,9 +71,11 @@ class Partition:
     lr_scales: tuple[float, ...]
     rules: ParamRules
     spec: OptimizerSpecification
-    _why: tuple[_Why, ...] = attrs.field(alias="why", repr=False)
-    _owners: tuple[type, ...] = attrs.field(alias="owners", repr=False)
-    _num_blocks: int = attrs.field(alias="num_blocks", repr=False, default=0)
+    _why_decay: tuple[_DecayWhy, ...] = attrs.field(alias="why_decay", repr=False)
+    _why_prefix: tuple[str | None, ...] = attrs.field(alias="why_prefix", repr=False)
+    _why_route: tuple[tuple[str, str], ...] = attrs.field(alias="why_route", repr=False)
+    _depths: tuple[int, ...] = attrs.field(alias="depths", repr=False)
+    _num_blocks: int = attrs.field(alias="num_blocks", repr=False)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -101,27 +104,27 @@ class Partition:
 
     def _reasons_at(self, i: int) -> tuple[str, ...]:
         name = self.names[i]
-        decay_why, (prefix, depth), route_why = self._why[i]
         out: list[str] = []
-        if route_why is not None:
-            kind, detail = route_why
+        if self._why_route:
+            kind, detail = self._why_route[i]
             out.append(f"{detail} -> {kind}")
+        decay_why = self._why_decay[i]
         if decay_why is not None:
             kind, detail = decay_why
             if kind == "type":
                 out.append(f"{detail} -> no weight decay")
             elif kind == "name":
-                pat = first_match(self.rules.no_decay_names, name)
-                out.append(f"{pat} -> no weight decay")
+                out.append(f"{first_match(self.rules.no_decay_names, name)} -> no weight decay")
             else:
                 out.append(f"ndim {detail} <= {self.rules.no_decay_max_ndim} -> no weight decay")
+        prefix = self._why_prefix[i]
         if prefix is not None:
             scale = dict(self.rules.lr_scales)[prefix]
             out.append(f"{prefix or '<all>'} -> lr x{scale:g}")
-        if depth is not None and self.rules.layer_decay is not None:
-            ld = self.rules.layer_decay
-            exp = self._num_blocks + 1 - depth
-            out.append(f"layer depth {depth}/{self._num_blocks + 1} -> lr x{ld.rate:g}^{exp}")
+        ld = self.rules.layer_decay
+        if ld is not None and self.routes[i] != "muon":
+            depth, top = self._depths[i], self._num_blocks + 1
+            out.append(f"layer depth {depth}/{top} -> lr x{ld.rate:g}^{top - depth}")
         return tuple(out)
 
     def explain(self) -> str:
@@ -147,17 +150,31 @@ class Partition:
         return "\n".join(lines)
 
 
+_WRAPPER_ATTR: dict[type, str | None] = {}
+
+
+def _wrapper_attr(cls: type) -> str | None:
+    """The attribute holding the wrapped model for wrapper classes, else ``None`` (cached)."""
+    try:
+        return _WRAPPER_ATTR[cls]
+    except KeyError:
+        if issubclass(cls, nn.parallel.DistributedDataParallel):
+            attr: str | None = "module"
+        elif cls.__name__ == "OptimizedModule":  # torch.compile; avoids importing torch._dynamo
+            attr = "_orig_mod"
+        else:
+            attr = None
+        _WRAPPER_ATTR[cls] = attr
+        return attr
+
+
 def _unwrap(module: nn.Module) -> nn.Module:
     """The model inside DistributedDataParallel / torch.compile wrappers (any nesting)."""
-    while True:
-        inner = getattr(module, "_orig_mod", None)  # torch.compile's OptimizedModule
-        if isinstance(inner, nn.Module):
-            module = inner
-            continue
-        if isinstance(module, nn.parallel.DistributedDataParallel):
-            module = module.module
-            continue
-        return module
+    attr = _wrapper_attr(type(module))
+    while attr is not None:
+        module = module._modules[attr]  # type: ignore[assignment]
+        attr = _wrapper_attr(type(module))
+    return module
 
 
 def _named_models(models: ModelsLike) -> list[tuple[str, nn.Module]]:
@@ -197,17 +214,21 @@ def iter_modules(root: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]
     """
     seen: set[int] = set()
     stack: list[tuple[str, nn.Module]] = [(prefix[:-1], root)]
+    wrapper = _wrapper_attr
     while stack:
         name, mod = stack.pop()
-        mod = _unwrap(mod)
+        if wrapper(type(mod)) is not None:
+            mod = _unwrap(mod)
         if id(mod) in seen:
             continue
         seen.add(id(mod))
         yield name, mod
-        children = [(k, c) for k, c in mod._modules.items() if c is not None]
-        base = f"{name}." if name else ""
-        for k, c in reversed(children):
-            stack.append((base + k, c))
+        children = mod._modules
+        if children:
+            base = f"{name}." if name else ""
+            for k, c in reversed(children.items()):
+                if c is not None:
+                    stack.append((base + k, c))
 
 
 def _matching_type(cls: type, names: frozenset[str]) -> str | None:
@@ -258,133 +279,107 @@ def partition_params(
     use_muon = isinstance(spec, MuonSpec)
     base_route = "adamw" if use_muon else spec.optimizer_type
     muon = rules.muon
-    muon_inc = compile_patterns(muon.include) if use_muon else None
-    muon_exc = compile_patterns(muon.exclude) if use_muon else None
-    muon_types = frozenset(muon.exclude_types)
     nd_names = compile_patterns(rules.no_decay_names)
     nd_types = frozenset(rules.no_decay_types)
     max_ndim = rules.no_decay_max_ndim
     scales = dict(rules.lr_scales)
-    used_prefixes: set[str] = set()
     ld = rules.layer_decay
-    ld_stem = compile_patterns(ld.stem) if ld is not None else None
-    ld_block_prefix = f"{ld.blocks}." if ld is not None else ""
 
-    type_cache: dict[type, str | None] = {}
-    muon_type_cache: dict[type, bool] = {}
+    # Per-module facts are computed once per module (or once per module type); the per-
+    # parameter loop only appends to columns. Reasons are kept as small shared codes.
+    type_cache: dict[type, _DecayWhy] = {}
     seen_params: set[int] = set()
     names: list[str] = []
     params: list[nn.Parameter] = []
-    routes: list[str] = []
     decays: list[bool] = []
     lr_scales: list[float] = []
-    why: list[_Why] = []
-    owners: list[type] = []
-    depths: list[int | None] = []
-    total = 0
-
+    why_decay: list[_DecayWhy] = []
+    why_prefix: list[str | None] = []
+    owners: list[type] = []  # module type of each parameter (only needed under a MuonSpec)
+    used_prefixes: set[str] = set()
     root_scale: tuple[float, str | None] = (scales[""], "") if "" in scales else (1.0, None)
+    model_starts: list[tuple[int, str]] = []
     for prefix, root in _named_models(models):
+        model_starts.append((len(names), prefix))
         # module name -> (LR scale, the deepest prefix that set it), inherited by children
         mod_scale: dict[str, tuple[float, str | None]] = {}
         root_name = prefix[:-1]
         for mname, mod in iter_modules(root, prefix):
-            inherited = (
-                root_scale if mname == root_name else mod_scale[mname.rpartition(".")[0]]
-            )
-            own = scales.get(mname) if mname else None
-            cur = (own, mname) if own is not None else inherited
-            mod_scale[mname] = cur
+            if scales:
+                inherited = (
+                    root_scale if mname == root_name else mod_scale[mname.rpartition(".")[0]]
+                )
+                own = scales.get(mname) if mname else None
+                cur = (own, mname) if own is not None else inherited
+                mod_scale[mname] = cur
+            else:
+                cur = root_scale
             plist = mod._parameters
             if not plist:
                 continue
             cls = type(mod)
-            if cls not in type_cache:
-                type_cache[cls] = _matching_type(cls, nd_types)
-            norm_type = type_cache[cls]
+            type_why = type_cache.get(cls, _MISSING)
+            if type_why is _MISSING:
+                norm = _matching_type(cls, nd_types)
+                type_why = type_cache[cls] = None if norm is None else ("type", norm)
             base = f"{mname}." if mname else ""
+            scale, sprefix = cur
             for pname, p in plist.items():
-                if p is None:
+                if p is None or not p.requires_grad:
                     continue
-                total += 1
-                if not p.requires_grad or id(p) in seen_params:
+                pid = id(p)
+                if pid in seen_params:
                     continue
-                seen_params.add(id(p))
+                seen_params.add(pid)
                 name = base + pname
-                ndim = p.ndim
-                # weight decay
-                decay_why: tuple[str, object] | None
-                if norm_type is not None:
-                    decay_why = ("type", norm_type)
+                if type_why is not None:
+                    dwhy: _DecayWhy = type_why
                 elif nd_names is not None and nd_names.search(name):
-                    decay_why = ("name", None)
-                elif max_ndim is not None and ndim <= max_ndim:
-                    decay_why = ("ndim", ndim)
+                    dwhy = _BY_NAME
+                elif max_ndim is not None and p.ndim <= max_ndim:
+                    dwhy = ("ndim", p.ndim)
                 else:
-                    decay_why = None
-                # route
-                route = base_route
-                route_why: tuple[str, str] | None = None
-                if use_muon:
-                    if ndim < muon.min_ndim:
-                        route_why = ("adamw", f"ndim {ndim} < {muon.min_ndim}")
-                    elif muon_inc is None or not muon_inc.search(name):
-                        route_why = ("adamw", "no muon.include pattern matches")
-                    elif muon_exc is not None and muon_exc.search(name):
-                        pat = first_match(muon.exclude, name)
-                        route_why = ("adamw", f"muon.exclude {pat!r}")
-                    else:
-                        if cls not in muon_type_cache:
-                            muon_type_cache[cls] = _matching_type(cls, muon_types) is not None
-                        if muon_type_cache[cls]:
-                            route_why = ("adamw", f"{cls.__name__} in muon.exclude_types")
-                        else:
-                            route = "muon"
-                            pat = first_match(muon.include, name)
-                            route_why = ("muon", f"ndim {ndim}, {pat!r}")
-                # LR scale: deepest prefix (a parameter's own full name is deepest of all)
-                own_p = scales.get(name)
-                scale, sprefix = (own_p, name) if own_p is not None else cur
-                if sprefix is not None:
-                    used_prefixes.add(sprefix)
-                depth: int | None = None
-                if ld is not None:
-                    depth = _layer_depth(name, prefix, ld_block_prefix, ld_stem)
-                if route == "muon":  # seed 000: Muon parameters always use the Muon LR
-                    scale, sprefix = 1.0, None
+                    dwhy = None
                 names.append(name)
                 params.append(p)
-                routes.append(route)
-                decays.append(decay_why is None)
+                if use_muon:
+                    owners.append(cls)
+                decays.append(dwhy is None)
+                why_decay.append(dwhy)
+                if scales:
+                    own_p = scales.get(name)
+                    if own_p is not None:
+                        lr_scales.append(own_p)
+                        why_prefix.append(name)
+                        used_prefixes.add(name)
+                        continue
+                    if sprefix is not None:
+                        used_prefixes.add(sprefix)
                 lr_scales.append(scale)
-                why.append((decay_why, (sprefix, depth), route_why))
-                owners.append(cls)
-                depths.append(depth)
+                why_prefix.append(sprefix)
 
-    for p in scales:  # a prefix shadowed by deeper ones still matches: only "none" is an error
-        if p not in used_prefixes and not any(n.startswith(p + ".") or n == p for n in names):
-            _raise_unused_prefix(p, names)
+    for pfx in scales:  # a prefix shadowed by deeper ones still matches: only "none" is an error
+        if pfx not in used_prefixes and not any(n.startswith(pfx + ".") or n == pfx for n in names):
+            _raise_unused_prefix(pfx, names)
 
+    routes, why_route = (
+        _muon_routes(names, params, owners, muon)
+        if use_muon
+        else ([base_route] * len(names), [])
+    )
+    if use_muon:  # seed 000: Muon parameters always use the Muon LR
+        for i, r in enumerate(routes):
+            if r == "muon":
+                lr_scales[i] = 1.0
+                why_prefix[i] = None
+
+    depths: list[int] = []
     num_blocks = 0
     if ld is not None:
-        block_depths = [d for d in depths if d is not None and d > 0]
-        if not block_depths:
-            raise ValueError(
-                f"ParamRules.layer_decay.blocks: {ld.blocks!r} matches no parameter "
-                f"(expected names like '{ld.blocks}.0.weight'); "
-                f"first names are {', '.join(map(repr, names[:3]))}"
-            )
-        num_blocks = max(block_depths)  # block i has depth i + 1; the head has L + 1
-        final: list[float] = []
+        depths, num_blocks = _layer_depths(names, ld, model_starts)
         for i, d in enumerate(depths):
-            if d is None or routes[i] == "muon":
-                final.append(lr_scales[i])
-                continue
-            dd = num_blocks + 1 if d < 0 else d
-            fixed_why = why[i]
-            why[i] = (fixed_why[0], (fixed_why[1][0], dd), fixed_why[2])
-            final.append(lr_scales[i] * ld.rate ** (num_blocks + 1 - dd))
-        lr_scales = final
+            if routes[i] != "muon":
+                lr_scales[i] *= ld.rate ** (num_blocks + 1 - d)
 
     if use_muon and names and "muon" not in routes:
         warnings.warn(
@@ -403,20 +398,80 @@ def partition_params(
         lr_scales=tuple(lr_scales),
         rules=rules,
         spec=spec,
-        why=tuple(why),
-        owners=tuple(owners),
+        why_decay=tuple(why_decay),
+        why_prefix=tuple(why_prefix),
+        why_route=tuple(why_route),
+        depths=tuple(depths),
         num_blocks=num_blocks,
     )
 
 
-def _layer_depth(name: str, prefix: str, block_prefix: str, stem: re.Pattern[str] | None) -> int:
+def _local_names(names: list[str], model_starts: list[tuple[int, str]]) -> Iterator[str]:
+    """Each name without its model prefix (``"0."``, ``"enc."``)."""
+    bounds = [*model_starts[1:], (len(names), "")]
+    for (start, prefix), (stop, _) in zip(model_starts, bounds, strict=True):
+        cut = len(prefix)
+        for i in range(start, stop):
+            yield names[i][cut:]
+
+
+def _muon_routes(
+    names: list[str],
+    params: list[nn.Parameter],
+    owners: list[type],
+    muon: MuonRouting,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Route of every parameter under a MuonSpec, with the reason."""
+    inc = compile_patterns(muon.include)
+    exc = compile_patterns(muon.exclude)
+    excluded_types = frozenset(muon.exclude_types)
+    routes: list[str] = []
+    why: list[tuple[str, str]] = []
+    for name, p, owner_cls in zip(names, params, owners, strict=True):
+        ndim = p.ndim
+        if ndim < muon.min_ndim:
+            routes.append("adamw")
+            why.append(("adamw", f"ndim {ndim} < {muon.min_ndim}"))
+        elif inc is None or not inc.search(name):
+            routes.append("adamw")
+            why.append(("adamw", "no muon.include pattern matches"))
+        elif exc is not None and exc.search(name):
+            routes.append("adamw")
+            why.append(("adamw", f"muon.exclude {first_match(muon.exclude, name)!r}"))
+        elif excluded_types and (owner := _matching_type(owner_cls, excluded_types)):
+            routes.append("adamw")
+            why.append(("adamw", f"{owner} in muon.exclude_types"))
+        else:
+            routes.append("muon")
+            why.append(("muon", f"ndim {ndim}, {first_match(muon.include, name)!r}"))
+    return routes, why
+
+
+def _layer_depths(
+    names: list[str], ld: LayerDecay, model_starts: list[tuple[int, str]]
+) -> tuple[list[int], int]:
+    """Depth of every parameter under layer decay, and the number of blocks L."""
+    stem = compile_patterns(ld.stem)
+    block_prefix = f"{ld.blocks}."
+    raw = [_layer_depth(n, block_prefix, stem) for n in _local_names(names, model_starts)]
+    blocks = [d for d in raw if d > 0]
+    if not blocks:
+        raise ValueError(
+            f"ParamRules.layer_decay.blocks: {ld.blocks!r} matches no parameter "
+            f"(expected names like '{ld.blocks}.0.weight'); "
+            f"first names are {', '.join(map(repr, names[:3]))}"
+        )
+    num_blocks = max(blocks)  # block i has depth i + 1; the head has L + 1
+    return [num_blocks + 1 if d < 0 else d for d in raw], num_blocks
+
+
+def _layer_depth(local: str, block_prefix: str, stem: re.Pattern[str] | None) -> int:
     """Depth under layer decay: i + 1 in block i, 0 in the stem, -1 (= head) otherwise."""
-    local = name[len(prefix) :]
     if local.startswith(block_prefix):
         m = _BLOCK_INDEX.match(local, len(block_prefix))
         if m:
             return int(m.group(1)) + 1
-    if stem is not None and stem.search(name):
+    if stem is not None and stem.search(local):
         return 0
     return -1
 

@@ -1,0 +1,362 @@
+"""Round trips of every spec through dicts, JSON and TOML; the format; seed 000's API."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optfn.config import OptimConfig
+from optfn.errors import ConfigError
+from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
+from optfn.rules import LayerDecay, MuonRouting, ParamRules
+from optfn.schedules import Constant, Join, Schedule, WarmupCosine
+from optfn.serialization import (
+    SpecRegistry,
+    from_dict,
+    from_json,
+    from_toml,
+    load_config,
+    optimizer_from_serialized,
+    optimizer_params,
+    register_spec,
+    save_config,
+    to_dict,
+    to_json,
+    to_toml,
+)
+
+# ---- strategies (simple composites; a later issue moves them to optfn/strategies.py) ---------
+
+
+def reals(lo: float, hi: float, **kw: Any) -> st.SearchStrategy[float]:
+    """Finite floats in [lo, hi], plus the ints in range (a float field accepts ints)."""
+    floats = st.floats(lo, hi, allow_nan=False, allow_infinity=False, **kw)
+    ints = st.integers(int(lo) + 1, int(hi)) if int(hi) > int(lo) + 1 else st.nothing()
+    return floats | ints
+
+
+positive = reals(0.0, 1e6, exclude_min=True) | st.sampled_from([5e-324, 1e-300, 3e-4])
+nonneg = reals(0.0, 10.0)
+gammas = st.none() | st.floats(0.0, 1.0, exclude_min=True)
+betas = st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exclude_max=True))
+# Names with characters that need quoting or escaping in TOML/JSON.
+NAME = "abzAZ09_-é\"'\\=#"
+patterns = st.text(NAME + "*?.", min_size=1, max_size=8).filter(lambda s: "[" not in s)
+type_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_.]{0,8}", fullmatch=True)
+prefixes = st.just("") | st.lists(st.text(NAME, min_size=1, max_size=5), min_size=1, max_size=3).map(
+    ".".join
+)
+
+
+@st.composite
+def adam_like(draw: st.DrawFn, cls: type[AdamSpec] | type[AdamWSpec]) -> OptimizerSpecification:
+    return cls(
+        learning_rate=draw(positive),
+        lr_decay_gamma=draw(gammas),
+        betas=draw(betas),
+        eps=draw(positive),
+        weight_decay=draw(nonneg),
+    )
+
+
+@st.composite
+def muon_specs(draw: st.DrawFn) -> MuonSpec:
+    return MuonSpec(
+        learning_rate=draw(positive),
+        adamw_lr=draw(positive),
+        lr_decay_gamma=draw(gammas),
+        momentum=draw(st.floats(0.0, 1.0, exclude_max=True)),
+        nesterov=draw(st.booleans()),
+        weight_decay=draw(nonneg),
+        betas=draw(betas),
+        adamw_eps=draw(positive),
+        muon_weight_decay=draw(nonneg),
+        ns_steps=draw(st.integers(1, 10)),
+        ns_coefficients=draw(st.tuples(reals(-10, 10), reals(-10, 10), reals(-10, 10))),
+        muon_eps=draw(positive),
+        adjust_lr_fn=draw(st.sampled_from(["original", "match_rms_adamw"])),
+    )
+
+
+@st.composite
+def layer_decays(draw: st.DrawFn) -> LayerDecay:
+    return LayerDecay(
+        rate=draw(st.floats(0.0, 1.0, exclude_min=True)),
+        blocks=draw(prefixes.filter(bool)),
+        stem=draw(st.lists(patterns, max_size=3)),
+    )
+
+
+@st.composite
+def muon_routings(draw: st.DrawFn) -> MuonRouting:
+    return MuonRouting(
+        include=draw(st.lists(patterns, max_size=3)),
+        exclude=draw(st.lists(patterns, max_size=3)),
+        exclude_types=draw(st.lists(type_names, max_size=3)),
+        min_ndim=draw(st.integers(2, 5)),
+    )
+
+
+@st.composite
+def param_rules(draw: st.DrawFn) -> ParamRules:
+    return ParamRules(
+        no_decay_types=draw(st.lists(type_names, max_size=3)),
+        no_decay_names=draw(st.lists(patterns, max_size=3)),
+        no_decay_max_ndim=draw(st.none() | st.integers(0, 4)),
+        lr_scales=draw(st.dictionaries(prefixes, positive, max_size=4)),
+        layer_decay=draw(st.none() | layer_decays()),
+        muon=draw(muon_routings()),
+    )
+
+
+@st.composite
+def warmup_cosines(draw: st.DrawFn) -> WarmupCosine:
+    total = draw(st.integers(1, 10**6))
+    return WarmupCosine(
+        warmup_steps=draw(st.integers(0, total - 1)),
+        total_steps=total,
+        min_lr_scale=draw(st.floats(0.0, 1.0)),
+    )
+
+
+constants = st.builds(Constant, value=reals(0.0, 10.0))
+leaf_schedules = constants | warmup_cosines()
+
+
+@st.composite
+def joins(draw: st.DrawFn) -> Join:
+    pieces = draw(st.lists(leaf_schedules, min_size=1, max_size=4))
+    cuts = draw(st.lists(st.integers(1, 10**6), min_size=len(pieces) - 1, max_size=len(pieces) - 1, unique=True))
+    return Join(pieces=pieces, boundaries=sorted(cuts))
+
+
+schedules = leaf_schedules | joins()
+optimizer_specs = adam_like(AdamSpec) | adam_like(AdamWSpec) | muon_specs()
+optim_configs = st.builds(
+    OptimConfig, optimizer=optimizer_specs, rules=param_rules(), schedule=schedules
+)
+
+#: One strategy per tag of optfn's registry.
+STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
+    "adam": adam_like(AdamSpec),
+    "adamw": adam_like(AdamWSpec),
+    "muon": muon_specs(),
+    "constant": constants,
+    "warmup_cosine": warmup_cosines(),
+    "join": joins(),
+    "layer_decay": layer_decays(),
+    "muon_routing": muon_routings(),
+    "param_rules": param_rules(),
+    "optim_config": optim_configs,
+}
+
+fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_every_library_spec_has_a_strategy() -> None:
+    assert set(STRATEGIES) == set(SpecRegistry.library().by_tag)
+
+
+# ---- round trips -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tag", sorted(STRATEGIES))
+@fast
+@given(data=st.data())
+def test_round_trip_dict_json_toml(tag: str, data: st.DataObject) -> None:
+    spec = data.draw(STRATEGIES[tag])
+    d = to_dict(spec)
+    assert d["type"] == tag and d["version"] == 1
+    assert from_dict(d) == spec
+    assert from_dict(d, type(spec)) == spec
+    assert from_json(to_json(spec)) == spec
+    assert from_toml(to_toml(spec)) == spec
+    # to_dict is plain data: JSON and TOML hold it unchanged.
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    assert tomllib.loads(to_toml(spec)) == d
+
+
+@fast
+@given(spec=optimizer_specs)
+def test_seed_to_dict_from_serialized(spec: OptimizerSpecification) -> None:
+    params = spec.to_dict()
+    assert list(params) == [a.name for a in attrs.fields(type(spec))]  # every field, no tag
+    assert json.loads(json.dumps(params, allow_nan=False)) == params  # JSON-safe
+    assert OptimizerSpecification.from_serialized(spec.optimizer_type, params) == spec
+    tagged = {"optimizer_type": spec.optimizer_type, **params}
+    assert optimizer_from_serialized(spec.optimizer_type, tagged) == spec
+
+
+@fast
+@given(cfg=optim_configs)
+def test_config_files_round_trip(cfg: OptimConfig, tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("cfg")
+    for name in ("run.toml", "run.json", "RUN.TOML"):
+        save_config(cfg, folder / name)
+        assert load_config(folder / name) == cfg
+        assert load_config(folder / name, OptimConfig) == cfg
+
+
+# ---- the format ------------------------------------------------------------------------------
+
+
+def test_seed_checkpoint_example() -> None:
+    spec = AdamWSpec(learning_rate=0.001, lr_decay_gamma=0.95)
+    state_dict = {"optimizer_type": spec.optimizer_type, "optimizer_params": spec.to_dict()}
+    assert state_dict["optimizer_params"] == {
+        "learning_rate": 0.001,
+        "lr_decay_gamma": 0.95,
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+        "weight_decay": 0.01,
+    }
+    restored = OptimizerSpecification.from_serialized(
+        state_dict["optimizer_type"], state_dict["optimizer_params"]
+    )
+    assert restored == spec and type(restored) is AdamWSpec
+
+
+def test_seed_params_keep_none_fields() -> None:
+    assert optimizer_params(AdamSpec())["lr_decay_gamma"] is None
+    assert AdamSpec.from_serialized("adam", {"lr_decay_gamma": None}) == AdamSpec()
+
+
+def test_tags_and_layout() -> None:
+    cfg = OptimConfig(
+        optimizer=MuonSpec(),
+        rules=ParamRules(lr_scales={"head": 5.0, "encoder.layers.0": 0.5}),
+        schedule=Join(pieces=[Constant(), WarmupCosine(total_steps=10)], boundaries=[5]),
+    )
+    d = to_dict(cfg)
+    assert list(d)[:2] == ["version", "type"] and d["type"] == "optim_config"
+    assert d["optimizer"]["type"] == "muon"
+    assert "type" not in d["rules"] and "type" not in d["rules"]["muon"]  # concrete fields
+    assert d["rules"]["lr_scales"] == {"encoder.layers.0": 0.5, "head": 5.0}
+    assert [p["type"] for p in d["schedule"]["pieces"]] == ["constant", "warmup_cosine"]
+    assert d["schedule"]["boundaries"] == [5]
+    assert "lr_decay_gamma" not in d["optimizer"]  # None with a None default: left out
+    assert "layer_decay" not in d["rules"]
+    assert [to_dict(c())["type"] for c in (AdamSpec, AdamWSpec, MuonSpec)] == [
+        "adam",
+        "adamw",
+        "muon",
+    ]
+
+
+def test_hand_written_toml() -> None:
+    text = """
+        type = "optim_config"   # version may be left out: the current one
+        [optimizer]
+        type = "adamw"
+        learning_rate = 1       # an int is fine for a float field
+        [rules]
+        type = "param_rules"    # a redundant tag is fine when it is the right one
+        lr_scales = { head = 5, "encoder.layers.0" = 0.5 }
+        [schedule]
+        type = "warmup_cosine"
+        total_steps = 1000
+    """
+    cfg = from_toml(text)
+    assert cfg.optimizer == AdamWSpec(learning_rate=1.0)
+    assert type(cfg.optimizer.learning_rate) is float
+    assert cfg.rules.lr_scales == (("encoder.layers.0", 0.5), ("head", 5.0))
+    assert cfg.schedule == WarmupCosine(total_steps=1000)
+
+
+def test_expected_class_or_family() -> None:
+    d = to_dict(WarmupCosine(total_steps=10))
+    assert from_dict(d, Schedule) == WarmupCosine(total_steps=10)
+    del d["type"]
+    assert from_dict(d, WarmupCosine) == WarmupCosine(total_steps=10)  # the class decides
+    with pytest.raises(ConfigError, match=r"type: required field missing; one of 'constant'"):
+        from_dict(d, Schedule)
+    with pytest.raises(ConfigError, match=r"type: unknown type 'adam'; allowed: 'constant'"):
+        from_dict(to_dict(AdamSpec()), Schedule)
+    with pytest.raises(ConfigError, match=r"type: must be 'param_rules' here"):
+        from_dict(to_dict(AdamSpec()), ParamRules)
+
+
+def test_unknown_suffix_and_unregistered_class(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"must end in \.toml or \.json, got '\.yaml'"):
+        save_config(AdamSpec(), tmp_path / "x.yaml")
+    assert not (tmp_path / "x.yaml").exists()
+
+    @attrs.frozen
+    class Unregistered:
+        x: int = 1
+
+    with pytest.raises(TypeError, match="not a registered spec"):
+        to_dict(Unregistered())
+
+
+def test_file_names_version(tmp_path: Path) -> None:
+    save_config(AdamSpec(), tmp_path / "a.toml")
+    assert tomllib.loads((tmp_path / "a.toml").read_text())["version"] == 1
+    save_config(AdamSpec(), tmp_path / "a.json")
+    assert json.loads((tmp_path / "a.json").read_text())["version"] == 1
+    (tmp_path / "b.json").write_text('{"version": 7, "type": "adam"}')
+    with pytest.raises(ConfigError, match=r"b\.json.*\n  version: unsupported config version 7"):
+        load_config(tmp_path / "b.json")
+
+
+# ---- user registration -----------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Plateau(Constant):
+    """A user's schedule shape (registered once, below)."""
+
+    patience: int = 3
+
+
+@attrs.frozen(kw_only=True)
+class Budget:
+    """A user's own spec with a field that is None by default and one that is not."""
+
+    steps: int = 10
+    note: str | None = None
+    cap: float | None = 1.0
+
+
+def test_register_spec_user_classes() -> None:
+    assert register_spec(Plateau) == "plateau"
+    assert register_spec(Plateau, "plateau") == "plateau"  # the same pair again: fine
+    assert register_spec(Budget, "budget") == "budget"
+    cfg = OptimConfig(schedule=Join(pieces=[Plateau(patience=5), Constant()], boundaries=[9]))
+    assert from_toml(to_toml(cfg)) == cfg
+    assert from_dict({"type": "budget", "steps": 4}) == Budget(steps=4)
+    assert from_json(to_json(Budget(cap=None))) == Budget(cap=None)
+    with pytest.raises(ValueError, match=r"cap: TOML has no null"):
+        to_toml(Budget(cap=None))
+
+
+def test_register_spec_refusals() -> None:
+    @attrs.frozen
+    class Typed:
+        type: str = "x"
+
+    @attrs.frozen(kw_only=True)
+    class MyAdam(AdamSpec):
+        pass
+
+    with pytest.raises(ValueError, match="'adam' is taken by AdamSpec"):
+        register_spec(Plateau, "adam")
+    with pytest.raises(ValueError, match="already registered as 'adamw'"):
+        register_spec(AdamWSpec, "adamw2")
+    with pytest.raises(TypeError, match="must be an attrs class"):
+        register_spec(dict, "dict")
+    with pytest.raises(TypeError, match="abstract base"):
+        register_spec(Schedule, "schedule")
+    with pytest.raises(ValueError, match="cannot be named 'type'"):
+        register_spec(Typed, "typed")
+    with pytest.raises(ValueError, match="tagged by its optimizer_type 'adam'"):
+        register_spec(MyAdam, "my_adam")
+    with pytest.raises(ValueError, match="must be a name"):
+        register_spec(Budget, "has space")

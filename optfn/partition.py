@@ -27,7 +27,14 @@ import attrs
 from torch import nn
 
 from optfn.optimizer_specs import AdamWSpec, MuonSpec, OptimizerSpecification
-from optfn.rules import LayerDecay, MuonRouting, ParamRules, compile_patterns, first_match
+from optfn.rules import (
+    LayerDecay,
+    MuonRouting,
+    ParamRules,
+    compile_patterns,
+    first_match,
+    name_matcher,
+)
 
 __all__ = ["ModelsLike", "ParamEntry", "Partition", "RoutingWarning", "partition_params"]
 
@@ -279,7 +286,7 @@ def partition_params(
     use_muon = isinstance(spec, MuonSpec)
     base_route = "adamw" if use_muon else spec.optimizer_type
     muon = rules.muon
-    nd_names = compile_patterns(rules.no_decay_names)
+    nd_names = name_matcher(rules.no_decay_names)
     nd_types = frozenset(rules.no_decay_types)
     max_ndim = rules.no_decay_max_ndim
     scales = dict(rules.lr_scales)
@@ -334,7 +341,7 @@ def partition_params(
                 name = base + pname
                 if type_why is not None:
                     dwhy: _DecayWhy = type_why
-                elif nd_names is not None and nd_names.search(name):
+                elif nd_names is not None and nd_names(name, pname):
                     dwhy = _BY_NAME
                 elif max_ndim is not None and p.ndim <= max_ndim:
                     dwhy = ("ndim", p.ndim)

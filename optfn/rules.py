@@ -80,6 +80,47 @@ def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(r"(?:\A|\.)(?:" + "|".join(parts) + r")\Z", re.DOTALL)
 
 
+_WILDCARDS = frozenset("*?[")
+
+
+@attrs.frozen
+class NameMatcher:
+    """Compiled name patterns, with fast paths for the common literal ones.
+
+    A literal pattern without a dot (``"bias"``) matches exactly when the parameter's own
+    name (its last component) equals it: one set lookup. A literal dotted pattern matches the
+    whole name or a dotted tail. Wildcard patterns go through one regex.
+    """
+
+    last: frozenset[str]
+    exact: frozenset[str]
+    suffixes: tuple[str, ...]
+    regex: re.Pattern[str] | None
+
+    def __call__(self, name: str, last: str) -> bool:
+        return (
+            last in self.last
+            or (bool(self.suffixes) and (name in self.exact or name.endswith(self.suffixes)))
+            or (self.regex is not None and self.regex.search(name) is not None)
+        )
+
+
+@cache
+def name_matcher(patterns: tuple[str, ...]) -> NameMatcher | None:
+    """A :class:`NameMatcher` for ``patterns`` (``None`` when there are none)."""
+    if not patterns:
+        return None
+    literal = [p for p in patterns if not _WILDCARDS & set(p)]
+    dotted = [p for p in literal if "." in p]
+    wild = tuple(p for p in patterns if _WILDCARDS & set(p))
+    return NameMatcher(
+        last=frozenset(p for p in literal if "." not in p),
+        exact=frozenset(dotted),
+        suffixes=tuple("." + p for p in dotted),
+        regex=compile_patterns(wild),
+    )
+
+
 def first_match(patterns: tuple[str, ...], name: str) -> str | None:
     """The first pattern of ``patterns`` that matches ``name`` (for explaining), or ``None``."""
     for pat in patterns:

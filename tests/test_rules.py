@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from optfn import LayerDecay, MuonRouting, ParamRules
 from optfn.errors import SpecError, SpecTypeError
-from optfn.rules import NORM_LAYER_TYPES, compile_patterns, first_match
+from optfn.rules import NORM_LAYER_TYPES, compile_patterns, first_match, name_matcher
 
 
 def test_default_is_seed_002_exclusions() -> None:
@@ -115,3 +117,25 @@ def test_hidden_matrices_preset() -> None:
     r = MuonRouting.hidden_matrices(exclude=("out.*",))
     assert r.include == ("*",) and r.exclude == ("out.*",)
     assert "Embedding" in r.exclude_types
+
+
+_ATOMS = ["bias", "weight", "head", "fc", "norm", "pos_embed", "0", "1"]
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from([*_ATOMS, "*", "?ias", "[hn]*"]), min_size=1, max_size=3).map(
+            ".".join
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.lists(st.sampled_from(_ATOMS), min_size=1, max_size=4).map(".".join),
+)
+@settings(max_examples=300, deadline=None)
+def test_fast_name_matcher_agrees_with_the_regex(patterns: list[str], name: str) -> None:
+    pats = tuple(patterns)
+    rx = compile_patterns(pats)
+    matcher = name_matcher(pats)
+    assert rx is not None and matcher is not None
+    assert matcher(name, name.rpartition(".")[2]) is bool(rx.search(name))

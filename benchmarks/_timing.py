@@ -29,3 +29,19 @@ def header(title: str) -> None:
         f"   torch {torch.__version__}, python {platform.python_version()}, "
         f"{platform.machine()}, {torch.get_num_threads()} threads"
     )
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], *, repeats: int, warmup: int = 1
+) -> dict[str, float]:
+    """Median time of each function, timed round-robin so that load drift hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}

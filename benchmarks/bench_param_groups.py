@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _timing import header, median_seconds  # noqa: E402
+from _timing import header, interleaved_medians  # noqa: E402
 
 from optfn import AdamWSpec, ParamRules, make_param_groups, partition_params  # noqa: E402
 
@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'x naive':>9}{'optfn speedup':>15}")
     for label, model in models:
         n = sum(1 for _ in model.parameters())
-        times = {k: median_seconds(lambda f=f: f(model), repeats=repeats) for k, f in methods.items()}
+        times = interleaved_medians(
+            {k: (lambda f=f: f(model)) for k, f in methods.items()}, repeats=repeats
+        )
         for k, t in times.items():
             speedup = times[k] / times["optfn"] if k != "optfn" else 1.0
             print(

@@ -1,36 +1,104 @@
 """optfn: optimizers and learning-rate schedules for PyTorch from frozen, serializable specs.
 
+Specs (frozen attrs classes) describe an optimizer, the routing rules and an LR schedule;
+pure functions turn them into torch objects; one strict cattrs converter saves and loads them.
+
 >>> import torch
->>> from optfn import AdamWSpec, ParamRules, make_optimizer
+>>> from optfn import AdamWSpec, ParamRules, WarmupCosine, make_optimizer, make_scheduler
 >>> model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8))
 >>> opt = make_optimizer(model, AdamWSpec(learning_rate=1e-3), ParamRules())
 >>> [g["weight_decay"] for g in opt.param_groups]
 [0.01, 0.0]
+>>> sched = make_scheduler(opt, WarmupCosine(warmup_steps=10, total_steps=100))
 """
 
 from optfn.build import build_optimizer, make_optimizer
+from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoint
+from optfn.config import OptimConfig
 from optfn.errors import ConfigError, SpecError, SpecTypeError
 from optfn.groups import make_param_groups
 from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.partition import ParamEntry, Partition, RoutingWarning, partition_params
 from optfn.rules import LayerDecay, MuonRouting, ParamRules
+from optfn.scheduler import ScheduleLR, build_scheduler, build_warmup_cosine, make_scheduler
+from optfn.schedules import (
+    Constant,
+    CosineDecay,
+    CosineRestarts,
+    ExponentialDecay,
+    InverseSqrt,
+    Join,
+    LinearDecay,
+    LinearWarmup,
+    MultiStepDecay,
+    PolynomialDecay,
+    Schedule,
+    WarmupCosine,
+    WarmupStableDecay,
+    lr_curve,
+    lr_lambda,
+)
+from optfn.serialization import (
+    from_dict,
+    from_json,
+    from_toml,
+    load_config,
+    register_spec,
+    save_config,
+    to_dict,
+    to_json,
+    to_toml,
+)
 
 __all__ = [
     "AdamSpec",
     "AdamWSpec",
+    "Checkpoint",
     "ConfigError",
+    "Constant",
+    "CosineDecay",
+    "CosineRestarts",
+    "ExponentialDecay",
+    "InverseSqrt",
+    "Join",
     "LayerDecay",
+    "LinearDecay",
+    "LinearWarmup",
+    "MultiStepDecay",
     "MuonRouting",
     "MuonSpec",
+    "OptimConfig",
     "OptimizerSpecification",
     "ParamEntry",
     "ParamRules",
     "Partition",
+    "PolynomialDecay",
     "RoutingWarning",
+    "Schedule",
+    "ScheduleLR",
     "SpecError",
     "SpecTypeError",
+    "WarmupCosine",
+    "WarmupStableDecay",
     "build_optimizer",
+    "build_scheduler",
+    "build_warmup_cosine",
+    "from_dict",
+    "from_json",
+    "from_toml",
+    "load_config",
+    "load_checkpoint",
+    "lr_curve",
+    "lr_lambda",
     "make_optimizer",
     "make_param_groups",
+    "make_scheduler",
     "partition_params",
+    "register_spec",
+    "restore",
+    "save_checkpoint",
+    "save_config",
+    "to_dict",
+    "to_json",
+    "to_toml",
 ]

@@ -44,7 +44,15 @@ import torch
 
 from optfn.serialization import from_dict, to_dict
 
-__all__ = ["FORMAT", "Checkpoint", "load_checkpoint", "param_layout", "restore", "save_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "Checkpoint",
+    "check_layout",
+    "load_checkpoint",
+    "param_layout",
+    "restore",
+    "save_checkpoint",
+]
 
 FORMAT = "optfn.checkpoint"
 FORMAT_VERSION = 1

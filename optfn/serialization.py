@@ -47,6 +47,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from inspect import isabstract
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, overload
 
@@ -87,6 +88,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: A spec class or family base, as the expected type of what is read. (``Callable`` rather
+#: than ``type[T]`` so that the abstract bases, ``Schedule`` and ``OptimizerSpecification``,
+#: type-check.)
+SpecType = Callable[..., T]
 
 #: The format version written by this optfn, and the only one it reads.
 CONFIG_VERSION = 1
@@ -97,7 +102,7 @@ ROOT = "(top level)"
 FAMILIES: tuple[type, ...] = (OptimizerSpecification, Schedule)
 
 
-def snake_case(name: str) -> str:
+def _snake_case(name: str) -> str:
     """``"WarmupCosine"`` -> ``"warmup_cosine"`` (the default tag of a spec class)."""
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
@@ -126,7 +131,7 @@ class SpecRegistry:
         if cls in FAMILIES:
             raise TypeError(f"cls: {cls.__name__} is an abstract base; register its subclasses")
         if tag is None:
-            tag = getattr(cls, "optimizer_type", "") or snake_case(cls.__name__)
+            tag = getattr(cls, "optimizer_type", "") or _snake_case(cls.__name__)
         if not (isinstance(tag, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", tag)):
             raise ValueError(f"tag: must be a name like 'my_schedule', got {tag!r}")
         if issubclass(cls, OptimizerSpecification) and cls.optimizer_type != tag:
@@ -157,7 +162,7 @@ class SpecRegistry:
             reg.register(opt)
         for name in sorted(getattr(schedules, "__all__", ())):
             obj = getattr(schedules, name)
-            if isinstance(obj, type) and issubclass(obj, Schedule) and obj is not Schedule:
+            if isinstance(obj, type) and issubclass(obj, Schedule) and not isabstract(obj):
                 reg.register(obj)
         for other in (LayerDecay, MuonRouting, ParamRules, OptimConfig):
             reg.register(other)
@@ -249,25 +254,35 @@ def _items(
     return out
 
 
-def _on_spec_error(
-    conv: cattrs.Converter, cls: type, data: dict[str, Any]
-) -> list[SpecError | SpecTypeError]:
-    """Every field validator's complaint about ``data`` (attrs stops at the first one).
+def _noted(exc: Exception, field: str) -> Exception:
+    """``exc`` marked as being about ``field`` (how cattrs builds paths)."""
+    exc.add_note(AttributeValidationNote(f"@ attribute {field}", field, Any))
+    return exc
 
-    Runs only after construction failed although every field had the right kind.
+
+def _validator_problems(
+    conv: cattrs.Converter, cls: type, data: dict[str, Any], known: list[Exception]
+) -> list[Exception]:
+    """What every field validator says about ``data``, beyond the ``known`` problems.
+
+    attrs stops at the first failing validator and cattrs does not build an instance when a
+    field is malformed, so each validator is run here on its own field, with a bare instance
+    (optfn's validators only read its class name). Malformed fields are skipped.
     """
-    stub: Any = object.__new__(cls)  # validators only read its class name
-    found: list[SpecError | SpecTypeError] = []
+    malformed = {n.name for e in known for n in getattr(e, "__notes__", ()) if hasattr(n, "name")}
+    seen = {(e.field, e.reason) for e in known if isinstance(e, (SpecError, SpecTypeError))}
+    stub: Any = object.__new__(cls)
+    found: list[Exception] = []
     for a in attrs.fields(cls):
-        if a.validator is None or not a.init or a.name not in data:
+        if a.validator is None or a.name not in data or a.name in malformed:
             continue
         try:
             val = conv.structure(data[a.name], a.type)
-            val = a.converter(val) if callable(a.converter) else val
-            a.validator(stub, a, val)
+            a.validator(stub, a, a.converter(val) if callable(a.converter) else val)
         except (SpecError, SpecTypeError) as exc:
-            found.append(exc)
-        except Exception:  # a validator that needs the whole instance: skip it
+            if (exc.field, exc.reason) not in seen:
+                found.append(exc)
+        except Exception:  # a validator that needs the whole instance: not ours to run
             continue
     return found
 
@@ -279,38 +294,34 @@ def _spec_hook(conv: cattrs.Converter, registry: SpecRegistry, cls: type) -> Any
         if not isinstance(val, Mapping):
             raise TypeError(f"must be a table/mapping of {cls.__name__} fields, got {_show(val)}")
         data = dict(val)
-        if TAG_KEY in data:
-            tag, want = data.pop(TAG_KEY), registry.tag_of(cls)
+        problems: list[Exception] = []
+        want = registry.tag_of(cls)
+        if TAG_KEY in data and want is not None:  # else: an unknown key, reported below
+            tag = data.pop(TAG_KEY)
             if tag != want or type(tag) is not str:
-                exc = ValueError(f"must be {want!r} here (a {cls.__name__}), got {tag!r}")
-                exc.add_note(AttributeValidationNote("tag", TAG_KEY, str))
-                raise ClassValidationError(f"While structuring {cls.__name__}", [exc], cls)
+                msg = f"must be {want!r} here (a {cls.__name__}), got {tag!r}"
+                problems.append(_noted(ValueError(msg), TAG_KEY))
         try:
-            return inner(data, cls)
+            spec = inner(data, cls)
         except ClassValidationError as err:
-            built = err.exceptions[0] if len(err.exceptions) == 1 else None
-            if not isinstance(built, (SpecError, SpecTypeError)) or hasattr(built, "__notes__"):
-                raise
-            more = [
-                e
-                for e in _on_spec_error(conv, cls, data)
-                if (e.field, e.reason) != (built.field, built.reason)
-            ]
-            if not more:
-                raise
-            raise ClassValidationError(err.message, [built, *more], cls) from None
+            problems.extend(err.exceptions)
+        else:
+            if not problems:
+                return spec
+        problems += _validator_problems(conv, cls, data, problems)
+        raise ClassValidationError(f"While structuring {cls.__name__}", problems, cls)
 
     return structure
 
 
 def _family_hook(conv: cattrs.Converter, registry: SpecRegistry) -> Callable[[Any, Any], Any]:
     def structure(val: Any, base: type) -> Any:
-        return conv.structure(val, pick_class(registry, val, base))
+        return conv.structure(val, _pick_class(registry, val, base))
 
     return structure
 
 
-def pick_class(registry: SpecRegistry, val: Any, base: type) -> type:
+def _pick_class(registry: SpecRegistry, val: Any, base: type) -> type:
     """The registered class below ``base`` that ``val``'s ``"type"`` tag names (exactly)."""
     allowed = registry.members(base)
     choices = ", ".join(repr(t) for t in sorted(allowed))
@@ -322,8 +333,7 @@ def pick_class(registry: SpecRegistry, val: Any, base: type) -> type:
         exc = ValueError(f"unknown type {val[TAG_KEY]!r}; allowed: {choices}")
     else:
         return allowed[val[TAG_KEY]]
-    exc.add_note(AttributeValidationNote("tag", TAG_KEY, str))
-    raise ClassValidationError(f"While structuring {base.__name__}", [exc], base)
+    raise ClassValidationError(f"While structuring {base.__name__}", [_noted(exc, TAG_KEY)], base)
 
 
 def make_converter(registry: SpecRegistry) -> cattrs.Converter:
@@ -342,6 +352,7 @@ def make_converter(registry: SpecRegistry) -> cattrs.Converter:
     for typ, hook in ((float, _float), (int, _int), (bool, _bool), (str, _str)):
         conv.register_structure_hook(typ, hook)
     conv.register_structure_hook_func(_is_literal, _literal)
+    conv.register_unstructure_hook(float, float)  # an int given to a float field is written 1.0
 
     def structure_tuple(val: Any, typ: Any) -> tuple[Any, ...]:
         if not isinstance(val, (list, tuple)):
@@ -368,9 +379,12 @@ def make_converter(registry: SpecRegistry) -> cattrs.Converter:
 
     conv.register_structure_hook_func(_is_tuple, structure_tuple)
     conv.register_structure_hook_func(_is_pairs, structure_pairs)
-    conv.register_unstructure_hook_func(
-        _is_pairs, lambda pairs: {k: conv.unstructure(v) for k, v in pairs}
-    )
+
+    def unstructure_pairs(typ: Any) -> Callable[[Any], dict[str, Any]]:
+        vt = get_args(get_args(typ)[0])[1]
+        return lambda pairs: {k: conv.unstructure(v, vt) for k, v in pairs}
+
+    conv.register_unstructure_hook_factory(_is_pairs, unstructure_pairs)
 
     # Specs: concrete classes by their own fields, family bases through the tag.
     def is_spec(t: Any) -> bool:
@@ -456,12 +470,12 @@ def register_spec(cls: type, tag: str | None = None) -> str:
     wherever a schedule (optimizer spec) can, e.g. in ``OptimConfig`` or a ``Join``.
 
     >>> @attrs.frozen(kw_only=True)
-    ... class Budget:
+    ... class DataBudget:
     ...     steps: int = 10
-    >>> register_spec(Budget)
-    'budget'
-    >>> from_dict({"type": "budget", "steps": 5})
-    Budget(steps=5)
+    >>> register_spec(DataBudget)
+    'data_budget'
+    >>> from_dict({"type": "data_budget", "steps": 5})
+    DataBudget(steps=5)
     """
     return _REGISTRY.register(cls, tag)
 
@@ -497,7 +511,7 @@ def _structure(data: Any, target: type | None, source: str | None, versioned: bo
     try:
         cls = target if target is not None and target not in FAMILIES else None
         if cls is None:
-            cls = pick_class(_REGISTRY, data, target or object)
+            cls = _pick_class(_REGISTRY, data, target or object)
         elif _REGISTRY.tag_of(cls) is None:
             raise TypeError(f"cls: {cls.__name__} is not a registered spec (see register_spec)")
         return _CONVERTER.structure(data, cls)
@@ -506,10 +520,10 @@ def _structure(data: Any, target: type | None, source: str | None, versioned: bo
 
 
 @overload
-def from_dict(data: Any, cls: type[T], *, source: str | None = None) -> T: ...
+def from_dict(data: Any, cls: SpecType[T], *, source: str | None = None) -> T: ...
 @overload
 def from_dict(data: Any, cls: None = None, *, source: str | None = None) -> Any: ...
-def from_dict(data: Any, cls: type | None = None, *, source: str | None = None) -> Any:
+def from_dict(data: Any, cls: Any = None, *, source: str | None = None) -> Any:
     """The spec that ``data`` (``to_dict`` output, or hand-written) describes, strictly.
 
     ``cls`` (optional) is the class or family base (``Schedule``) expected; without it the
@@ -541,10 +555,10 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 @overload
-def from_json(text: str, cls: type[T], *, source: str | None = None) -> T: ...
+def from_json(text: str, cls: SpecType[T], *, source: str | None = None) -> T: ...
 @overload
 def from_json(text: str, cls: None = None, *, source: str | None = None) -> Any: ...
-def from_json(text: str, cls: type | None = None, *, source: str | None = None) -> Any:
+def from_json(text: str, cls: Any = None, *, source: str | None = None) -> Any:
     """The spec in JSON ``text`` (see :func:`from_dict`); duplicate keys are errors.
 
     >>> from_json('{"type": "adamw", "learning_rate": 1}').learning_rate
@@ -589,10 +603,10 @@ def to_toml(spec: Any) -> str:
 
 
 @overload
-def from_toml(text: str, cls: type[T], *, source: str | None = None) -> T: ...
+def from_toml(text: str, cls: SpecType[T], *, source: str | None = None) -> T: ...
 @overload
 def from_toml(text: str, cls: None = None, *, source: str | None = None) -> Any: ...
-def from_toml(text: str, cls: type | None = None, *, source: str | None = None) -> Any:
+def from_toml(text: str, cls: Any = None, *, source: str | None = None) -> Any:
     """The spec in TOML ``text`` (see :func:`from_dict`).
 
     >>> from_toml('type = "adam"\\nlearning_rate = 1e-3').learning_rate
@@ -632,10 +646,10 @@ def save_config(spec: Any, path: str | os.PathLike[str]) -> None:
 
 
 @overload
-def load_config(path: str | os.PathLike[str], cls: type[T]) -> T: ...
+def load_config(path: str | os.PathLike[str], cls: SpecType[T]) -> T: ...
 @overload
 def load_config(path: str | os.PathLike[str], cls: None = None) -> Any: ...
-def load_config(path: str | os.PathLike[str], cls: type | None = None) -> Any:
+def load_config(path: str | os.PathLike[str], cls: Any = None) -> Any:
     """Read the spec in a ``.toml`` or ``.json`` file (see :func:`from_dict`).
 
     >>> import tempfile

@@ -16,7 +16,22 @@ from optfn.config import OptimConfig
 from optfn.errors import ConfigError
 from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.rules import LayerDecay, MuonRouting, ParamRules
-from optfn.schedules import Constant, Join, Schedule, WarmupCosine
+from optfn.schedules import (
+    MAX_STEPS,
+    Constant,
+    CosineDecay,
+    CosineRestarts,
+    ExponentialDecay,
+    InverseSqrt,
+    Join,
+    LinearDecay,
+    LinearWarmup,
+    MultiStepDecay,
+    PolynomialDecay,
+    Schedule,
+    WarmupCosine,
+    WarmupStableDecay,
+)
 from optfn.serialization import (
     SpecRegistry,
     from_dict,
@@ -50,9 +65,9 @@ betas = st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exc
 NAME = "abzAZ09_-é\"'\\=#"
 patterns = st.text(NAME + "*?.", min_size=1, max_size=8).filter(lambda s: "[" not in s)
 type_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_.]{0,8}", fullmatch=True)
-prefixes = st.just("") | st.lists(st.text(NAME, min_size=1, max_size=5), min_size=1, max_size=3).map(
-    ".".join
-)
+prefixes = st.just("") | st.lists(
+    st.text(NAME, min_size=1, max_size=5), min_size=1, max_size=3
+).map(".".join)
 
 
 @st.composite
@@ -116,28 +131,67 @@ def param_rules(draw: st.DrawFn) -> ParamRules:
     )
 
 
+steps = st.integers(1, MAX_STEPS) | st.integers(1, 1000)
+scales = st.floats(0.0, 1.0) | st.sampled_from([0, 1])
+gamma_steps = st.floats(0.0, 1.0, exclude_min=True) | st.just(1)
+
+
 @st.composite
 def warmup_cosines(draw: st.DrawFn) -> WarmupCosine:
-    total = draw(st.integers(1, 10**6))
+    total = draw(steps)
     return WarmupCosine(
-        warmup_steps=draw(st.integers(0, total - 1)),
-        total_steps=total,
-        min_lr_scale=draw(st.floats(0.0, 1.0)),
+        warmup_steps=draw(st.integers(0, total)), total_steps=total, min_lr_scale=draw(scales)
     )
 
 
-constants = st.builds(Constant, value=reals(0.0, 10.0))
-leaf_schedules = constants | warmup_cosines()
-
-
 @st.composite
-def joins(draw: st.DrawFn) -> Join:
-    pieces = draw(st.lists(leaf_schedules, min_size=1, max_size=4))
-    cuts = draw(st.lists(st.integers(1, 10**6), min_size=len(pieces) - 1, max_size=len(pieces) - 1, unique=True))
-    return Join(pieces=pieces, boundaries=sorted(cuts))
+def warmup_stable_decays(draw: st.DrawFn) -> WarmupStableDecay:
+    total = draw(steps)
+    decay = draw(st.integers(1, total))
+    return WarmupStableDecay(
+        warmup_steps=draw(st.integers(0, total - decay)),
+        total_steps=total,
+        decay_steps=decay,
+        min_lr_scale=draw(scales),
+        decay_shape=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+    )
 
 
-schedules = leaf_schedules | joins()
+increasing = st.lists(steps, min_size=1, max_size=4, unique=True).map(sorted)
+LEAVES: dict[str, st.SearchStrategy[Any]] = {
+    "constant": st.just(Constant()),
+    "exponential_decay": st.builds(ExponentialDecay, gamma=gamma_steps, steps_per_epoch=steps),
+    "multi_step_decay": st.builds(MultiStepDecay, boundaries=increasing, gamma=gamma_steps),
+    "warmup_cosine": warmup_cosines(),
+    "linear_warmup": st.builds(LinearWarmup, warmup_steps=steps, init_scale=scales),
+    "linear_decay": st.builds(LinearDecay, decay_steps=steps, min_lr_scale=scales),
+    "cosine_decay": st.builds(CosineDecay, decay_steps=steps, min_lr_scale=scales),
+    "polynomial_decay": st.builds(
+        PolynomialDecay, decay_steps=steps, power=positive, min_lr_scale=scales
+    ),
+    "inverse_sqrt": st.builds(InverseSqrt, warmup_steps=steps, min_lr_scale=scales),
+    "cosine_restarts": st.builds(
+        CosineRestarts,
+        cycle_steps=st.integers(2, MAX_STEPS),
+        cycle_mult=st.integers(1, 5),
+        min_lr_scale=scales,
+    ),
+    "warmup_stable_decay": warmup_stable_decays(),
+}
+
+
+def joins(pieces: st.SearchStrategy[Schedule]) -> st.SearchStrategy[Join]:
+    @st.composite
+    def build(draw: st.DrawFn) -> Join:
+        parts = draw(st.lists(pieces, min_size=1, max_size=4))
+        cuts = st.lists(steps, min_size=len(parts) - 1, max_size=len(parts) - 1, unique=True)
+        return Join(pieces=parts, boundaries=sorted(draw(cuts)))
+
+    return build()
+
+
+leaf_schedules = st.one_of(*LEAVES.values())
+schedules = st.recursive(leaf_schedules, joins, max_leaves=6)
 optimizer_specs = adam_like(AdamSpec) | adam_like(AdamWSpec) | muon_specs()
 optim_configs = st.builds(
     OptimConfig, optimizer=optimizer_specs, rules=param_rules(), schedule=schedules
@@ -148,9 +202,8 @@ STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "adam": adam_like(AdamSpec),
     "adamw": adam_like(AdamWSpec),
     "muon": muon_specs(),
-    "constant": constants,
-    "warmup_cosine": warmup_cosines(),
-    "join": joins(),
+    **LEAVES,
+    "join": joins(schedules),
     "layer_decay": layer_decays(),
     "muon_routing": muon_routings(),
     "param_rules": param_rules(),
@@ -190,13 +243,15 @@ def test_seed_to_dict_from_serialized(spec: OptimizerSpecification) -> None:
     assert list(params) == [a.name for a in attrs.fields(type(spec))]  # every field, no tag
     assert json.loads(json.dumps(params, allow_nan=False)) == params  # JSON-safe
     assert OptimizerSpecification.from_serialized(spec.optimizer_type, params) == spec
-    tagged = {"optimizer_type": spec.optimizer_type, **params}
+    tagged: dict[str, Any] = {"optimizer_type": spec.optimizer_type, **params}
     assert optimizer_from_serialized(spec.optimizer_type, tagged) == spec
 
 
 @fast
 @given(cfg=optim_configs)
-def test_config_files_round_trip(cfg: OptimConfig, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_config_files_round_trip(
+    cfg: OptimConfig, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     folder = tmp_path_factory.mktemp("cfg")
     for name in ("run.toml", "run.json", "RUN.TOML"):
         save_config(cfg, folder / name)
@@ -209,7 +264,10 @@ def test_config_files_round_trip(cfg: OptimConfig, tmp_path_factory: pytest.Temp
 
 def test_seed_checkpoint_example() -> None:
     spec = AdamWSpec(learning_rate=0.001, lr_decay_gamma=0.95)
-    state_dict = {"optimizer_type": spec.optimizer_type, "optimizer_params": spec.to_dict()}
+    state_dict: dict[str, Any] = {
+        "optimizer_type": spec.optimizer_type,
+        "optimizer_params": spec.to_dict(),
+    }
     assert state_dict["optimizer_params"] == {
         "learning_rate": 0.001,
         "lr_decay_gamma": 0.95,
@@ -232,7 +290,9 @@ def test_tags_and_layout() -> None:
     cfg = OptimConfig(
         optimizer=MuonSpec(),
         rules=ParamRules(lr_scales={"head": 5.0, "encoder.layers.0": 0.5}),
-        schedule=Join(pieces=[Constant(), WarmupCosine(total_steps=10)], boundaries=[5]),
+        schedule=Join(
+            pieces=[Constant(), WarmupCosine(warmup_steps=0, total_steps=10)], boundaries=[5]
+        ),
     )
     d = to_dict(cfg)
     assert list(d)[:2] == ["version", "type"] and d["type"] == "optim_config"
@@ -261,20 +321,26 @@ def test_hand_written_toml() -> None:
         lr_scales = { head = 5, "encoder.layers.0" = 0.5 }
         [schedule]
         type = "warmup_cosine"
+        warmup_steps = 100
         total_steps = 1000
     """
     cfg = from_toml(text)
     assert cfg.optimizer == AdamWSpec(learning_rate=1.0)
     assert type(cfg.optimizer.learning_rate) is float
     assert cfg.rules.lr_scales == (("encoder.layers.0", 0.5), ("head", 5.0))
-    assert cfg.schedule == WarmupCosine(total_steps=1000)
+    assert cfg.schedule == WarmupCosine(warmup_steps=100, total_steps=1000)
+    written = to_dict(cfg)  # and written back as floats
+    assert repr(written["optimizer"]["learning_rate"]) == "1.0"
+    assert repr(written["rules"]["lr_scales"]) == "{'encoder.layers.0': 0.5, 'head': 5.0}"
 
 
 def test_expected_class_or_family() -> None:
-    d = to_dict(WarmupCosine(total_steps=10))
-    assert from_dict(d, Schedule) == WarmupCosine(total_steps=10)
+    d = to_dict(WarmupCosine(warmup_steps=0, total_steps=10))
+    assert from_dict(d, Schedule) == WarmupCosine(warmup_steps=0, total_steps=10)
     del d["type"]
-    assert from_dict(d, WarmupCosine) == WarmupCosine(total_steps=10)  # the class decides
+    assert from_dict(d, WarmupCosine) == WarmupCosine(
+        warmup_steps=0, total_steps=10
+    )  # the class decides
     with pytest.raises(ConfigError, match=r"type: required field missing; one of 'constant'"):
         from_dict(d, Schedule)
     with pytest.raises(ConfigError, match=r"type: unknown type 'adam'; allowed: 'constant'"):
@@ -348,8 +414,8 @@ def test_register_spec_refusals() -> None:
 
     with pytest.raises(ValueError, match="'adam' is taken by AdamSpec"):
         register_spec(Plateau, "adam")
-    with pytest.raises(ValueError, match="already registered as 'adamw'"):
-        register_spec(AdamWSpec, "adamw2")
+    with pytest.raises(ValueError, match="already registered as 'param_rules'"):
+        register_spec(ParamRules, "rules")
     with pytest.raises(TypeError, match="must be an attrs class"):
         register_spec(dict, "dict")
     with pytest.raises(TypeError, match="abstract base"):

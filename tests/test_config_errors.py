@@ -1,0 +1,345 @@
+"""A corpus of bad configs: each is refused with one ConfigError naming every bad path.
+
+Each case gives the input (a Python value, TOML text, JSON text, or seed 000's
+``(optimizer_name, params)``) and the exact problems expected, as ``(path, words)``: the error
+must have exactly one line per expected problem, starting with ``path: `` and containing
+``words``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optfn.errors import ConfigError
+from optfn.serialization import (
+    from_dict,
+    from_json,
+    from_toml,
+    load_config,
+    optimizer_from_serialized,
+)
+
+TAGS = "'adam', 'adamw', "  # the allowed tags are listed, sorted
+Problems = list[tuple[str, str]]
+
+
+def dict_case(name: str, data: Any, *problems: tuple[str, str]) -> Any:
+    return pytest.param(from_dict, data, list(problems), id=f"dict-{name}")
+
+
+def toml_case(name: str, text: str, *problems: tuple[str, str]) -> Any:
+    return pytest.param(from_toml, text, list(problems), id=f"toml-{name}")
+
+
+def json_case(name: str, text: str, *problems: tuple[str, str]) -> Any:
+    return pytest.param(from_json, text, list(problems), id=f"json-{name}")
+
+
+def seed_case(name: str, args: tuple[Any, Any], *problems: tuple[str, str]) -> Any:
+    return pytest.param(
+        lambda a: optimizer_from_serialized(*a), args, list(problems), id=f"seed-{name}"
+    )
+
+
+CFG = 'type = "optim_config"\n'
+ADAMW = CFG + '[optimizer]\ntype = "adamw"\n'
+CASES = [
+    # -- a string, a bool, NaN or inf where a number belongs
+    toml_case(
+        "lr-quoted",
+        ADAMW + 'learning_rate = "3e-4"',
+        ("optimizer.learning_rate", "must be a number, got '3e-4' (str)"),
+    ),
+    toml_case(
+        "lr-bool",
+        ADAMW + "learning_rate = true",
+        ("optimizer.learning_rate", "must be a number, got True (bool)"),
+    ),
+    toml_case("lr-nan", ADAMW + "eps = nan", ("optimizer.eps", "must be a finite number, got nan")),
+    toml_case("lr-inf", ADAMW + "eps = inf", ("optimizer.eps", "must be a finite number, got inf")),
+    toml_case(
+        "wd-minus-inf",
+        ADAMW + "weight_decay = -inf",
+        ("optimizer.weight_decay", "must be a finite number, got -inf"),
+    ),
+    json_case(
+        "json-NaN",
+        '{"type": "adam", "learning_rate": NaN}',
+        ("learning_rate", "must be a finite number, got nan"),
+    ),
+    json_case(
+        "json-Infinity",
+        '{"type": "adam", "betas": [0.9, Infinity]}',
+        ("betas[1]", "must be a finite number, got inf"),
+    ),
+    dict_case("huge-int", {"type": "adam", "eps": 10**400}, ("eps", "must be a finite number")),
+    dict_case(
+        "nested-gamma-str",
+        {"type": "muon", "lr_decay_gamma": "0.9"},
+        ("lr_decay_gamma", "must be a number, got '0.9' (str)"),
+    ),
+    # -- a float or a bool where an int belongs; a number or a string where a bool belongs
+    toml_case(
+        "ns-steps-float",
+        CFG + '[optimizer]\ntype = "muon"\nns_steps = 5.0',
+        ("optimizer.ns_steps", "must be an integer, got 5.0 (float)"),
+    ),
+    dict_case(
+        "max-ndim-bool",
+        {"type": "param_rules", "no_decay_max_ndim": True},
+        ("no_decay_max_ndim", "must be an integer, got True (bool)"),
+    ),
+    dict_case(
+        "nesterov-str",
+        {"type": "muon", "nesterov": "false"},
+        ("nesterov", "must be true or false, got 'false' (str)"),
+    ),
+    dict_case(
+        "nesterov-int", {"type": "muon", "nesterov": 1}, ("nesterov", "must be true or false")
+    ),
+    dict_case(
+        "literal-case",
+        {"type": "muon", "adjust_lr_fn": "ORIGINAL"},
+        ("adjust_lr_fn", "must be one of 'original', 'match_rms_adamw', got 'ORIGINAL'"),
+    ),
+    # -- lists of the wrong length or kind
+    toml_case(
+        "betas-one",
+        ADAMW + "betas = [0.9]",
+        ("optimizer.betas", "must be a list of exactly 2 values, got 1"),
+    ),
+    toml_case(
+        "betas-three",
+        ADAMW + "betas = [0.9, 0.99, 0.999]",
+        ("optimizer.betas", "must be a list of exactly 2 values, got 3"),
+    ),
+    toml_case(
+        "betas-string", ADAMW + 'betas = "12"', ("optimizer.betas", "must be a list, got '12'")
+    ),
+    dict_case(
+        "patterns-string",
+        {"type": "muon_routing", "include": "*"},
+        ("include", "must be a list, got '*' (str)"),
+    ),
+    dict_case(
+        "ns-coefficient-kind",
+        {"type": "muon", "ns_coefficients": [1, "2", 3]},
+        ("ns_coefficients[1]", "must be a number, got '2' (str)"),
+    ),
+    # -- unknown keys (nothing is imported or run because of what a file says)
+    toml_case(
+        "target-top",
+        '_target_ = "os.system"\ntype = "optim_config"',
+        ("_target_", "unknown key (allowed: optimizer, rules, schedule)"),
+    ),
+    toml_case(
+        "target-nested",
+        ADAMW + '_target_ = "torch.optim.SGD"',
+        ("optimizer._target_", "unknown key"),
+    ),
+    toml_case(
+        "misspelled",
+        ADAMW + "learning_rat = 0.1\nlr = 0.1",
+        ("optimizer.learning_rat", "unknown key (did you mean 'learning_rate'?)"),
+        ("optimizer.lr", "unknown key (did you mean 'learning_rate'?)"),
+    ),
+    dict_case(
+        "dotted-path-tag",
+        {"type": "optfn.optimizer_specs.AdamSpec"},
+        ("type", f"unknown type 'optfn.optimizer_specs.AdamSpec'; allowed: {TAGS}"),
+    ),
+    dict_case(
+        "version-nested",
+        {"type": "optim_config", "rules": {"version": 1}},
+        ("rules.version", "unknown key"),
+    ),
+    # -- missing required fields, unknown or missing tags (exact and case-sensitive)
+    dict_case(
+        "missing-rate",
+        {"type": "param_rules", "layer_decay": {"blocks": "encoder.layers"}},
+        ("layer_decay.rate", "required field missing"),
+    ),
+    dict_case("no-tag-top", {"learning_rate": 0.1}, ("type", "required field missing; one of")),
+    toml_case(
+        "no-tag-optimizer",
+        CFG + "[optimizer]\nlearning_rate = 0.1",
+        ("optimizer.type", "required field missing; one of 'adam', 'adamw', 'muon'"),
+    ),
+    toml_case(
+        "tag-upper",
+        CFG + '[optimizer]\ntype = "ADAMW"',
+        ("optimizer.type", "unknown type 'ADAMW'; allowed: 'adam', 'adamw', 'muon'"),
+    ),
+    dict_case("tag-top-upper", {"type": "AdamW"}, ("type", f"allowed: {TAGS}")),
+    dict_case("tag-not-str", {"type": 3}, ("type", "unknown type 3")),
+    toml_case(
+        "schedule-tag-in-optimizer",
+        CFG + '[optimizer]\ntype = "constant"',
+        ("optimizer.type", "unknown type 'constant'; allowed: 'adam', 'adamw', 'muon'"),
+    ),
+    dict_case(
+        "wrong-tag-concrete",
+        {"type": "optim_config", "rules": {"type": "adam"}},
+        ("rules.type", "must be 'param_rules' here (a ParamRules), got 'adam'"),
+    ),
+    # -- the top level (and a nested spec) must be a mapping
+    dict_case("top-none", None, ("(top level)", "must be a table/mapping")),
+    dict_case("top-list", [{"type": "adam"}], ("(top level)", "got [{'type': 'adam'}] (list)")),
+    dict_case("top-str", "adamw", ("(top level)", "got 'adamw' (str)")),
+    json_case("json-top-list", "[1, 2]", ("(top level)", "got [1, 2] (list)")),
+    json_case("json-top-null", "null", ("(top level)", "got None (NoneType)")),
+    dict_case(
+        "nested-not-mapping",
+        {"type": "optim_config", "optimizer": 0.1},
+        ("optimizer", "must be a table/mapping with a 'type' key, got 0.1 (float)"),
+    ),
+    dict_case(
+        "rules-not-mapping",
+        {"type": "optim_config", "rules": ["bias"]},
+        ("rules", "must be a table/mapping of ParamRules fields"),
+    ),
+    # -- the spec's own validators: their words, at the path of the field
+    toml_case(
+        "betas-range",
+        ADAMW + "betas = [0.9, 1.2]",
+        ("optimizer.betas[1]", "must be finite and in [0, 1), got 1.2"),
+    ),
+    dict_case(
+        "all-range-errors",
+        {"type": "adam", "learning_rate": -1, "eps": 0, "weight_decay": -2},
+        ("learning_rate", "must be finite and > 0, got -1.0"),
+        ("eps", "must be finite and > 0, got 0.0"),
+        ("weight_decay", "must be finite and >= 0, got -2.0"),
+    ),
+    dict_case(
+        "post-init-check",
+        {"type": "param_rules", "muon": {"min_ndim": 1}},
+        ("muon.min_ndim", "must be >= 2"),
+    ),
+    toml_case(
+        "lr-scales-list",
+        CFG + '[rules]\nlr_scales = [["head", 5.0]]',
+        ("rules.lr_scales", "must be a table/mapping {name: value}"),
+    ),
+    toml_case(
+        "lr-scales-value",
+        CFG + '[rules]\nlr_scales = { head = "5", body = 0.5 }',
+        ("rules.lr_scales['head']", "must be a number, got '5' (str)"),
+    ),
+    toml_case(
+        "lr-scales-wildcard",
+        CFG + '[rules]\nlr_scales = { "he*d" = 5.0 }',
+        ("rules.lr_scales['he*d']", "no wildcards"),
+    ),
+    dict_case(
+        "layer-decay-blocks",
+        {"type": "layer_decay", "rate": 0.5, "blocks": "a.*"},
+        ("blocks", "must be the qualified name of the container"),
+    ),
+    # -- schedules
+    dict_case(
+        "join-piece",
+        {
+            "type": "join",
+            "pieces": [{"type": "constant"}, {"type": "warmup_cosine", "warmup_steps": -5}],
+            "boundaries": [10.0],
+        },
+        ("pieces[1].warmup_steps", "must be an integer in [0, 9007199254740992], got -5"),
+        ("pieces[1].total_steps", "required field missing"),
+        ("boundaries[0]", "must be an integer, got 10.0 (float)"),
+    ),
+    toml_case(
+        "schedule-piece-range",
+        CFG + '[schedule]\ntype = "join"\nboundaries = [10]\n'
+        '[[schedule.pieces]]\ntype = "constant"\n'
+        '[[schedule.pieces]]\ntype = "warmup_cosine"\nwarmup_steps = -5\ntotal_steps = 100\n',
+        ("schedule.pieces[1].warmup_steps", "must be an integer in [0, 9007199254740992], got -5"),
+    ),
+    # -- version
+    dict_case(
+        "future-version",
+        {"version": 2, "type": "adam"},
+        ("version", "unsupported config version 2; this optfn reads version 1"),
+    ),
+    dict_case("version-str", {"version": "1", "type": "adam"}, ("version", "version '1'")),
+    dict_case("version-bool", {"version": True, "type": "adam"}, ("version", "version True")),
+    # -- syntax
+    toml_case("toml-syntax", "learning_rate = = 1", ("(top level)", "not valid TOML")),
+    toml_case("toml-duplicate", "a = 1\na = 2", ("(top level)", "not valid TOML")),
+    json_case("json-syntax", '{"type": "adam",}', ("(top level)", "not valid JSON")),
+    json_case(
+        "json-duplicate",
+        '{"type": "adam", "eps": 1e-8, "eps": 1e-3}',
+        ("(top level)", "duplicate key 'eps'"),
+    ),
+    # -- seed 000's from_serialized
+    seed_case(
+        "seed-upper",
+        ("ADAMW", {}),
+        ("optimizer_type", "unknown 'ADAMW'; allowed: 'adam', 'adamw', 'muon'"),
+    ),
+    seed_case(
+        "seed-tag-mismatch",
+        ("adam", {"optimizer_type": "adamw"}),
+        ("optimizer_type", "params say 'adamw', but the optimizer is 'adam'"),
+    ),
+    seed_case("seed-params-none", ("adam", None), ("(top level)", "got None (NoneType)")),
+    seed_case(
+        "seed-coercion",
+        ("adamw", {"learning_rate": "0.1", "betas": "12", "weight_decay": True}),
+        ("learning_rate", "must be a number, got '0.1' (str)"),
+        ("betas", "must be a list, got '12' (str)"),
+        ("weight_decay", "must be a number, got True (bool)"),
+    ),
+    seed_case("seed-version", ("adam", {"version": 1}), ("version", "unknown key")),
+]
+
+
+@pytest.mark.parametrize(("load", "data", "expected"), CASES)
+def test_bad_config(load: Any, data: Any, expected: Problems) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(data)
+    err = info.value
+    assert isinstance(err, ValueError)
+    lines = err.problems
+    assert len(lines) == len(expected), lines
+    for path, words in expected:
+        hits = [ln for ln in lines if ln.startswith(f"{path}: ") and words in ln]
+        assert hits, f"no line for {path!r} with {words!r} in {lines}"
+        assert f"\n  {hits[0]}" in str(err)
+
+
+def test_corpus_size() -> None:
+    assert len(CASES) >= 30
+
+
+def test_whole_file_reports_everything() -> None:
+    path = Path(__file__).parent / "data" / "bad_config.toml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).splitlines()[0] == f"invalid config {path} (10 problems):"
+    assert info.value.source == str(path)
+    assert [ln.split(": ")[0] for ln in info.value.problems] == [
+        "optimizer.learning_rate",
+        "optimizer.betas",
+        "optimizer.weight_decay",
+        "optimizer.lr",
+        "rules.lr_scales['head']",
+        "schedule.pieces[0].type",
+        "schedule.pieces[1].warmup_steps",
+        "schedule.pieces[1].total_steps",
+        "schedule.boundaries[0]",
+        "_target_",
+    ]
+
+
+def test_nothing_is_imported() -> None:
+    name = "a_module_that_must_never_be_imported"
+    for data in ({"type": name}, {"type": "adam", "_target_": name}, {"_target_": name}):
+        with pytest.raises(ConfigError):
+            from_dict(data)
+    assert name not in sys.modules

@@ -27,9 +27,9 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _timing import header  # noqa: E402
+from _timing import header
 
-from optfn.schedules import WarmupCosine, lr_curve, lr_lambda  # noqa: E402
+from optfn.schedules import WarmupCosine, lr_curve, lr_lambda
 
 
 def seed_lambda(step: int, *, w: int, total: int, alpha: float) -> float:
@@ -114,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             _stepped(make, min(n, 10_000))  # warm-up
             t, lrs = _timed(lambda make=make: _stepped(make, n), stepped_repeats)
             results[name] = (t, max_rel_err(lrs, curve))
-            print(f"   {name:<46}{t * 1e3:>10.2f} ms   max rel err vs closed form "
-                  f"{results[name][1]:.1e}")
+            print(
+                f"   {name:<46}{t * 1e3:>10.2f} ms   max rel err vs closed form "
+                f"{results[name][1]:.1e}"
+            )
 
     try:
         from transformers import get_cosine_schedule_with_warmup
@@ -133,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         err = max_rel_err(lrs[w : n - 1], zero_floor[w : n - 1])  # λ(S-1) > 0 = λ(S)
         name = "(c) HF get_cosine_schedule_with_warmup"
         results[name] = (t, err)
-        print(f"   {name:<46}{t * 1e3:>10.2f} ms   max rel err vs closed form (cosine phase) "
-              f"{err:.1e}")
+        print(
+            f"   {name:<46}{t * 1e3:>10.2f} ms   max rel err vs closed form (cosine phase) "
+            f"{err:.1e}"
+        )
 
     for name, (t, _) in results.items():
         print(f"   ratio lr_curve vs {name}: {t / t_ours:.1f}x faster")

@@ -14,13 +14,12 @@ import argparse
 import sys
 
 import torch
-from torch import nn
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _timing import header, interleaved_medians  # noqa: E402
-from bench_param_groups import gpt2_small  # noqa: E402
+from _timing import header, interleaved_medians
+from bench_param_groups import gpt2_small
 
-from optfn import AdamWSpec, ParamRules, make_optimizer  # noqa: E402
+from optfn import AdamWSpec, ParamRules, make_optimizer
 
 
 def main(argv: list[str] | None = None) -> int:

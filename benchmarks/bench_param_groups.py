@@ -19,9 +19,9 @@ from typing import Any
 from torch import nn
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _timing import header, interleaved_medians  # noqa: E402
+from _timing import header, interleaved_medians
 
-from optfn import AdamWSpec, ParamRules, make_param_groups, partition_params  # noqa: E402
+from optfn import AdamWSpec, ParamRules, make_param_groups, partition_params
 
 
 class _Block(nn.Module):
@@ -65,7 +65,7 @@ def optfn_groups(model: nn.Module) -> list[dict[str, Any]]:
 def hf_groups_fn() -> Callable[[nn.Module], list[dict[str, Any]]] | str:
     try:
         from transformers.trainer_pt_utils import get_parameter_names
-    except Exception as exc:  # noqa: BLE001 - report any import failure
+    except Exception as exc:
         return f"transformers not importable ({type(exc).__name__}: {exc})"
 
     def hf(model: nn.Module) -> list[dict[str, Any]]:
@@ -78,7 +78,9 @@ def hf_groups_fn() -> Callable[[nn.Module], list[dict[str, Any]]] | str:
         decay = set(names)
         return [
             {
-                "params": [p for n, p in model.named_parameters() if n in decay and p.requires_grad],
+                "params": [
+                    p for n, p in model.named_parameters() if n in decay and p.requires_grad
+                ],
                 "weight_decay": 0.01,
             },
             {
@@ -95,7 +97,7 @@ def hf_groups_fn() -> Callable[[nn.Module], list[dict[str, Any]]] | str:
 def timm_fns() -> dict[str, Callable[[nn.Module], Any]] | str:
     try:
         from timm.optim import param_groups_layer_decay, param_groups_weight_decay
-    except Exception as exc:  # noqa: BLE001 - report any import failure
+    except Exception as exc:
         return f"timm not importable ({type(exc).__name__}: {str(exc)[:120]})"
     return {
         "timm weight_decay": lambda m: param_groups_weight_decay(m, 0.01),
@@ -113,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     models: list[tuple[str, nn.Module]] = [(f"synthetic {n // 1000}k", synthetic(n)) for n in sizes]
     models.insert(
         0,
-        ("gpt2-small-sized" if not args.quick else "transformer (2 x d=256)",
-         gpt2_small() if not args.quick else gpt2_small(2, 256)),
+        (
+            "gpt2-small-sized" if not args.quick else "transformer (2 x d=256)",
+            gpt2_small() if not args.quick else gpt2_small(2, 256),
+        ),
     )
     methods: dict[str, Callable[[nn.Module], Any]] = {"naive loop": naive, "optfn": optfn_groups}
     hf = hf_groups_fn()
@@ -127,12 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   NOTE: timm baselines not run: {timm}")
     else:
         methods.update(timm)
-    print(f"   {'model':<26}{'params':>8}  {'method':<20}{'median ms':>10}{'us/param':>10}"
-          f"{'x naive':>9}{'optfn speedup':>15}")
+    print(
+        f"   {'model':<26}{'params':>8}  {'method':<20}{'median ms':>10}{'us/param':>10}"
+        f"{'x naive':>9}{'optfn speedup':>15}"
+    )
     for label, model in models:
         n = sum(1 for _ in model.parameters())
         times = interleaved_medians(
-            {k: (lambda f=f: f(model)) for k, f in methods.items()}, repeats=repeats
+            {k: (lambda f=f, m=model: f(m)) for k, f in methods.items()}, repeats=repeats
         )
         for k, t in times.items():
             speedup = times[k] / times["optfn"] if k != "optfn" else 1.0

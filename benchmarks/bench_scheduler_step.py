@@ -24,11 +24,11 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, SequentialLR
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _timing import header  # noqa: E402
-from bench_lr_curve import seed_lambda  # noqa: E402
+from _timing import header
+from bench_lr_curve import seed_lambda
 
-from optfn.scheduler import make_scheduler  # noqa: E402
-from optfn.schedules import WarmupCosine  # noqa: E402
+from optfn.scheduler import make_scheduler
+from optfn.schedules import WarmupCosine
 
 
 def _optimizer(groups: int) -> torch.optim.Optimizer:
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             opt,
             [
                 LinearLR(opt, start_factor=1 / w, end_factor=1.0, total_iters=w - 1),
+                # eta_min is absolute in torch, one value for all groups: group 0's floor
                 CosineAnnealingLR(opt, T_max=total - w, eta_min=alpha * 0.1),
             ],
             milestones=[w],

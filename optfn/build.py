@@ -106,13 +106,13 @@ def _multiplier_prefixes(
             )
         if not (mult > 0 and mult != float("inf")):
             raise ValueError(f"lr_multipliers[{label}]: must be finite and > 0, got {mult!r}")
-        name = names.get(id(mod))
-        if name is None:
+        qualname = names.get(id(mod))
+        if qualname is None:
             raise ValueError(
                 f"lr_multipliers: the {label} module given as a key is not inside the model(s) "
                 "being optimized; pass sub-modules of the model (e.g. model.scoring_head)"
             )
-        out[name] = float(mult)
+        out[qualname] = float(mult)
     return out
 
 

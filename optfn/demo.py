@@ -22,8 +22,8 @@ from optfn.build import make_optimizer
 from optfn.config import OptimConfig
 from optfn.optimizer_specs import AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.rules import ParamRules
-from optfn.schedules import WarmupCosine, lr_lambda
 from optfn.scheduler import make_scheduler
+from optfn.schedules import WarmupCosine, lr_lambda
 
 __all__ = ["ScoringModel", "SyntheticScores", "TrainResult", "default_config", "train"]
 
@@ -45,8 +45,8 @@ class ScoringModel(nn.Module):
         heads: int = 4,
     ) -> None:
         super().__init__()
-        self.optimizer_spec = AdamWSpec(learning_rate=0.001) if optimizer_spec is None else (
-            optimizer_spec
+        self.optimizer_spec = (
+            AdamWSpec(learning_rate=0.001) if optimizer_spec is None else (optimizer_spec)
         )
         self.embed = nn.Linear(d_in, d_model)
         layer = nn.TransformerEncoderLayer(
@@ -59,7 +59,8 @@ class ScoringModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.transformer(self.embed(x))
-        return self.scoring_head(self.norm(h.mean(dim=1))).squeeze(-1)
+        score: torch.Tensor = self.scoring_head(self.norm(h.mean(dim=1)))
+        return score.squeeze(-1)
 
     def checkpoint(self) -> dict[str, Any]:
         """Weights plus the optimizer spec as seed 000 stores it."""
@@ -140,7 +141,7 @@ def train(
         x, y = data.batch(step)
         loss = nn.functional.mse_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         scheduler.step()
         losses.append(float(loss))

@@ -78,8 +78,12 @@ def make_param_groups(
     lists: dict[tuple[str, bool, float], tuple[list[Any], list[str]]] = {}
     groups: dict[tuple[str, float, float], dict[str, Any]] = {}
     for name, param, route, decay, scale in zip(
-        partition.names, partition.params, partition.routes, partition.decays,
-        partition.lr_scales, strict=True,
+        partition.names,
+        partition.params,
+        partition.routes,
+        partition.decays,
+        partition.lr_scales,
+        strict=True,
     ):
         slot = lists.get((route, decay, scale))
         if slot is None:

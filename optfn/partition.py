@@ -113,8 +113,8 @@ class Partition:
         name = self.names[i]
         out: list[str] = []
         if self._why_route:
-            kind, detail = self._why_route[i]
-            out.append(f"{detail} -> {kind}")
+            route, route_detail = self._why_route[i]
+            out.append(f"{route_detail} -> {route}")
         decay_why = self._why_decay[i]
         if decay_why is not None:
             kind, detail = decay_why
@@ -370,9 +370,7 @@ def partition_params(
             _raise_unused_prefix(pfx, names)
 
     routes, why_route = (
-        _muon_routes(names, params, owners, muon)
-        if use_muon
-        else ([base_route] * len(names), [])
+        _muon_routes(names, params, owners, muon) if use_muon else ([base_route] * len(names), [])
     )
     if use_muon:  # seed 000: Muon parameters always use the Muon LR
         for i, r in enumerate(routes):

@@ -157,9 +157,7 @@ def _to_scale_pairs(val: Any) -> Any:
 def _scale_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
     owner = type(inst).__name__
     if not isinstance(val, tuple):
-        raise SpecTypeError(
-            owner, attr.name, f"must be a mapping {{prefix: scale}}, got {val!r}"
-        )
+        raise SpecTypeError(owner, attr.name, f"must be a mapping {{prefix: scale}}, got {val!r}")
     seen: set[str] = set()
     for pair in val:
         if not (isinstance(pair, tuple) and len(pair) == 2):
@@ -300,9 +298,7 @@ class ParamRules:
     layer_decay: LayerDecay | None = attrs.field(
         default=None, validator=v.opt(v.instance(LayerDecay))
     )
-    muon: MuonRouting = attrs.field(
-        factory=MuonRouting, validator=v.instance(MuonRouting)
-    )
+    muon: MuonRouting = attrs.field(factory=MuonRouting, validator=v.instance(MuonRouting))
 
     @classmethod
     def uniform(cls, **overrides: Any) -> ParamRules:

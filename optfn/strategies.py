@@ -23,9 +23,7 @@ from typing import Any
 try:
     from hypothesis import strategies as st
 except ImportError as exc:  # pragma: no cover - exercised only without hypothesis
-    raise ImportError(
-        "optfn.strategies needs hypothesis: pip install 'optfn[testing]'"
-    ) from exc
+    raise ImportError("optfn.strategies needs hypothesis: pip install 'optfn[testing]'") from exc
 
 import torch
 from torch import nn
@@ -146,15 +144,14 @@ def _tree(draw: st.DrawFn, depth: int, dim: int) -> nn.Module:
     node = _Node()
     n_children = draw(st.integers(1, 3))
     names = draw(
-        st.lists(st.sampled_from(_CHILD_NAMES), min_size=n_children, max_size=n_children,
-                 unique=True)
+        st.lists(
+            st.sampled_from(_CHILD_NAMES), min_size=n_children, max_size=n_children, unique=True
+        )
     )
     for name in names:
         if name == "blocks":
             count = draw(st.integers(1, 3))
-            node.add_module(
-                name, nn.ModuleList([nn.Linear(dim, dim) for _ in range(count)])
-            )
+            node.add_module(name, nn.ModuleList([nn.Linear(dim, dim) for _ in range(count)]))
         elif depth > 0 and draw(st.booleans()):
             node.add_module(name, draw(_tree(depth - 1, dim)))
         else:
@@ -203,8 +200,11 @@ def param_rules(draw: st.DrawFn, model: nn.Module | None = None) -> ParamRules:
     when it has a ``blocks`` list).
     """
     types = draw(
-        st.lists(st.sampled_from((*NORM_LAYER_TYPES[:3], "LayerNorm", "GroupNorm", "Embedding")),
-                 unique=True, max_size=4)
+        st.lists(
+            st.sampled_from((*NORM_LAYER_TYPES[:3], "LayerNorm", "GroupNorm", "Embedding")),
+            unique=True,
+            max_size=4,
+        )
     )
     names = draw(st.lists(st.sampled_from(_NAME_POOL), unique=True, max_size=4))
     max_ndim = draw(st.none() | st.integers(0, 2))
@@ -213,15 +213,17 @@ def param_rules(draw: st.DrawFn, model: nn.Module | None = None) -> ParamRules:
     if model is not None:
         candidates: list[str] = []
         for mname, mod in iter_modules(model, ""):
-            own = [f"{mname}.{k}" if mname else k for k, p in mod._parameters.items()
-                   if p is not None and p.requires_grad]
+            own = [
+                f"{mname}.{k}" if mname else k
+                for k, p in mod._parameters.items()
+                if p is not None and p.requires_grad
+            ]
             candidates.extend(own)
             if mname:
                 candidates.append(mname)
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}
         usable = sorted(
-            c for c in set(candidates)
-            if any(t == c or t.startswith(c + ".") for t in trainable)
+            c for c in set(candidates) if any(t == c or t.startswith(c + ".") for t in trainable)
         )
         if usable:
             picked = draw(st.lists(st.sampled_from(usable), unique=True, max_size=3))

@@ -12,7 +12,6 @@ from torch import nn
 from optfn import (
     AdamSpec,
     AdamWSpec,
-    MuonSpec,
     ParamRules,
     build_optimizer,
     make_optimizer,
@@ -40,7 +39,9 @@ def _lr_of(opt: torch.optim.Optimizer, param: torch.Tensor) -> float:
 
 
 def _wd_of(opt: torch.optim.Optimizer, param: torch.Tensor) -> float:
-    return next(float(g["weight_decay"]) for g in opt.param_groups if any(p is param for p in g["params"]))
+    return next(
+        float(g["weight_decay"]) for g in opt.param_groups if any(p is param for p in g["params"])
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,8 +86,10 @@ def test_seed_000_multiple_models_shared_once() -> None:
     b.scoring_head = a.scoring_head  # shared module
     opt = AdamWSpec().create_optimizer_for_multiple([a, b], {a.scoring_head: 3.0})
     params = [p for g in opt.param_groups for p in g["params"]]
-    assert len(params) == len({id(p) for p in params}) == len(
-        {id(p) for p in [*a.parameters(), *b.parameters()]}
+    assert (
+        len(params)
+        == len({id(p) for p in params})
+        == len({id(p) for p in [*a.parameters(), *b.parameters()]})
     )
     assert _lr_of(opt, b.scoring_head.weight) == pytest.approx(0.003)
     names = [n for g in opt.param_groups for n in g["param_names"]]

@@ -14,13 +14,20 @@ from optfn.errors import SpecError, SpecTypeError
 def test_seed_defaults() -> None:
     adam = AdamSpec()
     assert (adam.learning_rate, adam.lr_decay_gamma, adam.betas, adam.eps, adam.weight_decay) == (
-        0.001, None, (0.9, 0.999), 1e-8, 0.0,
+        0.001,
+        None,
+        (0.9, 0.999),
+        1e-8,
+        0.0,
     )
     adamw = AdamWSpec()
     assert (adamw.learning_rate, adamw.weight_decay, adamw.betas) == (0.001, 0.01, (0.9, 0.999))
     muon = MuonSpec()
     assert (muon.learning_rate, muon.adamw_lr, muon.momentum, muon.nesterov) == (
-        0.02, 3e-4, 0.95, True,
+        0.02,
+        3e-4,
+        0.95,
+        True,
     )
     assert (muon.weight_decay, muon.betas, muon.lr_decay_gamma) == (0.01, (0.9, 0.999), None)
 

@@ -26,9 +26,7 @@ from optfn import (
 )
 from optfn.strategies import modules, optimizer_specs, param_rules
 
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ---- an independent, naive oracle --------------------------------------------------------
@@ -48,7 +46,9 @@ def _owner_types(model: nn.Module) -> dict[int, type]:
     return owners
 
 
-def _oracle(model: nn.Module, rules: ParamRules, spec: object) -> dict[str, tuple[str, bool, float]]:
+def _oracle(
+    model: nn.Module, rules: ParamRules, spec: object
+) -> dict[str, tuple[str, bool, float]]:
     """name -> (route, decays, lr scale), computed the slow, obvious way."""
     owners = _owner_types(model)
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -56,7 +56,8 @@ def _oracle(model: nn.Module, rules: ParamRules, spec: object) -> dict[str, tupl
     blocks = {
         int(m.group(1))
         for n, _ in trainable
-        if rules.layer_decay and (m := re.match(re.escape(rules.layer_decay.blocks) + r"\.(\d+)\.", n))
+        if rules.layer_decay
+        and (m := re.match(re.escape(rules.layer_decay.blocks) + r"\.(\d+)\.", n))
     }
     num_blocks = max(blocks) + 1 if blocks else 0
     out = {}
@@ -81,7 +82,8 @@ def _oracle(model: nn.Module, rules: ParamRules, spec: object) -> dict[str, tupl
         ):
             route = "muon"
         matching = [
-            (pfx, s) for pfx, s in rules.lr_scales
+            (pfx, s)
+            for pfx, s in rules.lr_scales
             if pfx == "" or name == pfx or name.startswith(pfx + ".")
         ]
         scale = max(matching, key=lambda t: len(t[0]))[1] if matching else 1.0
@@ -146,7 +148,9 @@ def test_every_trainable_param_in_exactly_one_group(setup: tuple) -> None:  # ty
 def test_groups_are_minimal(setup: tuple) -> None:  # type: ignore[type-arg]
     model, rules, spec = setup
     _, groups = _build(model, rules, spec)
-    hyper = [tuple((k, v) for k, v in g.items() if k not in ("params", "param_names")) for g in groups]
+    hyper = [
+        tuple((k, v) for k, v in g.items() if k not in ("params", "param_names")) for g in groups
+    ]
     assert len(hyper) == len(set(hyper))
 
 
@@ -155,7 +159,7 @@ def test_groups_are_minimal(setup: tuple) -> None:  # type: ignore[type-arg]
 def test_order_is_deterministic_and_follows_registration(setup: tuple) -> None:  # type: ignore[type-arg]
     model, rules, spec = setup
     p1, g1 = _build(model, rules, spec)
-    p2, g2 = _build(model, rules, spec)
+    _, g2 = _build(model, rules, spec)
     assert [g["param_names"] for g in g1] == [g["param_names"] for g in g2]
     registration = [n for n, p in model.named_parameters() if p.requires_grad]
     assert list(p1.names) == registration
@@ -219,7 +223,11 @@ def test_reasons_and_explain() -> None:
 def test_deepest_prefix_wins() -> None:
     model = _Scorer()
     rules = ParamRules(
-        lr_scales={"transformer": 0.5, "transformer.layers.1": 2.0, "transformer.layers.1.norm1.bias": 3.0}
+        lr_scales={
+            "transformer": 0.5,
+            "transformer.layers.1": 2.0,
+            "transformer.layers.1.norm1.bias": 3.0,
+        }
     )
     part = partition_params(model, rules)
     assert part.entry("transformer.layers.0.linear1.weight").lr_scale == 0.5
@@ -229,7 +237,9 @@ def test_deepest_prefix_wins() -> None:
 
 
 def test_prefix_matching_nothing_is_an_error() -> None:
-    with pytest.raises(ValueError, match=r"lr_scales\['scoring_hed'\].*did you mean 'scoring_head'"):
+    with pytest.raises(
+        ValueError, match=r"lr_scales\['scoring_hed'\].*did you mean 'scoring_head'"
+    ):
         partition_params(_Scorer(), ParamRules(lr_scales={"scoring_hed": 5.0}))
     # a prefix is a whole name component, not a string prefix
     with pytest.raises(ValueError, match=r"lr_scales\['scoring'\]"):

@@ -36,7 +36,10 @@ class UserError(Exception):
 
 
 def _console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    """Messages never wrap (soft_wrap); tables get a wide page when not on a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 # ---- loading -----------------------------------------------------------------------------

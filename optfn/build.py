@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import attrs
 import torch
@@ -74,13 +74,19 @@ def make_optimizer(
         raise TypeError(
             f"spec: expected AdamSpec, AdamWSpec or MuonSpec, got {type(spec).__name__}"
         )
+    return builder(_groups(models, spec, rules), spec)
+
+
+def _groups(
+    models: ModelsLike, spec: OptimizerSpecification, rules: ParamRules | None
+) -> list[dict[str, Any]]:
     part = partition_params(models, rules, spec=spec)
     if not len(part):
         raise ValueError(
             f"models: {_describe(models)} has no trainable parameter (every parameter has "
             "requires_grad=False); unfreeze some before building the optimizer"
         )
-    return builder(make_param_groups(part, spec), spec)
+    return make_param_groups(part, spec)
 
 
 def _multiplier_prefixes(
@@ -172,4 +178,6 @@ def build_optimizer(
     [(1, 0.05), (3, 0.0)]
     """
     spec = AdamWSpec(learning_rate=lr, weight_decay=weight_decay, betas=betas, eps=eps)
-    return cast(torch.optim.AdamW, make_optimizer(model, spec, ParamRules()))
+    groups = _groups(model, spec, ParamRules())
+    groups.sort(key=lambda g: g["weight_decay"] == 0.0)  # the seed's order: decay group first
+    return torch.optim.AdamW(groups, lr=lr, betas=spec.betas, eps=eps)

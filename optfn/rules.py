@@ -53,8 +53,9 @@ NORM_LAYER_TYPES: tuple[str, ...] = (
     "CrossMapLRN2d",
 )
 
-#: Seed 002's name exclusions: biases and the special tokens of vision transformers.
-DEFAULT_NO_DECAY_NAMES: tuple[str, ...] = ("bias", "cls_token", "pos_embed")
+#: Seed 002's name exclusions: biases (``*_bias`` also catches ``nn.MultiheadAttention``'s
+#: ``in_proj_bias``) and the special tokens of vision transformers.
+DEFAULT_NO_DECAY_NAMES: tuple[str, ...] = ("bias", "*_bias", "cls_token", "pos_embed")
 
 #: Name patterns of embeddings and output heads, kept off Muon by ``hidden_matrices()``.
 DEFAULT_MUON_EXCLUDE: tuple[str, ...] = (
@@ -95,11 +96,13 @@ class NameMatcher:
     last: frozenset[str]
     exact: frozenset[str]
     suffixes: tuple[str, ...]
+    ends: tuple[str, ...]
     regex: re.Pattern[str] | None
 
     def __call__(self, name: str, last: str) -> bool:
         return (
             last in self.last
+            or (bool(self.ends) and name.endswith(self.ends))
             or (bool(self.suffixes) and (name in self.exact or name.endswith(self.suffixes)))
             or (self.regex is not None and self.regex.search(name) is not None)
         )
@@ -112,11 +115,16 @@ def name_matcher(patterns: tuple[str, ...]) -> NameMatcher | None:
         return None
     literal = [p for p in patterns if not _WILDCARDS & set(p)]
     dotted = [p for p in literal if "." in p]
-    wild = tuple(p for p in patterns if _WILDCARDS & set(p))
+    # "*S" with a literal S matches some dotted tail exactly when the whole name ends with S
+    ends = tuple(p[1:] for p in patterns if p.startswith("*") and not _WILDCARDS & set(p[1:]))
+    wild = tuple(
+        p for p in patterns if _WILDCARDS & set(p) and not (p.startswith("*") and p[1:] in ends)
+    )
     return NameMatcher(
         last=frozenset(p for p in literal if "." not in p),
         exact=frozenset(dotted),
         suffixes=tuple("." + p for p in dotted),
+        ends=ends,
         regex=compile_patterns(wild),
     )
 

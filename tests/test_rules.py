@@ -14,7 +14,7 @@ from optfn.rules import NORM_LAYER_TYPES, compile_patterns, first_match, name_ma
 
 def test_default_is_seed_002_exclusions() -> None:
     rules = ParamRules()
-    assert set(rules.no_decay_names) == {"bias", "cls_token", "pos_embed"}
+    assert set(rules.no_decay_names) == {"bias", "*_bias", "cls_token", "pos_embed"}
     assert "LayerNorm" in rules.no_decay_types
     assert rules.no_decay_max_ndim is None and rules.lr_scales == ()
 
@@ -124,7 +124,7 @@ _ATOMS = ["bias", "weight", "head", "fc", "norm", "pos_embed", "0", "1"]
 
 @given(
     st.lists(
-        st.lists(st.sampled_from([*_ATOMS, "*", "?ias", "[hn]*"]), min_size=1, max_size=3).map(
+        st.lists(st.sampled_from([*_ATOMS, "*", "*ias", "*_bias", "?ias", "[hn]*"]), min_size=1, max_size=3).map(
             ".".join
         ),
         min_size=1,

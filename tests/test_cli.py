@@ -127,8 +127,21 @@ def test_validate_via_subprocess_exit_code(tmp_path: Path) -> None:
 
 def test_curve_csv_equals_lr_curve_and_png_written(tmp_path: Path, config_file: Path) -> None:
     csv_path, png_path = tmp_path / "c.csv", tmp_path / "c.png"
-    assert main(["curve", str(config_file), "--steps", "150", "--csv", str(csv_path),
-                 "--png", str(png_path)]) == 0
+    assert (
+        main(
+            [
+                "curve",
+                str(config_file),
+                "--steps",
+                "150",
+                "--csv",
+                str(csv_path),
+                "--png",
+                str(png_path),
+            ]
+        )
+        == 0
+    )
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
     cfg = load_config(config_file)
@@ -169,5 +182,7 @@ def test_demo_trains_and_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFi
     cfg = load_config(out_dir / "config.toml")
     assert isinstance(cfg.optimizer, MuonSpec)
     state = torch.load(out_dir / "checkpoint.pt", weights_only=True)
-    spec = OptimizerSpecification.from_serialized(state["optimizer_type"], state["optimizer_params"])
+    spec = OptimizerSpecification.from_serialized(
+        state["optimizer_type"], state["optimizer_params"]
+    )
     assert spec == cfg.optimizer

@@ -123,9 +123,9 @@ def test_seed_000_usage_examples() -> None:
     optimizer = adamw.create_optimizer(
         model=my_model, lr_multipliers={my_model["output_head"]: 5.0}
     )
-    head_lr = {
-        n: g["lr"] for g in optimizer.param_groups for n in g["param_names"]
-    }["output_head.weight"]
+    head_lr = {n: g["lr"] for g in optimizer.param_groups for n in g["param_names"]}[
+        "output_head.weight"
+    ]
     assert head_lr == pytest.approx(0.005)
     muon = MuonSpec(learning_rate=0.02, adamw_lr=0.0003, lr_decay_gamma=0.98)
     assert muon.optimizer_type == "muon"

@@ -1,0 +1,715 @@
+"""Schedule specs, lr_lambda and lr_curve: the math (hypothesis) and the validation (examples).
+
+The strategies at the top (``shapes()``, ``schedules()``, ...) are reused by
+tests/test_scheduler.py (``from tests.test_schedules import schedules``).
+"""
+
+from __future__ import annotations
+
+import doctest
+import itertools
+import math
+import pickle
+from dataclasses import dataclass
+
+import attrs
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import optfn._schedule_math
+import optfn.schedules
+from optfn.errors import SpecError, SpecTypeError
+from optfn.schedules import (
+    MAX_STEPS,
+    Constant,
+    CosineDecay,
+    CosineRestarts,
+    ExponentialDecay,
+    InverseSqrt,
+    Join,
+    LinearDecay,
+    LinearWarmup,
+    MultiStepDecay,
+    PolynomialDecay,
+    Schedule,
+    WarmupCosine,
+    WarmupStableDecay,
+    lr_curve,
+    lr_lambda,
+)
+
+#: Every step a test looks at lies below this (joins of up to 4 pieces, 150 steps apart).
+N = 1200
+HUGE_STEPS = (2**53 - 1, 2**53, 2**53 + 1, 2**63, 2**64 + 7, 10**30)
+EPS = 1e-12
+
+# ---- strategies --------------------------------------------------------------------------------
+
+scales = st.sampled_from([0.0, 0.1, 0.5, 1.0]) | st.floats(0.0, 1.0)
+lengths = st.integers(1, 300)
+gammas = st.sampled_from([0.1, 0.5, 0.9, 1.0]) | st.floats(0.05, 0.999)
+
+
+@st.composite
+def warmup_cosines(draw: st.DrawFn) -> WarmupCosine:
+    total = draw(lengths)
+    warmup = draw(st.integers(0, total) | st.just(total))
+    return WarmupCosine(warmup_steps=warmup, total_steps=total, min_lr_scale=draw(scales))
+
+
+@st.composite
+def wsds(draw: st.DrawFn) -> WarmupStableDecay:
+    total = draw(lengths)
+    warmup = draw(st.integers(0, total - 1))
+    return WarmupStableDecay(
+        warmup_steps=warmup,
+        total_steps=total,
+        decay_steps=draw(st.integers(1, total - warmup)),
+        min_lr_scale=draw(scales),
+        decay_shape=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+    )
+
+
+@st.composite
+def multi_steps(draw: st.DrawFn) -> MultiStepDecay:
+    bounds = draw(st.lists(st.integers(1, 400), min_size=1, max_size=5, unique=True))
+    return MultiStepDecay(boundaries=tuple(sorted(bounds)), gamma=draw(gammas))
+
+
+def linear_warmups(init: st.SearchStrategy[float] = scales) -> st.SearchStrategy[LinearWarmup]:
+    return st.builds(LinearWarmup, warmup_steps=st.integers(1, 200), init_scale=init)
+
+
+def decays(alpha: st.SearchStrategy[float] = scales) -> st.SearchStrategy[Schedule]:
+    """Shapes that start at exactly 1.0 and end on ``alpha``."""
+    return st.one_of(
+        st.builds(LinearDecay, decay_steps=lengths, min_lr_scale=alpha),
+        st.builds(CosineDecay, decay_steps=lengths, min_lr_scale=alpha),
+        st.builds(
+            PolynomialDecay,
+            decay_steps=lengths,
+            power=st.sampled_from([0.5, 1.0, 2.0, 3.0]) | st.floats(0.1, 5.0),
+            min_lr_scale=alpha,
+        ),
+    )
+
+
+def shapes() -> st.SearchStrategy[Schedule]:
+    """One random valid spec of every shape (no joins)."""
+    return st.one_of(
+        st.just(Constant()),
+        st.builds(ExponentialDecay, gamma=gammas, steps_per_epoch=st.integers(1, 20)),
+        multi_steps(),
+        warmup_cosines(),
+        linear_warmups(),
+        decays(),
+        st.builds(
+            InverseSqrt,
+            warmup_steps=st.integers(1, 100),
+            min_lr_scale=st.just(0.0) | st.floats(0.01, 1.0),
+        ),
+        st.builds(
+            CosineRestarts,
+            cycle_steps=st.integers(2, 60),
+            cycle_mult=st.integers(1, 3),
+            min_lr_scale=scales,
+        ),
+        wsds(),
+    )
+
+
+@st.composite
+def _joins(draw: st.DrawFn, children: st.SearchStrategy[Schedule]) -> Join:
+    pieces = draw(st.lists(children, min_size=1, max_size=4))
+    gaps = draw(st.lists(st.integers(1, 150), min_size=len(pieces) - 1, max_size=len(pieces) - 1))
+    return Join(pieces=tuple(pieces), boundaries=tuple(itertools.accumulate(gaps)))
+
+
+def schedules() -> st.SearchStrategy[Schedule]:
+    """Any valid schedule: every shape, and (nested) joins of them."""
+    return st.recursive(shapes(), _joins, max_leaves=6)
+
+
+# ---- what each shape promises --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Per shape: where it ramps up, where it decays, where it ends, its floor and its slope."""
+
+    warmup_end: int  # [0, warmup_end) is a non-decreasing ramp
+    decay_start: int | None  # from here on non-increasing and within [floor, 1]
+    end: int | None  # from here on exactly ``floor`` (None: it never settles)
+    floor: float
+    slope: float | None  # no step changes the multiplier by more (None: jumps by design)
+
+
+def facts(s: Schedule) -> Facts:
+    if isinstance(s, Constant):
+        return Facts(0, 0, 0, 1.0, 0.0)
+    if isinstance(s, ExponentialDecay):
+        return Facts(0, 0, 0 if s.gamma == 1.0 else None, 1.0 if s.gamma == 1.0 else 0.0, None)
+    if isinstance(s, MultiStepDecay):
+        return Facts(0, 0, s.boundaries[-1], s.gamma ** len(s.boundaries), None)
+    if isinstance(s, WarmupCosine):
+        w, total, a = s.warmup_steps, s.total_steps, s.min_lr_scale
+        d = max(1, total - w)
+        slope = max(1 / max(1, w), (1 - a) * math.pi / 2 / d)
+        return Facts(w, w, total if w < total else total + 1, a, slope)
+    if isinstance(s, LinearWarmup):
+        return Facts(s.warmup_steps, None, s.warmup_steps - 1, 1.0, 1 / s.warmup_steps)
+    if isinstance(s, (LinearDecay, CosineDecay, PolynomialDecay)):
+        d, a = s.decay_steps, s.min_lr_scale
+        if isinstance(s, LinearDecay):
+            drop = 1 / d
+        elif isinstance(s, CosineDecay):
+            drop = math.pi / 2 / d
+        else:
+            drop = max(s.power / d, d**-s.power)
+        return Facts(0, 0, d, a, (1 - a) * drop)
+    if isinstance(s, InverseSqrt):
+        a = s.min_lr_scale
+        return Facts(s.warmup_steps, s.warmup_steps - 1, None, a, 1 / s.warmup_steps)
+    if isinstance(s, CosineRestarts):
+        return Facts(0, None, None, s.min_lr_scale, None)
+    if isinstance(s, WarmupStableDecay):
+        d, a = s.decay_steps, s.min_lr_scale
+        drop = {"linear": 1 / d, "cosine": math.pi / 2 / d, "1-sqrt": d**-0.5}[s.decay_shape]
+        slope = max(1 / max(1, s.warmup_steps), (1 - a) * drop)
+        return Facts(s.warmup_steps, s.warmup_steps, s.total_steps, a, slope)
+    raise AssertionError(f"no facts for {s!r}")
+
+
+def ulps(a: float, b: float) -> float:
+    return abs(a - b) / math.ulp(max(abs(a), abs(b), 1e-300))
+
+
+def scalar_curve(s: Schedule, n: int) -> np.ndarray:
+    f = lr_lambda(s)
+    return np.array([f(i) for i in range(n)], dtype=np.float64)
+
+
+# ---- the closed form and its vectorized twin ---------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedules())
+def test_curve_equals_lambda_at_every_step(s: Schedule) -> None:
+    curve = lr_curve(s, N)
+    assert curve.dtype == np.float64 and curve.shape == (N,) and curve.flags.c_contiguous
+    assert np.array_equal(curve, scalar_curve(s, N))  # bit for bit, so within 4 ulp
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedules(), st.integers(0, 2**53 - 64))
+def test_vector_form_equals_scalar_form_at_any_offset(s: Schedule, start: int) -> None:
+    # ScheduleLR looks multipliers up from blocks computed this way, at any step.
+    steps = np.arange(start, start + 64, dtype=np.int64)
+    f = lr_lambda(s)
+    assert s._curve(steps).tolist() == [f(int(i)) for i in steps]
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedules())
+def test_huge_steps_neither_overflow_nor_raise(s: Schedule) -> None:
+    f = lr_lambda(s)
+    for step in HUGE_STEPS:
+        value = f(step)
+        assert type(value) is float and 0.0 <= value <= 1.0
+    assert f(np.int64(2**62)) == f(2**62)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shapes())
+def test_bounds_between_floor_and_peak(s: Schedule) -> None:
+    curve, fx = lr_curve(s, N), facts(s)
+    assert np.all(curve >= 0.0) and np.all(curve <= 1.0)
+    if fx.decay_start is not None:
+        tail = curve[fx.decay_start :]
+        # MultiStepDecay's floor here is Python's gamma ** n; optfn's is numpy's (within an ulp)
+        slack = 4 * math.ulp(fx.floor) if isinstance(s, MultiStepDecay) else 0.0
+        assert np.all(tail >= fx.floor - slack) and np.all(tail <= 1.0)
+    if isinstance(s, LinearWarmup):
+        assert np.all(curve >= s.init_scale)
+    if isinstance(s, CosineRestarts):
+        assert np.all(curve >= s.min_lr_scale)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shapes())
+def test_warmups_rise_and_decays_fall(s: Schedule) -> None:
+    curve, fx = lr_curve(s, N), facts(s)
+    assert np.all(np.diff(curve[: fx.warmup_end]) >= 0)
+    if fx.decay_start is not None:
+        assert np.all(np.diff(curve[fx.decay_start :]) <= 0)
+    if fx.warmup_end:  # the ramp ends on exactly 1.0 (seed 002's (s + 1) / W)
+        assert curve[fx.warmup_end - 1] == 1.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(shapes())
+def test_no_jump_larger_than_the_shapes_own_slope(s: Schedule) -> None:
+    fx = facts(s)
+    if fx.slope is None:
+        return
+    jumps = np.abs(np.diff(lr_curve(s, N)))
+    assert jumps.max(initial=0.0) <= fx.slope * (1 + 1e-9) + EPS
+
+
+@settings(max_examples=150, deadline=None)
+@given(shapes())
+def test_endpoints_exact_and_held_forever(s: Schedule) -> None:
+    fx = facts(s)
+    f = lr_lambda(s)
+    if fx.decay_start is not None and not isinstance(s, (InverseSqrt, WarmupCosine)):
+        assert f(fx.decay_start) == 1.0  # a decay starts on exactly 1.0
+    if fx.end is None:
+        return
+    curve = lr_curve(s, fx.end + 50)
+    expected = curve[fx.end]
+    if isinstance(s, MultiStepDecay):  # gamma ** n through numpy's pow: within an ulp of Python's
+        assert ulps(expected, fx.floor) <= 4
+    else:
+        assert expected == fx.floor
+    assert np.all(curve[fx.end :] == expected)
+    assert all(f(step) == expected for step in HUGE_STEPS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(warmup_cosines())
+def test_warmup_cosine_edges(s: WarmupCosine) -> None:
+    w, total, a = s.warmup_steps, s.total_steps, s.min_lr_scale
+    f = lr_lambda(s)
+    assert f(w) == 1.0  # cosine starts on exactly 1.0 (t = 0)
+    if w == total:  # no cosine phase: λ(S) = 1, then the floor from S + 1 on
+        assert f(total) == 1.0 and f(total + 1) == a and f(total + 2) == a
+    else:
+        assert f(total) == a and f(total + 1) == a and f(2 * total + 7) == a
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.builds(
+        CosineRestarts,
+        cycle_steps=st.integers(2, 40),
+        cycle_mult=st.integers(1, 3),
+        min_lr_scale=scales,
+    )
+)
+def test_cosine_restarts_cycles_fall_from_one_to_floor(s: CosineRestarts) -> None:
+    curve = lr_curve(s, N)
+    start, length = 0, s.cycle_steps
+    while start + length <= N:
+        cycle = curve[start : start + length]
+        assert cycle[0] == 1.0 and cycle[-1] == s.min_lr_scale
+        assert np.all(np.diff(cycle) <= 0)
+        start, length = start + length, length * s.cycle_mult
+    rises = np.flatnonzero(np.diff(curve) > 0) + 1  # only restarts go up
+    assert all(curve[i] == 1.0 for i in rises)
+
+
+def test_seed_002_formula_literally() -> None:
+    """WarmupCosine is seed 002's λ(s) (clamped past S); compared with a literal transcription."""
+
+    def seed(s: int, w: int, total: int, a: float) -> float:
+        if s < w:
+            return max(1e-8, (s + 1) / max(1, w))
+        t = (s - w) / max(1, total - w)
+        return a + (1 - a) / 2 * (1 + math.cos(math.pi * t))
+
+    for w, total, a in [(0, 1, 0.0), (5, 100, 0.1), (100, 100, 0.2), (1, 2, 0.0), (7, 50, 1.0)]:
+        f = lr_lambda(WarmupCosine(warmup_steps=w, total_steps=total, min_lr_scale=a))
+        for s in range(total + 1 if w < total else total + 2):
+            assert ulps(f(s), seed(s, w, total, a)) <= 4, (w, total, a, s)
+        # past the end the seed's formula climbs back up (to 1 at t = 2); optfn holds the floor
+        s2 = w + 2 * max(1, total - w)
+        assert seed(s2, w, total, a) == 1.0 and f(s2) == a
+
+
+# ---- joins ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(_joins(shapes()))
+def test_join_pieces_see_their_own_local_steps(j: Join) -> None:
+    curve = lr_curve(j, N)
+    starts = (0, *j.boundaries)
+    stops = (*j.boundaries, N)
+    for piece, lo, hi in zip(j.pieces, starts, stops, strict=True):
+        assert np.array_equal(curve[lo:hi], lr_curve(piece, hi - lo))
+        f, g = lr_lambda(j), lr_lambda(piece)
+        assert f(lo) == g(0) and f(hi - 1) == g(hi - 1 - lo)
+
+
+@st.composite
+def continuous_joins(draw: st.DrawFn) -> tuple[Join, float]:
+    """Warmup and decay pieces in turn, each starting where the previous one ended.
+
+    Returns the join and the largest per-step slope of its pieces.
+    """
+    pieces: list[Schedule] = []
+    bounds: list[int] = []
+    level, at, slope = draw(scales), 0, 0.0
+    warm = draw(st.booleans())
+    for _ in range(draw(st.integers(2, 5))):
+        if warm:
+            piece: Schedule = draw(linear_warmups(init=st.just(level)))
+            at += piece.warmup_steps  # it reaches 1.0 on its last step; the next starts at 1.0
+            level = 1.0
+        else:
+            piece = draw(decays())
+            at += piece.decay_steps + draw(st.integers(0, 20))  # may hold its floor a while
+            level = facts(piece).floor
+        slope = max(slope, facts(piece).slope or 0.0)
+        pieces.append(piece)
+        bounds.append(at)
+        warm = not warm
+    return Join(pieces=tuple(pieces), boundaries=tuple(bounds[:-1])), slope
+
+
+@settings(max_examples=100, deadline=None)
+@given(continuous_joins())
+def test_continuous_join_has_no_jump(case: tuple[Join, float]) -> None:
+    j, slope = case
+    curve = lr_curve(j, N)
+    assert np.abs(np.diff(curve)).max() <= slope * (1 + 1e-9) + EPS
+    assert np.array_equal(curve, scalar_curve(j, N))
+
+
+@settings(max_examples=60, deadline=None)
+@given(warmup_cosines())
+def test_warmup_then_cosine_is_a_join(s: WarmupCosine) -> None:
+    w, total, a = s.warmup_steps, s.total_steps, s.min_lr_scale
+    if not 0 < w < total:
+        return
+    joined = Join(
+        pieces=(LinearWarmup(warmup_steps=w), CosineDecay(decay_steps=total - w, min_lr_scale=a)),
+        boundaries=(w,),
+    )
+    wsd = WarmupStableDecay(
+        warmup_steps=w,
+        total_steps=total,
+        decay_steps=total - w,
+        min_lr_scale=a,
+        decay_shape="cosine",
+    )
+    n = total + 20
+    assert np.array_equal(lr_curve(s, n), lr_curve(joined, n))
+    assert np.array_equal(lr_curve(s, n), lr_curve(wsd, n))
+
+
+@settings(max_examples=60, deadline=None)
+@given(gammas, st.integers(1, 20), st.integers(1, 6))
+def test_exponential_decay_is_multi_step_at_epoch_boundaries(
+    gamma: float, steps_per_epoch: int, epochs: int
+) -> None:
+    exp = ExponentialDecay(gamma=gamma, steps_per_epoch=steps_per_epoch)
+    multi = MultiStepDecay(
+        boundaries=tuple(steps_per_epoch * e for e in range(1, epochs + 1)), gamma=gamma
+    )
+    n = steps_per_epoch * (epochs + 1)
+    assert np.array_equal(lr_curve(exp, n), lr_curve(multi, n))
+
+
+#: gammas for which libm's pow(gamma, 2.0) and the product gamma * gamma differ by an ulp
+POW2_GAMMAS = (0.9503546630566793, 0.3578680612554048, 0.8064621134539653)
+
+
+def test_squares_agree_where_pow_and_product_differ() -> None:
+    # numpy computes power(x, 2.0) with a scalar exponent as x * x (glibc's pow(x, 2.0) is off
+    # by an ulp for these x); the vector form, whose exponents are an array, must do the same.
+    for g in POW2_GAMMAS:
+        for s in (ExponentialDecay(gamma=g), MultiStepDecay(boundaries=(1, 2, 3), gamma=g)):
+            assert np.array_equal(lr_curve(s, 5), scalar_curve(s, 5)), s
+            assert lr_lambda(s)(2) == g * g
+
+
+def test_exponential_decay_is_gamma_to_the_epoch() -> None:
+    f = lr_lambda(ExponentialDecay(gamma=0.95, steps_per_epoch=10))
+    for s in range(0, 300, 7):
+        assert ulps(f(s), 0.95 ** (s // 10)) <= 1
+
+
+def test_inverse_sqrt_values() -> None:
+    f = lr_lambda(InverseSqrt(warmup_steps=100))
+    assert f(0) == 0.01 and f(99) == 1.0
+    assert f(399) == 0.5 and f(9999) == 0.1  # sqrt(100 / (s + 1))
+
+
+# ---- the lambda's contract -------------------------------------------------------------------
+
+
+def test_lambda_pickles_and_is_a_partial() -> None:
+    import functools
+
+    s = Join(pieces=(LinearWarmup(warmup_steps=3), CosineDecay(decay_steps=9)), boundaries=(3,))
+    f = lr_lambda(s)
+    assert isinstance(f, functools.partial) and f.__dict__ == {}
+    g = pickle.loads(pickle.dumps(f))
+    assert [g(i) for i in range(20)] == [f(i) for i in range(20)]
+
+
+@pytest.mark.parametrize(
+    "step", [1.5, 2.0, True, False, np.float64(3.0), "3", None, np.bool_(True)]
+)
+def test_lambda_rejects_non_integer_steps(step: object) -> None:
+    with pytest.raises(TypeError, match=r"lr_lambda\.step: must be an integer >= 0"):
+        lr_lambda(Constant())(step)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("step", [-1, -(2**60), np.int64(-3)])
+def test_lambda_rejects_negative_steps(step: int) -> None:
+    with pytest.raises(
+        ValueError, match=r"lr_lambda\.step: must be an integer >= 0, got (np\.int64\()?-"
+    ):
+        lr_lambda(LinearDecay(decay_steps=5))(step)
+
+
+def test_lambda_takes_numpy_integers() -> None:
+    f = lr_lambda(CosineDecay(decay_steps=10))
+    for kind in (np.int8, np.int32, np.int64, np.uint16, np.uint64):
+        assert f(kind(3)) == f(3)
+
+
+def test_curve_argument_errors() -> None:
+    with pytest.raises(ValueError, match=r"lr_curve\.num_steps: must be an integer >= 0, got -1"):
+        lr_curve(Constant(), -1)
+    with pytest.raises(TypeError, match=r"lr_curve\.num_steps"):
+        lr_curve(Constant(), 10.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"lr_curve\.schedule: must be a Schedule"):
+        lr_curve("cosine", 10)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"lr_lambda\.schedule: must be a Schedule"):
+        lr_lambda(lambda s: 1.0)  # type: ignore[arg-type]
+    assert lr_curve(Constant(), 0).shape == (0,)
+    assert lr_curve(Constant(), np.int64(3)).tolist() == [1.0, 1.0, 1.0]
+
+
+# ---- specs: frozen, keyword-only, validated once ------------------------------------------------
+
+SCHEDULE_CLASSES = [
+    getattr(optfn.schedules, n)
+    for n in optfn.schedules.__all__
+    if isinstance(getattr(optfn.schedules, n), type)
+    and issubclass(getattr(optfn.schedules, n), Schedule)
+    and getattr(optfn.schedules, n) is not Schedule
+]
+
+
+def test_every_shape_is_exported_frozen_and_keyword_only() -> None:
+    assert len(SCHEDULE_CLASSES) == 12
+    for cls in SCHEDULE_CLASSES:
+        assert all(a.kw_only for a in attrs.fields(cls)), cls
+        assert cls.__setattr__ is not object.__setattr__  # frozen
+    with pytest.raises(TypeError, match="abstract"):
+        Schedule()  # type: ignore[abstract]
+    s = WarmupCosine(warmup_steps=1, total_steps=2)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        s.total_steps = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        WarmupCosine(1, 2)  # type: ignore[misc]
+
+
+def test_lists_become_tuples() -> None:
+    j = Join(pieces=[Constant(), LinearDecay(decay_steps=2)], boundaries=[4])
+    assert j.pieces == (Constant(), LinearDecay(decay_steps=2)) and j.boundaries == (4,)
+    assert MultiStepDecay(boundaries=[3, 9], gamma=0.5).boundaries == (3, 9)
+
+
+def _raises(exc: type[Exception], owner_field: str, value: str, make: object) -> None:
+    with pytest.raises(exc) as info:
+        make()  # type: ignore[operator]
+    text = str(info.value)
+    assert text.startswith(owner_field + ":"), text
+    assert value in text, text
+
+
+@pytest.mark.parametrize(
+    ("make", "owner_field", "value"),
+    [
+        (
+            lambda: WarmupCosine(warmup_steps=1.5, total_steps=10),
+            "WarmupCosine.warmup_steps",
+            "1.5",
+        ),
+        (
+            lambda: WarmupCosine(warmup_steps=1, total_steps=True),
+            "WarmupCosine.total_steps",
+            "True",
+        ),
+        (lambda: LinearDecay(decay_steps=10.0), "LinearDecay.decay_steps", "10.0"),
+        (lambda: CosineRestarts(cycle_steps=4, cycle_mult=1.5), "CosineRestarts.cycle_mult", "1.5"),
+        (
+            lambda: ExponentialDecay(gamma=0.9, steps_per_epoch=np.int64(3)),
+            "ExponentialDecay.steps_per_epoch",
+            "(int64)",
+        ),
+        (
+            lambda: MultiStepDecay(boundaries=(2, 3.0), gamma=0.5),
+            "MultiStepDecay.boundaries[1]",
+            "3.0",
+        ),
+        (
+            lambda: Join(pieces=(Constant(), Constant()), boundaries=(1.0,)),
+            "Join.boundaries[0]",
+            "1.0",
+        ),
+        (
+            lambda: Join(pieces=(Constant(), "cosine"), boundaries=(4,)),
+            "Join.pieces[1]",
+            "'cosine'",
+        ),
+        (lambda: Join(pieces=Constant()), "Join.pieces", "Constant()"),
+        (lambda: MultiStepDecay(boundaries="12", gamma=0.5), "MultiStepDecay.boundaries", "'12'"),
+        (
+            lambda: WarmupCosine(warmup_steps=1, total_steps=5, min_lr_scale="0.1"),
+            "WarmupCosine.min_lr_scale",
+            "'0.1'",
+        ),
+        (
+            lambda: WarmupStableDecay(
+                warmup_steps=0, total_steps=5, decay_steps=1, min_lr_scale=True
+            ),
+            "WarmupStableDecay.min_lr_scale",
+            "True",
+        ),
+    ],
+)
+def test_wrong_kinds_are_type_errors(make: object, owner_field: str, value: str) -> None:
+    _raises(TypeError, owner_field, value, make)
+
+
+@pytest.mark.parametrize(
+    ("make", "owner_field", "value"),
+    [
+        # negative or zero step counts where they must be positive
+        (lambda: WarmupCosine(warmup_steps=0, total_steps=0), "WarmupCosine.total_steps", "0"),
+        (lambda: WarmupCosine(warmup_steps=-1, total_steps=5), "WarmupCosine.warmup_steps", "-1"),
+        (lambda: LinearWarmup(warmup_steps=0), "LinearWarmup.warmup_steps", "0"),
+        (lambda: LinearDecay(decay_steps=0), "LinearDecay.decay_steps", "0"),
+        (lambda: CosineDecay(decay_steps=-3), "CosineDecay.decay_steps", "-3"),
+        (lambda: PolynomialDecay(decay_steps=0), "PolynomialDecay.decay_steps", "0"),
+        (lambda: InverseSqrt(warmup_steps=0), "InverseSqrt.warmup_steps", "0"),
+        (lambda: CosineRestarts(cycle_steps=1), "CosineRestarts.cycle_steps", "1"),
+        (lambda: CosineRestarts(cycle_steps=5, cycle_mult=0), "CosineRestarts.cycle_mult", "0"),
+        (
+            lambda: ExponentialDecay(gamma=0.5, steps_per_epoch=0),
+            "ExponentialDecay.steps_per_epoch",
+            "0",
+        ),
+        (
+            lambda: WarmupStableDecay(warmup_steps=0, total_steps=5, decay_steps=0),
+            "WarmupStableDecay.decay_steps",
+            "0",
+        ),
+        (
+            lambda: LinearDecay(decay_steps=MAX_STEPS + 1),
+            "LinearDecay.decay_steps",
+            str(MAX_STEPS + 1),
+        ),
+        # warmup longer than the whole schedule
+        (
+            lambda: WarmupCosine(warmup_steps=11, total_steps=10),
+            "WarmupCosine.warmup_steps",
+            "must be <= total_steps (10), got 11",
+        ),
+        (
+            lambda: WarmupStableDecay(warmup_steps=6, total_steps=10, decay_steps=5),
+            "WarmupStableDecay.decay_steps",
+            "got 6 + 5",
+        ),
+        # floors are ratios in [0, 1]
+        (
+            lambda: WarmupCosine(warmup_steps=1, total_steps=5, min_lr_scale=-0.1),
+            "WarmupCosine.min_lr_scale",
+            "in [0, 1], got -0.1",
+        ),
+        (
+            lambda: LinearDecay(decay_steps=5, min_lr_scale=1.5),
+            "LinearDecay.min_lr_scale",
+            "in [0, 1], got 1.5",
+        ),
+        (lambda: LinearWarmup(warmup_steps=5, init_scale=2.0), "LinearWarmup.init_scale", "2.0"),
+        # NaN and inf anywhere
+        (
+            lambda: CosineDecay(decay_steps=5, min_lr_scale=math.nan),
+            "CosineDecay.min_lr_scale",
+            "finite and in [0, 1], got nan",
+        ),
+        (
+            lambda: PolynomialDecay(decay_steps=5, power=math.inf),
+            "PolynomialDecay.power",
+            "finite and > 0, got inf",
+        ),
+        (lambda: ExponentialDecay(gamma=math.nan), "ExponentialDecay.gamma", "nan"),
+        (lambda: MultiStepDecay(boundaries=(3,), gamma=-math.inf), "MultiStepDecay.gamma", "-inf"),
+        # gamma <= 0 (and > 1: a multiplier never exceeds the peak)
+        (lambda: ExponentialDecay(gamma=0.0), "ExponentialDecay.gamma", "in (0, 1], got 0.0"),
+        (lambda: ExponentialDecay(gamma=-0.5), "ExponentialDecay.gamma", "got -0.5"),
+        (lambda: MultiStepDecay(boundaries=(3,), gamma=0), "MultiStepDecay.gamma", "got 0"),
+        (lambda: ExponentialDecay(gamma=1.01), "ExponentialDecay.gamma", "got 1.01"),
+        (lambda: PolynomialDecay(decay_steps=5, power=0.0), "PolynomialDecay.power", "got 0.0"),
+        # joins: no pieces, non-increasing or non-positive boundaries, a count mismatch
+        (lambda: Join(pieces=()), "Join.pieces", "at least 1 value(s), got 0"),
+        (
+            lambda: Join(pieces=(Constant(), Constant(), Constant()), boundaries=(5, 5)),
+            "Join.boundaries[1]",
+            "must be > boundaries[0] = 5 (strictly increasing), got 5",
+        ),
+        (
+            lambda: Join(pieces=(Constant(), Constant(), Constant()), boundaries=(5, 3)),
+            "Join.boundaries[1]",
+            "got 3",
+        ),
+        (
+            lambda: Join(pieces=(Constant(), Constant()), boundaries=(0,)),
+            "Join.boundaries[0]",
+            "got 0",
+        ),
+        (
+            lambda: Join(pieces=(Constant(), Constant()), boundaries=()),
+            "Join.boundaries",
+            "len(pieces) - 1 = 1",
+        ),
+        (lambda: Join(pieces=(Constant(),), boundaries=(3,)), "Join.boundaries", "got 1: (3,)"),
+        (
+            lambda: MultiStepDecay(boundaries=(), gamma=0.5),
+            "MultiStepDecay.boundaries",
+            "at least 1",
+        ),
+        (
+            lambda: MultiStepDecay(boundaries=(4, 2), gamma=0.5),
+            "MultiStepDecay.boundaries[1]",
+            "got 2",
+        ),
+        # a cool-down shape that does not exist
+        (
+            lambda: WarmupStableDecay(
+                warmup_steps=0, total_steps=5, decay_steps=2, decay_shape="exponential"
+            ),
+            "WarmupStableDecay.decay_shape",
+            "'exponential'",
+        ),
+    ],
+)
+def test_bad_values_are_value_errors(make: object, owner_field: str, value: str) -> None:
+    _raises(ValueError, owner_field, value, make)
+
+
+def test_errors_are_spec_errors_and_evolve_revalidates() -> None:
+    with pytest.raises(SpecError) as info:
+        LinearDecay(decay_steps=0)
+    assert (info.value.owner, info.value.field) == ("LinearDecay", "decay_steps")
+    with pytest.raises(SpecTypeError):
+        LinearDecay(decay_steps=2.5)
+    s = WarmupCosine(warmup_steps=5, total_steps=10)
+    with pytest.raises(SpecError, match="warmup_steps"):
+        attrs.evolve(s, total_steps=4)
+
+
+def test_docstring_examples_run() -> None:
+    for module in (optfn.schedules, optfn._schedule_math):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0
+    assert doctest.testmod(optfn.schedules).attempted >= 14

@@ -120,13 +120,12 @@ def test_hidden_matrices_preset() -> None:
 
 
 _ATOMS = ["bias", "weight", "head", "fc", "norm", "pos_embed", "0", "1"]
+_PATTERN_ATOMS = [*_ATOMS, "*", "*ias", "*_bias", "?ias", "[hn]*"]
 
 
 @given(
     st.lists(
-        st.lists(st.sampled_from([*_ATOMS, "*", "*ias", "*_bias", "?ias", "[hn]*"]), min_size=1, max_size=3).map(
-            ".".join
-        ),
+        st.lists(st.sampled_from(_PATTERN_ATOMS), min_size=1, max_size=3).map(".".join),
         min_size=1,
         max_size=4,
     ),

@@ -223,7 +223,7 @@ def _write_png(path: str, values: Any, label: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
     ax.plot(range(len(values)), values, lw=1.6)
     ax.set_xlabel("step")
-    ax.set_ylabel(label)
+    ax.set_ylabel(label if label != "lr" else "lr (learning_rate x multiplier)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

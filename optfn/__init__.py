@@ -17,6 +17,7 @@ from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoi
 from optfn.config import OptimConfig
 from optfn.errors import ConfigError, SpecError, SpecTypeError
 from optfn.groups import make_param_groups
+from optfn.muon import MuonWithAdamW
 from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.partition import ParamEntry, Partition, RoutingWarning, partition_params
 from optfn.rules import LayerDecay, MuonRouting, ParamRules
@@ -67,6 +68,7 @@ __all__ = [
     "MultiStepDecay",
     "MuonRouting",
     "MuonSpec",
+    "MuonWithAdamW",
     "OptimConfig",
     "OptimizerSpecification",
     "ParamEntry",

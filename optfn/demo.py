@@ -144,8 +144,9 @@ def train(
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         scheduler.step()
-        losses.append(float(loss))
+        value = loss.detach().item()
+        losses.append(value)
         multipliers.append(mult(step))
         if on_step is not None:
-            on_step(step, float(loss), base_lr * mult(step))
+            on_step(step, value, base_lr * mult(step))
     return TrainResult(losses, multipliers, model, optimizer, scheduler)

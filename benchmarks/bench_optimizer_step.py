@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     n = sum(p.numel() for p in params)
     print(f"   {n / 1e6:.1f}M parameters in {len(params)} tensors")
     for label, t in times.items():
-        print(f"   ratio {label:<22} / one group = {t / base:.3f}")
+        print(f"   ratio {label} / one group: {t / base:.3f}")
     return 0
 
 

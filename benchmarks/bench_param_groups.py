@@ -146,7 +146,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"   {label:<26}{n:>8}  {k:<20}{t * 1e3:>10.2f}{t / n * 1e6:>10.2f}"
                 f"{t / times['naive loop']:>9.2f}{speedup:>14.2f}x"
             )
-    print("   ratio lines: 'x naive' = time / naive loop; 'optfn speedup' = baseline / optfn")
+        for k, t in times.items():
+            if k == "naive loop":
+                continue
+            if k == "optfn":
+                print(f"   ratio optfn / naive loop [{label}]: {t / times['naive loop']:.2f}")
+            else:
+                print(f"   ratio {k} / optfn [{label}]: {t / times['optfn']:.2f}")
     return 0
 
 

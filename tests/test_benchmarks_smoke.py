@@ -60,3 +60,21 @@ def test_bench_scheduler_step_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(lines) == 4, out
     assert any("torch LambdaLR (1 group): " in line for line in lines), out
     assert re.search(r"optfn make_scheduler\s+\d+\.\d+ µs/step", out), out
+
+
+def test_bench_param_groups_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_benchmark("bench_param_groups")
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    lines = _ratio_lines(out)
+    assert any(line.strip().startswith("ratio optfn / naive loop") for line in lines), out
+    assert "torch 2." in out
+    # timm cannot load beside the CPU torch here: the script must say so, not skip silently
+    assert "timm" in out
+
+
+def test_bench_optimizer_step_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_benchmark("bench_optimizer_step")
+    assert bench.main(["--quick"]) == 0
+    lines = _ratio_lines(capsys.readouterr().out)
+    assert len(lines) == 4 and any("optfn merged groups" in line for line in lines)

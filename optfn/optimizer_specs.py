@@ -54,9 +54,9 @@ class OptimizerSpecification:
     lr_decay_gamma: float | None
 
     def __attrs_post_init__(self) -> None:
-        if type(self) is OptimizerSpecification:
+        if not type(self).optimizer_type:
             raise TypeError(
-                "OptimizerSpecification is abstract: use AdamSpec, AdamWSpec or MuonSpec"
+                f"{type(self).__name__} is abstract: use AdamSpec, AdamWSpec or MuonSpec"
             )
 
     # ---- seed 000's methods: delegations only -------------------------------------------
@@ -115,14 +115,8 @@ class OptimizerSpecification:
 
 
 @attrs.frozen(kw_only=True)
-class AdamSpec(OptimizerSpecification):
-    """Adam (``torch.optim.Adam``); its ``weight_decay`` is an L2 penalty added to the gradient.
-
-    >>> AdamSpec(learning_rate=0.001, lr_decay_gamma=0.95, weight_decay=0.01).optimizer_type
-    'adam'
-    """
-
-    optimizer_type: ClassVar[str] = "adam"
+class _AdamFamily(OptimizerSpecification):
+    """The fields Adam and AdamW share (seed 000 gives both the same names and defaults)."""
 
     learning_rate: float = attrs.field(default=0.001, validator=_positive)
     lr_decay_gamma: float | None = attrs.field(default=None, validator=_gamma)
@@ -134,8 +128,19 @@ class AdamSpec(OptimizerSpecification):
 
 
 @attrs.frozen(kw_only=True)
-class AdamWSpec(OptimizerSpecification):
-    """AdamW (``torch.optim.AdamW``) with decoupled weight decay.
+class AdamSpec(_AdamFamily):
+    """Adam (``torch.optim.Adam``); its ``weight_decay`` is an L2 penalty added to the gradient.
+
+    >>> AdamSpec(learning_rate=0.001, lr_decay_gamma=0.95, weight_decay=0.01).optimizer_type
+    'adam'
+    """
+
+    optimizer_type: ClassVar[str] = "adam"
+
+
+@attrs.frozen(kw_only=True)
+class AdamWSpec(_AdamFamily):
+    """AdamW (``torch.optim.AdamW``) with decoupled weight decay (default 0.01).
 
     >>> AdamWSpec(learning_rate=0.001).weight_decay
     0.01
@@ -143,12 +148,6 @@ class AdamWSpec(OptimizerSpecification):
 
     optimizer_type: ClassVar[str] = "adamw"
 
-    learning_rate: float = attrs.field(default=0.001, validator=_positive)
-    lr_decay_gamma: float | None = attrs.field(default=None, validator=_gamma)
-    betas: tuple[float, float] = attrs.field(
-        default=(0.9, 0.999), converter=v.to_tuple, validator=_betas
-    )
-    eps: float = attrs.field(default=1e-8, validator=_positive)
     weight_decay: float = attrs.field(default=0.01, validator=_nonneg)
 
 

@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check optfn tests benchmarks
+	$(BIN)/ruff check optfn tests benchmarks examples
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -124,6 +125,46 @@ def _matrix_shape(param: Tensor) -> tuple[int, int]:
     """The 2-D shape Muon works on: ``(shape[0], -1)``."""
     rows = param.shape[0]
     return rows, param.numel() // rows
+
+
+def _is_dtensor(t: Tensor) -> bool:
+    """Whether ``t`` is a ``torch.distributed.tensor.DTensor`` (FSDP2 / tensor-parallel shard).
+
+    Looked up in ``sys.modules``: if that module was never imported, no tensor is a DTensor,
+    and optfn does not pay for importing it.
+    """
+    mod = sys.modules.get("torch.distributed.tensor")
+    return mod is not None and isinstance(t, mod.DTensor)
+
+
+def _orthogonalized_update(
+    update: Tensor,
+    shape: tuple[int, int],
+    coefficients: tuple[float, float, float],
+    steps: int,
+    eps: float,
+) -> Tensor:
+    """Newton–Schulz of ``update`` viewed as the matrix ``shape``, shaped like ``update``.
+
+    A DTensor (a parameter sharded by FSDP2's ``fully_shard`` or tensor parallelism) is
+    gathered whole (``full_tensor()``), orthogonalized on every rank exactly as an unsharded
+    matrix, and each rank keeps its own shard of the result (``distribute_tensor`` with
+    ``src_data_rank=None``: a local split, no communication). Orthogonalizing the shards, or
+    letting DTensor run Newton–Schulz as distributed bfloat16 matmuls, would give another
+    update; this gives the unsharded one, bit for bit.
+    """
+    if _is_dtensor(update):
+        from torch.distributed.tensor import distribute_tensor
+
+        full = update.full_tensor()  # type: ignore[attr-defined]
+        ortho = _orthogonalize(full.reshape(shape), coefficients, steps, eps).reshape(full.shape)
+        return distribute_tensor(
+            ortho,
+            update.device_mesh,  # type: ignore[attr-defined]
+            update.placements,  # type: ignore[attr-defined]
+            src_data_rank=None,
+        )
+    return _orthogonalize(update.reshape(shape), coefficients, steps, eps).reshape(update.shape)
 
 
 def _adjusted_lr(lr: float, adjust_lr_fn: str | None, rows: int, cols: int) -> float:
@@ -465,16 +506,16 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 )
             buf = state["momentum_buffer"]
             bufs.append(buf)
-            if self._batched(p.device):
+            if self._batched(p.device) and not _is_dtensor(p):  # DTensors: gathered below
                 buckets.setdefault((p.device, grad.dtype, _matrix_shape(p)), []).append(i)
                 continue
             # Per-matrix path: op for op torch.optim.Muon's loop body.
             buf.lerp_(grad, 1 - momentum)
             update = grad.lerp(buf, momentum) if nesterov else buf
             shape = _matrix_shape(p)
-            ortho = _orthogonalize(update.reshape(shape), coefficients, steps, eps)
+            ortho = _orthogonalized_update(update, shape, coefficients, steps, eps)
             p.mul_(decay)
-            p.add_(ortho.reshape(p.shape), alpha=-_adjusted_lr(lr, adjust, *shape))
+            p.add_(ortho, alpha=-_adjusted_lr(lr, adjust, *shape))
 
         # Batched path: the same element-wise math with foreach kernels, and one Newton–Schulz
         # per bucket of same-shape matrices.

@@ -366,7 +366,9 @@ def partition_params(
                 why_prefix.append(sprefix)
 
     for pfx in scales:  # a prefix shadowed by deeper ones still matches: only "none" is an error
-        if pfx not in used_prefixes and not any(n.startswith(pfx + ".") or n == pfx for n in names):
+        if pfx not in used_prefixes and not any(
+            pfx == "" or n == pfx or n.startswith(pfx + ".") for n in names
+        ):
             _raise_unused_prefix(pfx, names)
 
     routes, why_route = (

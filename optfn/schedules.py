@@ -465,7 +465,8 @@ def _check_schedule(owner: str, schedule: object) -> Schedule:
 def _multiplier(schedule: Schedule, step: int) -> float:
     if type(step) is not int or step < 0:
         step = v.step_arg("lr_lambda", "step", step)
-    return schedule._at(step)
+    # float(): a spec may hold ints (gamma=1, min_lr_scale=0); the multiplier is always a float
+    return float(schedule._at(step))
 
 
 def lr_lambda(schedule: Schedule) -> Callable[[int], float]:

@@ -322,3 +322,9 @@ def test_bad_models_argument() -> None:
         partition_params([])
     with pytest.raises(TypeError, match="rules: expected ParamRules"):
         partition_params(nn.Linear(2, 2), {"lr_scales": {}})  # type: ignore[arg-type]
+
+
+def test_root_prefix_shadowed_by_deeper_prefixes_is_not_an_error() -> None:
+    model = nn.Sequential(nn.Linear(2, 2))
+    part = partition_params(model, ParamRules(lr_scales={"": 0.1, "0": 2.0}))
+    assert part.lr_scales == (2.0, 2.0)

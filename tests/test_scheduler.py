@@ -38,7 +38,7 @@ from optfn.schedules import (
     lr_curve,
     lr_lambda,
 )
-from tests.test_schedules import schedules
+from optfn.strategies import schedule_specs
 
 BASE_LRS = (0.1, 0.5, 3e-4)
 
@@ -80,7 +80,7 @@ def _roundtrip(state: dict[str, Any]) -> dict[str, Any]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(schedules(), st.integers(1, 400))
+@given(schedule_specs(max_total_steps=400), st.integers(1, 400))
 def test_stepping_from_zero_gives_the_curve_exactly(s: Schedule, n: int) -> None:
     opt = _optimizer(_model())
     sched = make_scheduler(opt, s)
@@ -197,7 +197,12 @@ def test_tensor_learning_rates() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(schedules(), st.integers(0, 120), st.integers(1, 60), st.sampled_from(["opt", "sched"]))
+@given(
+    schedule_specs(max_total_steps=180),
+    st.integers(0, 120),
+    st.integers(1, 60),
+    st.sampled_from(["opt", "sched"]),
+)
 def test_save_load_at_a_random_split_resumes_identically(
     s: Schedule, split: int, more: int, load_first: str
 ) -> None:

@@ -1,16 +1,15 @@
 """Schedule specs, lr_lambda and lr_curve: the math (hypothesis) and the validation (examples).
 
-The strategies at the top (``shapes()``, ``schedules()``, ...) are reused by
-tests/test_scheduler.py (``from tests.test_schedules import schedules``).
+The specs come from :mod:`optfn.strategies` (the strategies optfn ships to its users).
 """
 
 from __future__ import annotations
 
 import doctest
-import itertools
 import math
 import pickle
 from dataclasses import dataclass
+from typing import Any
 
 import attrs
 import numpy as np
@@ -39,97 +38,30 @@ from optfn.schedules import (
     lr_curve,
     lr_lambda,
 )
+from optfn.strategies import joins, schedule_specs
 
-#: Every step a test looks at lies below this (joins of up to 4 pieces, 150 steps apart).
+#: Steps the tests look at: every step count and boundary of ``schedules()`` lies within them.
 N = 1200
 HUGE_STEPS = (2**53 - 1, 2**53, 2**53 + 1, 2**63, 2**64 + 7, 10**30)
 EPS = 1e-12
 
-# ---- strategies --------------------------------------------------------------------------------
+# ---- strategies (optfn.strategies: one source of truth) ------------------------------------
 
-scales = st.sampled_from([0.0, 0.1, 0.5, 1.0]) | st.floats(0.0, 1.0)
-lengths = st.integers(1, 300)
-gammas = st.sampled_from([0.1, 0.5, 0.9, 1.0]) | st.floats(0.05, 0.999)
+DECAYS = ("linear_decay", "cosine_decay", "polynomial_decay")  # start at 1.0, end on their floor
 
 
-@st.composite
-def warmup_cosines(draw: st.DrawFn) -> WarmupCosine:
-    total = draw(lengths)
-    warmup = draw(st.integers(0, total) | st.just(total))
-    return WarmupCosine(warmup_steps=warmup, total_steps=total, min_lr_scale=draw(scales))
-
-
-@st.composite
-def wsds(draw: st.DrawFn) -> WarmupStableDecay:
-    total = draw(lengths)
-    warmup = draw(st.integers(0, total - 1))
-    return WarmupStableDecay(
-        warmup_steps=warmup,
-        total_steps=total,
-        decay_steps=draw(st.integers(1, total - warmup)),
-        min_lr_scale=draw(scales),
-        decay_shape=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
-    )
-
-
-@st.composite
-def multi_steps(draw: st.DrawFn) -> MultiStepDecay:
-    bounds = draw(st.lists(st.integers(1, 400), min_size=1, max_size=5, unique=True))
-    return MultiStepDecay(boundaries=tuple(sorted(bounds)), gamma=draw(gammas))
-
-
-def linear_warmups(init: st.SearchStrategy[float] = scales) -> st.SearchStrategy[LinearWarmup]:
-    return st.builds(LinearWarmup, warmup_steps=st.integers(1, 200), init_scale=init)
-
-
-def decays(alpha: st.SearchStrategy[float] = scales) -> st.SearchStrategy[Schedule]:
-    """Shapes that start at exactly 1.0 and end on ``alpha``."""
-    return st.one_of(
-        st.builds(LinearDecay, decay_steps=lengths, min_lr_scale=alpha),
-        st.builds(CosineDecay, decay_steps=lengths, min_lr_scale=alpha),
-        st.builds(
-            PolynomialDecay,
-            decay_steps=lengths,
-            power=st.sampled_from([0.5, 1.0, 2.0, 3.0]) | st.floats(0.1, 5.0),
-            min_lr_scale=alpha,
-        ),
-    )
-
-
-def shapes() -> st.SearchStrategy[Schedule]:
+def shapes(max_total_steps: int = 300) -> st.SearchStrategy[Schedule]:
     """One random valid spec of every shape (no joins)."""
-    return st.one_of(
-        st.just(Constant()),
-        st.builds(ExponentialDecay, gamma=gammas, steps_per_epoch=st.integers(1, 20)),
-        multi_steps(),
-        warmup_cosines(),
-        linear_warmups(),
-        decays(),
-        st.builds(
-            InverseSqrt,
-            warmup_steps=st.integers(1, 100),
-            min_lr_scale=st.just(0.0) | st.floats(0.01, 1.0),
-        ),
-        st.builds(
-            CosineRestarts,
-            cycle_steps=st.integers(2, 60),
-            cycle_mult=st.integers(1, 3),
-            min_lr_scale=scales,
-        ),
-        wsds(),
-    )
+    return schedule_specs(max_total_steps=max_total_steps, max_depth=0)
 
 
-@st.composite
-def _joins(draw: st.DrawFn, children: st.SearchStrategy[Schedule]) -> Join:
-    pieces = draw(st.lists(children, min_size=1, max_size=4))
-    gaps = draw(st.lists(st.integers(1, 150), min_size=len(pieces) - 1, max_size=len(pieces) - 1))
-    return Join(pieces=tuple(pieces), boundaries=tuple(itertools.accumulate(gaps)))
+def schedules(max_total_steps: int = N - 1) -> st.SearchStrategy[Schedule]:
+    """Any valid schedule, (nested) joins included: every piece starts before step ``N``."""
+    return schedule_specs(max_total_steps=max_total_steps)
 
 
-def schedules() -> st.SearchStrategy[Schedule]:
-    """Any valid schedule: every shape, and (nested) joins of them."""
-    return st.recursive(shapes(), _joins, max_leaves=6)
+def one_shape(kind: str, max_total_steps: int = 300) -> st.SearchStrategy[Any]:
+    return schedule_specs(kinds=(kind,), max_total_steps=max_total_steps)
 
 
 # ---- what each shape promises --------------------------------------------------------------
@@ -278,7 +210,7 @@ def test_endpoints_exact_and_held_forever(s: Schedule) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(warmup_cosines())
+@given(one_shape("warmup_cosine"))
 def test_warmup_cosine_edges(s: WarmupCosine) -> None:
     w, total, a = s.warmup_steps, s.total_steps, s.min_lr_scale
     f = lr_lambda(s)
@@ -290,14 +222,7 @@ def test_warmup_cosine_edges(s: WarmupCosine) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.builds(
-        CosineRestarts,
-        cycle_steps=st.integers(2, 40),
-        cycle_mult=st.integers(1, 3),
-        min_lr_scale=scales,
-    )
-)
+@given(one_shape("cosine_restarts", max_total_steps=40))
 def test_cosine_restarts_cycles_fall_from_one_to_floor(s: CosineRestarts) -> None:
     curve = lr_curve(s, N)
     start, length = 0, s.cycle_steps
@@ -332,7 +257,7 @@ def test_seed_002_formula_literally() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(_joins(shapes()))
+@given(joins(max_total_steps=N - 1, max_depth=1))  # pieces of every shape, not nested
 def test_join_pieces_see_their_own_local_steps(j: Join) -> None:
     curve = lr_curve(j, N)
     starts = (0, *j.boundaries)
@@ -351,16 +276,20 @@ def continuous_joins(draw: st.DrawFn) -> tuple[Join, float]:
     """
     pieces: list[Schedule] = []
     bounds: list[int] = []
-    level, at, slope = draw(scales), 0, 0.0
+    level, at, slope = 0.0, 0, 0.0
     warm = draw(st.booleans())
-    for _ in range(draw(st.integers(2, 5))):
+    for i in range(draw(st.integers(2, 5))):
         if warm:
-            piece: Schedule = draw(linear_warmups(init=st.just(level)))
-            at += piece.warmup_steps  # it reaches 1.0 on its last step; the next starts at 1.0
+            ramp = draw(one_shape("linear_warmup", max_total_steps=200))
+            # it starts just above the previous piece's floor (or anywhere, first)
+            piece: Schedule = ramp if i == 0 else attrs.evolve(ramp, init_scale=level)
+            at += ramp.warmup_steps  # it reaches 1.0 on its last step; the next starts at 1.0
             level = 1.0
         else:
-            piece = draw(decays())
-            at += piece.decay_steps + draw(st.integers(0, 20))  # may hold its floor a while
+            decay = draw(schedule_specs(kinds=DECAYS, max_total_steps=300, max_depth=0))
+            assert isinstance(decay, (LinearDecay, CosineDecay, PolynomialDecay))
+            piece = decay
+            at += decay.decay_steps + draw(st.integers(0, 20))  # may hold its floor a while
             level = facts(piece).floor
         slope = max(slope, facts(piece).slope or 0.0)
         pieces.append(piece)
@@ -379,7 +308,7 @@ def test_continuous_join_has_no_jump(case: tuple[Join, float]) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(warmup_cosines())
+@given(one_shape("warmup_cosine"))
 def test_warmup_then_cosine_is_a_join(s: WarmupCosine) -> None:
     w, total, a = s.warmup_steps, s.total_steps, s.min_lr_scale
     if not 0 < w < total:
@@ -401,15 +330,13 @@ def test_warmup_then_cosine_is_a_join(s: WarmupCosine) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(gammas, st.integers(1, 20), st.integers(1, 6))
+@given(one_shape("exponential_decay", max_total_steps=20), st.integers(1, 6))
 def test_exponential_decay_is_multi_step_at_epoch_boundaries(
-    gamma: float, steps_per_epoch: int, epochs: int
+    exp: ExponentialDecay, epochs: int
 ) -> None:
-    exp = ExponentialDecay(gamma=gamma, steps_per_epoch=steps_per_epoch)
-    multi = MultiStepDecay(
-        boundaries=tuple(steps_per_epoch * e for e in range(1, epochs + 1)), gamma=gamma
-    )
-    n = steps_per_epoch * (epochs + 1)
+    k = exp.steps_per_epoch
+    multi = MultiStepDecay(boundaries=tuple(k * e for e in range(1, epochs + 1)), gamma=exp.gamma)
+    n = k * (epochs + 1)
     assert np.array_equal(lr_curve(exp, n), lr_curve(multi, n))
 
 
@@ -713,3 +640,10 @@ def test_docstring_examples_run() -> None:
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0
     assert doctest.testmod(optfn.schedules).attempted >= 14
+
+
+def test_multiplier_is_a_float_even_for_int_fields() -> None:
+    from optfn.schedules import ExponentialDecay, InverseSqrt, lr_lambda
+
+    assert type(lr_lambda(InverseSqrt(warmup_steps=4, min_lr_scale=1))(10)) is float
+    assert type(lr_lambda(ExponentialDecay(gamma=1))(3)) is float

@@ -12,25 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from optfn import strategies
 from optfn.config import OptimConfig
 from optfn.errors import ConfigError
 from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
-from optfn.rules import LayerDecay, MuonRouting, ParamRules
+from optfn.rules import ParamRules
 from optfn.schedules import (
     MAX_STEPS,
     Constant,
-    CosineDecay,
-    CosineRestarts,
-    ExponentialDecay,
-    InverseSqrt,
     Join,
-    LinearDecay,
-    LinearWarmup,
-    MultiStepDecay,
-    PolynomialDecay,
     Schedule,
     WarmupCosine,
-    WarmupStableDecay,
 )
 from optfn.serialization import (
     SpecRegistry,
@@ -47,166 +39,29 @@ from optfn.serialization import (
     to_toml,
 )
 
-# ---- strategies (simple composites; a later issue moves them to optfn/strategies.py) ---------
+# ---- strategies: optfn.strategies, at the widest bounds ----------------------------------------
 
-
-def reals(lo: float, hi: float, **kw: Any) -> st.SearchStrategy[float]:
-    """Finite floats in [lo, hi], plus the ints in range (a float field accepts ints)."""
-    floats = st.floats(lo, hi, allow_nan=False, allow_infinity=False, **kw)
-    ints = st.integers(int(lo) + 1, int(hi)) if int(hi) > int(lo) + 1 else st.nothing()
-    return floats | ints
-
-
-positive = reals(0.0, 1e6, exclude_min=True) | st.sampled_from([5e-324, 1e-300, 3e-4])
-nonneg = reals(0.0, 10.0)
-gammas = st.none() | st.floats(0.0, 1.0, exclude_min=True)
-betas = st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exclude_max=True))
-# Names with characters that need quoting or escaping in TOML/JSON.
-NAME = "abzAZ09_-é\"'\\=#"
-patterns = st.text(NAME + "*?.", min_size=1, max_size=8).filter(lambda s: "[" not in s)
-type_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_.]{0,8}", fullmatch=True)
-prefixes = st.just("") | st.lists(
-    st.text(NAME, min_size=1, max_size=5), min_size=1, max_size=3
-).map(".".join)
-
-
-@st.composite
-def adam_like(draw: st.DrawFn, cls: type[AdamSpec] | type[AdamWSpec]) -> OptimizerSpecification:
-    return cls(
-        learning_rate=draw(positive),
-        lr_decay_gamma=draw(gammas),
-        betas=draw(betas),
-        eps=draw(positive),
-        weight_decay=draw(nonneg),
-    )
-
-
-@st.composite
-def muon_specs(draw: st.DrawFn) -> MuonSpec:
-    return MuonSpec(
-        learning_rate=draw(positive),
-        adamw_lr=draw(positive),
-        lr_decay_gamma=draw(gammas),
-        momentum=draw(st.floats(0.0, 1.0, exclude_max=True)),
-        nesterov=draw(st.booleans()),
-        weight_decay=draw(nonneg),
-        betas=draw(betas),
-        adamw_eps=draw(positive),
-        muon_weight_decay=draw(nonneg),
-        ns_steps=draw(st.integers(1, 10)),
-        ns_coefficients=draw(st.tuples(reals(-10, 10), reals(-10, 10), reals(-10, 10))),
-        muon_eps=draw(positive),
-        adjust_lr_fn=draw(st.sampled_from(["original", "match_rms_adamw"])),
-    )
-
-
-@st.composite
-def layer_decays(draw: st.DrawFn) -> LayerDecay:
-    return LayerDecay(
-        rate=draw(st.floats(0.0, 1.0, exclude_min=True)),
-        blocks=draw(prefixes.filter(bool)),
-        stem=draw(st.lists(patterns, max_size=3)),
-    )
-
-
-@st.composite
-def muon_routings(draw: st.DrawFn) -> MuonRouting:
-    return MuonRouting(
-        include=draw(st.lists(patterns, max_size=3)),
-        exclude=draw(st.lists(patterns, max_size=3)),
-        exclude_types=draw(st.lists(type_names, max_size=3)),
-        min_ndim=draw(st.integers(2, 5)),
-    )
-
-
-@st.composite
-def param_rules(draw: st.DrawFn) -> ParamRules:
-    return ParamRules(
-        no_decay_types=draw(st.lists(type_names, max_size=3)),
-        no_decay_names=draw(st.lists(patterns, max_size=3)),
-        no_decay_max_ndim=draw(st.none() | st.integers(0, 4)),
-        lr_scales=draw(st.dictionaries(prefixes, positive, max_size=4)),
-        layer_decay=draw(st.none() | layer_decays()),
-        muon=draw(muon_routings()),
-    )
-
-
-steps = st.integers(1, MAX_STEPS) | st.integers(1, 1000)
-scales = st.floats(0.0, 1.0) | st.sampled_from([0, 1])
-gamma_steps = st.floats(0.0, 1.0, exclude_min=True) | st.just(1)
-
-
-@st.composite
-def warmup_cosines(draw: st.DrawFn) -> WarmupCosine:
-    total = draw(steps)
-    return WarmupCosine(
-        warmup_steps=draw(st.integers(0, total)), total_steps=total, min_lr_scale=draw(scales)
-    )
-
-
-@st.composite
-def warmup_stable_decays(draw: st.DrawFn) -> WarmupStableDecay:
-    total = draw(steps)
-    decay = draw(st.integers(1, total))
-    return WarmupStableDecay(
-        warmup_steps=draw(st.integers(0, total - decay)),
-        total_steps=total,
-        decay_steps=decay,
-        min_lr_scale=draw(scales),
-        decay_shape=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
-    )
-
-
-increasing = st.lists(steps, min_size=1, max_size=4, unique=True).map(sorted)
-LEAVES: dict[str, st.SearchStrategy[Any]] = {
-    "constant": st.just(Constant()),
-    "exponential_decay": st.builds(ExponentialDecay, gamma=gamma_steps, steps_per_epoch=steps),
-    "multi_step_decay": st.builds(MultiStepDecay, boundaries=increasing, gamma=gamma_steps),
-    "warmup_cosine": warmup_cosines(),
-    "linear_warmup": st.builds(LinearWarmup, warmup_steps=steps, init_scale=scales),
-    "linear_decay": st.builds(LinearDecay, decay_steps=steps, min_lr_scale=scales),
-    "cosine_decay": st.builds(CosineDecay, decay_steps=steps, min_lr_scale=scales),
-    "polynomial_decay": st.builds(
-        PolynomialDecay, decay_steps=steps, power=positive, min_lr_scale=scales
-    ),
-    "inverse_sqrt": st.builds(InverseSqrt, warmup_steps=steps, min_lr_scale=scales),
-    "cosine_restarts": st.builds(
-        CosineRestarts,
-        cycle_steps=st.integers(2, MAX_STEPS),
-        cycle_mult=st.integers(1, 5),
-        min_lr_scale=scales,
-    ),
-    "warmup_stable_decay": warmup_stable_decays(),
-}
-
-
-def joins(pieces: st.SearchStrategy[Schedule]) -> st.SearchStrategy[Join]:
-    @st.composite
-    def build(draw: st.DrawFn) -> Join:
-        parts = draw(st.lists(pieces, min_size=1, max_size=4))
-        cuts = st.lists(steps, min_size=len(parts) - 1, max_size=len(parts) - 1, unique=True)
-        return Join(pieces=parts, boundaries=sorted(draw(cuts)))
-
-    return build()
-
-
-leaf_schedules = st.one_of(*LEAVES.values())
-schedules = st.recursive(leaf_schedules, joins, max_leaves=6)
-optimizer_specs = adam_like(AdamSpec) | adam_like(AdamWSpec) | muon_specs()
-optim_configs = st.builds(
-    OptimConfig, optimizer=optimizer_specs, rules=param_rules(), schedule=schedules
+#: Learning rates from the smallest subnormal to 1e6, every step count up to MAX_STEPS.
+WIDE_LR = {"min_lr": 5e-324, "max_lr": 1e6, "max_weight_decay": 10.0}
+optimizer_specs = strategies.optimizer_specs(**WIDE_LR)
+schedules = strategies.schedule_specs(max_total_steps=MAX_STEPS)
+param_rules = strategies.param_rules(max_lr_scales=4, min_lr_scale=5e-324, max_lr_scale=1e6)
+optim_configs = strategies.configs(
+    optimizers=optimizer_specs, schedules=schedules, rules=param_rules
 )
 
 #: One strategy per tag of optfn's registry.
 STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
-    "adam": adam_like(AdamSpec),
-    "adamw": adam_like(AdamWSpec),
-    "muon": muon_specs(),
-    **LEAVES,
-    "join": joins(schedules),
-    "layer_decay": layer_decays(),
-    "muon_routing": muon_routings(),
-    "param_rules": param_rules(),
+    **{k: strategies.optimizer_specs((k,), **WIDE_LR) for k in strategies.OPTIMIZER_KINDS},
+    **{
+        k: strategies.schedule_specs(kinds=(k,), max_total_steps=MAX_STEPS)
+        for k in strategies.SCHEDULE_KINDS
+        if k != "join"
+    },
+    "join": strategies.joins(max_total_steps=MAX_STEPS),
+    "layer_decay": strategies.layer_decays(),
+    "muon_routing": strategies.muon_routings(),
+    "param_rules": param_rules,
     "optim_config": optim_configs,
 }
 
@@ -214,7 +69,10 @@ fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 
 def test_every_library_spec_has_a_strategy() -> None:
-    assert set(STRATEGIES) == set(SpecRegistry.library().by_tag)
+    registry = SpecRegistry.library().by_tag
+    assert set(STRATEGIES) == set(registry)
+    families = {OptimizerSpecification, Schedule}
+    assert set(strategies.spec_strategies()) == set(registry.values()) | families
 
 
 # ---- round trips -----------------------------------------------------------------------------

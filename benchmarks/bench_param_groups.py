@@ -57,9 +57,17 @@ def naive(model: nn.Module) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+_SPEC = AdamWSpec()
+_RULES = {  # built once, as a user would: the rules are config, not per-call work
+    True: ParamRules(lr_scales={"0": 5.0}),
+    False: ParamRules(lr_scales={"head": 5.0}),
+}
+
+
 def optfn_groups(model: nn.Module) -> list[dict[str, Any]]:
-    rules = ParamRules(lr_scales={"0" if isinstance(model, nn.Sequential) else "head": 5.0})
-    return make_param_groups(partition_params(model, rules), AdamWSpec())
+    """Everything optfn does: norm types, name rules, an LR scale, minimal groups."""
+    rules = _RULES[isinstance(model, nn.Sequential)]
+    return make_param_groups(partition_params(model, rules, spec=_SPEC), _SPEC)
 
 
 def hf_groups_fn() -> Callable[[nn.Module], list[dict[str, Any]]] | str:

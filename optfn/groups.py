@@ -74,27 +74,25 @@ def make_param_groups(
             f"(routes {sorted(set(partition.routes))}), got {type(spec).__name__}; "
             "call partition_params(models, rules, spec=spec) with this spec"
         )
-    # (route, decay, scale) -> the group's two lists; groups with equal hyper-parameters merge
-    lists: dict[tuple[str, bool, float], tuple[list[Any], list[str]]] = {}
+    # (route, decay, scale) in order of first appearance -> that group's two lists. Keys
+    # whose hyper-parameters come out equal (e.g. weight_decay 0 and no decay) share a group.
+    cols = (partition.routes, partition.decays, partition.lr_scales)
     groups: dict[tuple[str, float, float], dict[str, Any]] = {}
-    for name, param, route, decay, scale in zip(
-        partition.names,
-        partition.params,
-        partition.routes,
-        partition.decays,
-        partition.lr_scales,
-        strict=True,
+    slots: dict[tuple[str, bool, float], tuple[list[Any], list[str]]] = {}
+    for key in dict.fromkeys(zip(*cols, strict=True)):
+        hp = _hyper(spec, *key)
+        merged = (key[0], hp["lr"], hp["weight_decay"])
+        group = groups.get(merged)
+        if group is None:
+            group = groups[merged] = {"params": [], "param_names": [], **hp}
+        slots[key] = (group["params"], group["param_names"])
+    # keys are made and dropped one at a time (no list of tuples for the GC to walk)
+    for key, name, param in zip(
+        zip(*cols, strict=True), partition.names, partition.params, strict=True
     ):
-        slot = lists.get((route, decay, scale))
-        if slot is None:
-            hp = _hyper(spec, route, decay, scale)
-            key = (route, hp["lr"], hp["weight_decay"])
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = {"params": [], "param_names": [], **hp}
-            slot = lists[(route, decay, scale)] = (group["params"], group["param_names"])
-        slot[0].append(param)
-        slot[1].append(name)
+        plist, nlist = slots[key]
+        plist.append(param)
+        nlist.append(name)
     out = list(groups.values())
     _check_exactly_once(partition, out)
     return out

@@ -219,23 +219,33 @@ def iter_modules(root: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]
 
     ``prefix`` is ``""`` or ends with a dot; the root itself is yielded as ``prefix[:-1]``.
     """
-    seen: set[int] = set()
-    stack: list[tuple[str, nn.Module]] = [(prefix[:-1], root)]
+    root = _unwrap(root)
+    seen: set[int] = {id(root)}
+    root_name = prefix[:-1]
+    yield root_name, root
+    if not root._modules:
+        return
+    # a stack of child iterators (not of children): nothing is materialized per module, so a
+    # container with many children does not fill memory with tuples for the GC to walk
+    stack = [(prefix, iter(root._modules.items()))]
     wrapper = _wrapper_attr
     while stack:
-        name, mod = stack.pop()
-        if wrapper(type(mod)) is not None:
-            mod = _unwrap(mod)
-        if id(mod) in seen:
-            continue
-        seen.add(id(mod))
-        yield name, mod
-        children = mod._modules
-        if children:
-            base = f"{name}." if name else ""
-            for k, c in reversed(children.items()):
-                if c is not None:
-                    stack.append((base + k, c))
+        base, children = stack[-1]
+        for key, child in children:
+            if child is None:
+                continue
+            if wrapper(type(child)) is not None:
+                child = _unwrap(child)
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            name = base + key
+            yield name, child
+            if child._modules:
+                stack.append((name + ".", iter(child._modules.items())))
+                break
+        else:
+            stack.pop()
 
 
 def _matching_type(cls: type, names: frozenset[str]) -> str | None:
@@ -244,6 +254,10 @@ def _matching_type(cls: type, names: frozenset[str]) -> str | None:
             return base.__name__
     return None
 
+
+# Frozen specs, so one shared default instance each is safe (and saves re-validating them).
+_DEFAULT_RULES = ParamRules()
+_DEFAULT_SPEC = AdamWSpec()
 
 _BLOCK_INDEX = re.compile(r"(\d+)(?:\.|\Z)")
 
@@ -276,8 +290,8 @@ def partition_params(
     >>> [(e.name, e.route) for e in partition_params(m, spec=MuonSpec())]
     [('transformer.weight', 'muon'), ('transformer.bias', 'adamw')]
     """
-    rules = ParamRules() if rules is None else rules
-    spec = AdamWSpec() if spec is None else spec
+    rules = _DEFAULT_RULES if rules is None else rules
+    spec = _DEFAULT_SPEC if spec is None else spec
     if not isinstance(rules, ParamRules):
         raise TypeError(f"rules: expected ParamRules, got {type(rules).__name__}")
     if not isinstance(spec, OptimizerSpecification):
@@ -292,17 +306,23 @@ def partition_params(
     scales = dict(rules.lr_scales)
     ld = rules.layer_decay
 
+    # Name patterns, inlined for speed: literal last components and "*suffix" patterns are
+    # checked here; the matcher is called only for the rare dotted-literal/wildcard ones.
+    nd_last = nd_names.last if nd_names is not None else frozenset()
+    nd_ends = nd_names.ends if nd_names is not None else ()
+    nd_rest = nd_names if nd_names is not None and (nd_names.suffixes or nd_names.regex) else None
+
     # Per-module facts are computed once per module (or once per module type); the per-
     # parameter loop only appends to columns. Reasons are kept as small shared codes.
     type_cache: dict[type, _DecayWhy] = {}
     seen_params: set[int] = set()
     names: list[str] = []
     params: list[nn.Parameter] = []
-    decays: list[bool] = []
     lr_scales: list[float] = []
     why_decay: list[_DecayWhy] = []
     why_prefix: list[str | None] = []
     owners: list[type] = []  # module type of each parameter (only needed under a MuonSpec)
+    own_prefixes: list[int] = []  # rows whose full parameter name is itself an lr_scales key
     used_prefixes: set[str] = set()
     root_scale: tuple[float, str | None] = (scales[""], "") if "" in scales else (1.0, None)
     model_starts: list[tuple[int, str]] = []
@@ -319,8 +339,6 @@ def partition_params(
                 own = scales.get(mname) if mname else None
                 cur = (own, mname) if own is not None else inherited
                 mod_scale[mname] = cur
-            else:
-                cur = root_scale
             plist = mod._parameters
             if not plist:
                 continue
@@ -330,7 +348,7 @@ def partition_params(
                 norm = _matching_type(cls, nd_types)
                 type_why = type_cache[cls] = None if norm is None else ("type", norm)
             base = f"{mname}." if mname else ""
-            scale, sprefix = cur
+            first = len(names)
             for pname, p in plist.items():
                 if p is None or not p.requires_grad:
                     continue
@@ -341,7 +359,11 @@ def partition_params(
                 name = base + pname
                 if type_why is not None:
                     dwhy: _DecayWhy = type_why
-                elif nd_names is not None and nd_names(name, pname):
+                elif (
+                    pname in nd_last
+                    or (nd_ends and name.endswith(nd_ends))
+                    or (nd_rest is not None and nd_rest(name, pname))
+                ):
                     dwhy = _BY_NAME
                 elif max_ndim is not None and p.ndim <= max_ndim:
                     dwhy = ("ndim", p.ndim)
@@ -349,21 +371,28 @@ def partition_params(
                     dwhy = None
                 names.append(name)
                 params.append(p)
+                why_decay.append(dwhy)
                 if use_muon:
                     owners.append(cls)
-                decays.append(dwhy is None)
-                why_decay.append(dwhy)
-                if scales:
-                    own_p = scales.get(name)
-                    if own_p is not None:
-                        lr_scales.append(own_p)
-                        why_prefix.append(name)
-                        used_prefixes.add(name)
-                        continue
-                    if sprefix is not None:
-                        used_prefixes.add(sprefix)
-                lr_scales.append(scale)
-                why_prefix.append(sprefix)
+                if scales and name in scales:
+                    own_prefixes.append(len(names) - 1)
+            added = len(names) - first
+            if scales and added:
+                scale, sprefix = cur
+                lr_scales.extend([scale] * added)
+                why_prefix.extend([sprefix] * added)
+                if sprefix is not None:
+                    used_prefixes.add(sprefix)
+
+    if scales:
+        for i in own_prefixes:  # a parameter's own full name is the deepest prefix of all
+            lr_scales[i] = scales[names[i]]
+            why_prefix[i] = names[i]
+            used_prefixes.add(names[i])
+    else:
+        lr_scales = [1.0] * len(names)
+        why_prefix = [None] * len(names)
+    decays = [w is None for w in why_decay]
 
     for pfx in scales:  # a prefix shadowed by deeper ones still matches: only "none" is an error
         if pfx not in used_prefixes and not any(

@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from transformers import get_cosine_schedule_with_warmup
     except ImportError:
-        print("   (c) transformers not installed: skipped HF baseline")
+        print(
+            "   (c) HF get_cosine_schedule_with_warmup: "
+            "transformers not installed: skipped HF baseline"
+        )
     else:
         # HF warms up with s / W (optfn and the seed: (s + 1) / W) and decays to 0, so its
         # error is measured on the cosine phase against WarmupCosine(min_lr_scale=0).

@@ -256,6 +256,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     console = _console()
+    import torch
+
+    torch.manual_seed(args.seed)  # the model's initial weights too: same seed, same run
     model = ScoringModel(config.optimizer)
     table, summary = _plan_table(model, config)
     console.print(table)
@@ -279,8 +282,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         result = train(model, config, steps=args.steps, seed=args.seed, on_step=on_step)
     seconds = time.perf_counter() - started
-
-    import torch
 
     from optfn.schedules import lr_curve
 

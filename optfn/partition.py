@@ -214,23 +214,41 @@ def _named_models(models: ModelsLike) -> list[tuple[str, nn.Module]]:
     )
 
 
+_Scale = tuple[float, str | None]  # (LR scale, the deepest lr_scales prefix that set it)
+_NO_SCALE: _Scale = (1.0, None)
+
+
 def iter_modules(root: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
     """(qualified name, module) in registration order, each module once, wrappers see-through.
 
     ``prefix`` is ``""`` or ends with a dot; the root itself is yielded as ``prefix[:-1]``.
     """
+    for name, mod, _ in _walk(root, prefix, {}, _NO_SCALE):
+        yield name, mod
+
+
+def _walk(
+    root: nn.Module, prefix: str, scales: dict[str, float], root_scale: _Scale
+) -> Iterator[tuple[str, nn.Module, _Scale]]:
+    """:func:`iter_modules` plus each module's LR scale, inherited down the tree.
+
+    The stack holds child iterators (not children), so a container with many children does
+    not fill memory with tuples for the GC to walk, and each entry carries its module's
+    scale, so a child finds its parent's without a lookup.
+    """
     root = _unwrap(root)
     seen: set[int] = {id(root)}
+    get = scales.get
     root_name = prefix[:-1]
-    yield root_name, root
+    own = get(root_name) if root_name and scales else None
+    cur = (own, root_name) if own is not None else root_scale
+    yield root_name, root, cur
     if not root._modules:
         return
-    # a stack of child iterators (not of children): nothing is materialized per module, so a
-    # container with many children does not fill memory with tuples for the GC to walk
-    stack = [(prefix, iter(root._modules.items()))]
+    stack = [(prefix, iter(root._modules.items()), cur)]
     wrapper = _wrapper_attr
     while stack:
-        base, children = stack[-1]
+        base, children, parent_scale = stack[-1]
         for key, child in children:
             if child is None:
                 continue
@@ -240,9 +258,11 @@ def iter_modules(root: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]
                 continue
             seen.add(id(child))
             name = base + key
-            yield name, child
+            own = get(name) if scales else None
+            cur = (own, name) if own is not None else parent_scale
+            yield name, child, cur
             if child._modules:
-                stack.append((name + ".", iter(child._modules.items())))
+                stack.append((name + ".", iter(child._modules.items()), cur))
                 break
         else:
             stack.pop()
@@ -324,21 +344,11 @@ def partition_params(
     owners: list[type] = []  # module type of each parameter (only needed under a MuonSpec)
     own_prefixes: list[int] = []  # rows whose full parameter name is itself an lr_scales key
     used_prefixes: set[str] = set()
-    root_scale: tuple[float, str | None] = (scales[""], "") if "" in scales else (1.0, None)
+    root_scale: _Scale = (scales[""], "") if "" in scales else _NO_SCALE
     model_starts: list[tuple[int, str]] = []
     for prefix, root in _named_models(models):
         model_starts.append((len(names), prefix))
-        # module name -> (LR scale, the deepest prefix that set it), inherited by children
-        mod_scale: dict[str, tuple[float, str | None]] = {}
-        root_name = prefix[:-1]
-        for mname, mod in iter_modules(root, prefix):
-            if scales:
-                inherited = (
-                    root_scale if mname == root_name else mod_scale[mname.rpartition(".")[0]]
-                )
-                own = scales.get(mname) if mname else None
-                cur = (own, mname) if own is not None else inherited
-                mod_scale[mname] = cur
+        for mname, mod, cur in _walk(root, prefix, scales, root_scale):
             plist = mod._parameters
             if not plist:
                 continue

@@ -19,6 +19,7 @@ from optfn.errors import SpecError, SpecTypeError
 
 __all__ = [
     "check_pattern",
+    "check_real",
     "increasing_steps",
     "instance",
     "instance_tuple",
@@ -42,7 +43,7 @@ def _owner(inst: Any) -> str:
 
 
 def is_real(v: object) -> bool:
-    """True for ``int``/``float`` (numpy floats included), never for ``bool``."""
+    """True for Python ``int``/``float`` (and ``np.float64``, a float subclass), never ``bool``."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -61,7 +62,7 @@ def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool
     return "a finite number"
 
 
-def _check_real(
+def check_real(
     owner: str,
     field: str,
     v: object,
@@ -75,7 +76,10 @@ def _check_real(
         raise SpecTypeError(
             owner, field, f"must be a number ({rng}), got {v!r} ({type(v).__name__})"
         )
-    x = float(v)  # type: ignore[arg-type]
+    try:
+        x = float(v)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        x = math.inf
     bad = not math.isfinite(x)
     if not bad and lo is not None:
         bad = x <= lo if lo_open else x < lo
@@ -96,7 +100,7 @@ def real(
     """A finite real number within the given bounds (open or closed)."""
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
-        _check_real(_owner(inst), attr.name, v, lo, hi, lo_open, hi_open)
+        check_real(_owner(inst), attr.name, v, lo, hi, lo_open, hi_open)
 
     return check
 
@@ -115,7 +119,7 @@ def real_tuple(
         if len(v) != n:
             raise SpecError(owner, attr.name, f"must have exactly {n} values, got {len(v)}: {v!r}")
         for i, x in enumerate(v):
-            _check_real(owner, f"{attr.name}[{i}]", x, lo, hi, False, hi_open)
+            check_real(owner, f"{attr.name}[{i}]", x, lo, hi, False, hi_open)
 
     return check
 

@@ -20,7 +20,7 @@ import attrs
 import torch
 from torch import nn
 
-from optfn._validate import is_real
+from optfn._validate import check_real
 from optfn.groups import make_param_groups
 from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.partition import ModelsLike, iter_modules, partition_params
@@ -105,13 +105,7 @@ def _multiplier_prefixes(
                 f"lr_multipliers: keys must be sub-modules of the model, got {type(mod).__name__}"
             )
         label = type(mod).__name__
-        if not is_real(mult):
-            raise TypeError(
-                f"lr_multipliers[{label}]: must be a number (> 0), got {mult!r} "
-                f"({type(mult).__name__})"
-            )
-        if not (mult > 0 and mult != float("inf")):
-            raise ValueError(f"lr_multipliers[{label}]: must be finite and > 0, got {mult!r}")
+        check_real("", f"lr_multipliers[{label}]", mult, 0.0, None, True, False)
         qualname = names.get(id(mod))
         if qualname is None:
             raise ValueError(

@@ -42,6 +42,7 @@ from typing import Any
 import attrs
 import torch
 
+from optfn.scheduler import ScheduleLR
 from optfn.serialization import from_dict, to_dict
 
 __all__ = [
@@ -202,8 +203,27 @@ def restore(
         raise ValueError("scheduler: the checkpoint was saved without a scheduler state")
     if model is not None and checkpoint.model_state is None:
         raise ValueError("model: the checkpoint was saved without a model state")
+    if isinstance(scheduler, ScheduleLR) and checkpoint.scheduler_state is not None:
+        scheduler.check_state_dict(checkpoint.scheduler_state)  # e.g. another schedule
     if model is not None and checkpoint.model_state is not None:
-        model.load_state_dict(checkpoint.model_state)
+        _check_model_state(checkpoint.model_state, model)
+    # every check passed: only now change anything
     optimizer.load_state_dict(checkpoint.optimizer_state)
     if scheduler is not None and checkpoint.scheduler_state is not None:
         scheduler.load_state_dict(checkpoint.scheduler_state)
+    if model is not None and checkpoint.model_state is not None:
+        model.load_state_dict(checkpoint.model_state)
+
+
+def _check_model_state(saved: Mapping[str, Any], model: torch.nn.Module) -> None:
+    """``ValueError`` naming the first key or shape where ``saved`` and ``model`` differ."""
+    current = model.state_dict()
+    for key in sorted(saved.keys() ^ current.keys()):
+        where = "checkpoint" if key in saved else "model"
+        raise ValueError(f"model: {key!r} is only in the {where}; the model does not match")
+    for key, value in saved.items():
+        if tuple(value.shape) != tuple(current[key].shape):
+            raise ValueError(
+                f"model: {key!r} has shape {list(value.shape)} in the checkpoint and "
+                f"{list(current[key].shape)} in the model"
+            )

@@ -425,8 +425,9 @@ class MuonWithAdamW(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's ``load_state_dict``, refusing a state whose groups have other routes.
 
-        The loaded groups' hyper-parameters replace the current ones (as in torch) and are
-        checked like groups given to the constructor.
+        The loaded groups' hyper-parameters replace the current ones (as in torch); they are
+        checked like groups given to the constructor, before anything is loaded, so a refused
+        state leaves the optimizer as it was.
         """
         saved = state_dict.get("param_groups")
         if not isinstance(saved, list) or len(saved) != len(self.param_groups):
@@ -441,6 +442,8 @@ class MuonWithAdamW(torch.optim.Optimizer):
                     f"param group {i}: loaded state_dict has route {got!r}, "
                     f"this optimizer {mine['route']!r}"
                 )
+            # check the loaded hyper-parameters before anything is replaced
+            _normalize_group(i, {**theirs, "params": mine["params"]})
         super().load_state_dict(state_dict)
         for i, group in enumerate(self.param_groups):
             group.update(_normalize_group(i, group))

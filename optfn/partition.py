@@ -127,7 +127,10 @@ class Partition:
         prefix = self._why_prefix[i]
         if prefix is not None:
             scale = dict(self.rules.lr_scales)[prefix]
-            out.append(f"{prefix or '<all>'} -> lr x{scale:g}")
+            if self.routes[i] == "muon":
+                out.append(f"{prefix or '<all>'} -> lr x{scale:g} ignored (Muon uses its own LR)")
+            else:
+                out.append(f"{prefix or '<all>'} -> lr x{scale:g}")
         ld = self.rules.layer_decay
         if ld is not None and self.routes[i] != "muon":
             depth, top = self._depths[i], self._num_blocks + 1
@@ -416,8 +419,17 @@ def partition_params(
     if use_muon:  # seed 000: Muon parameters always use the Muon LR
         for i, r in enumerate(routes):
             if r == "muon":
-                lr_scales[i] = 1.0
-                why_prefix[i] = None
+                lr_scales[i] = 1.0  # why_prefix[i] is kept: reasons() says it was ignored
+        effective = {why_prefix[i] for i, r in enumerate(routes) if r != "muon"}
+        idle = [p for p in scales if p not in effective and p in used_prefixes]
+        if idle:
+            warnings.warn(
+                f"ParamRules.lr_scales: {', '.join(map(repr, idle))}: covers only Muon "
+                "parameters, which always use MuonSpec.learning_rate (seed 000), so the scale "
+                "has no effect; set MuonSpec.learning_rate, or route them to AdamW",
+                RoutingWarning,
+                stacklevel=2,
+            )
 
     depths: list[int] = []
     num_blocks = 0

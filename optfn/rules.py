@@ -186,12 +186,7 @@ def _scale_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
         if prefix in seen:
             raise SpecError(owner, where, "prefix given twice")
         seen.add(prefix)
-        if not v.is_real(scale):
-            raise SpecTypeError(
-                owner, where, f"must be a number (> 0), got {scale!r} ({type(scale).__name__})"
-            )
-        if not (scale > 0 and scale != float("inf")):
-            raise SpecError(owner, where, f"must be finite and > 0, got {scale!r}")
+        v.check_real(owner, where, scale, 0.0, None, True, False)
 
 
 @attrs.frozen(kw_only=True)

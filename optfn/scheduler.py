@@ -155,6 +155,20 @@ class ScheduleLR(LambdaLR):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state saved by a ``ScheduleLR`` running the same schedule, else ``ValueError``."""
+        self.check_state_dict(state_dict)
+        rest = {k: x for k, x in state_dict.items() if k != "schedule" and k not in _CACHE_KEYS}
+        super().load_state_dict(rest)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(float(lr))
+            else:
+                group["lr"] = lr
+
+    def check_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Raise ``ValueError`` unless ``state_dict`` can be loaded (same schedule, same groups).
+
+        Changes nothing: :func:`optfn.restore` calls it before loading anything.
+        """
         mine = schedule_record(self.schedule)
         if "schedule" not in state_dict:
             raise SpecError(
@@ -179,13 +193,6 @@ class ScheduleLR(LambdaLR):
                 "state_dict['base_lrs']",
                 f"has {len(base_lrs)} value(s) but the optimizer has {n_groups} param group(s)",
             )
-        rest = {k: x for k, x in state_dict.items() if k != "schedule" and k not in _CACHE_KEYS}
-        super().load_state_dict(rest)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(float(lr))
-            else:
-                group["lr"] = lr
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule) -> ScheduleLR:

@@ -190,3 +190,43 @@ def test_missing_parts_and_bad_files(tmp_path: Path) -> None:
     torch.save({**raw, "config": {"type": "adamw", "lr": 1}}, tmp_path / "edited.pt")
     with pytest.raises(ConfigError, match=r"\[config\].*\n  lr: unknown key"):
         load_checkpoint(tmp_path / "edited.pt")
+
+
+def test_restore_refuses_before_changing_anything(tmp_path: Path) -> None:
+    """A scheduler running another schedule is refused before model/optimizer are touched."""
+    import torch
+
+    from optfn import (
+        AdamWSpec,
+        Constant,
+        OptimConfig,
+        WarmupCosine,
+        load_checkpoint,
+        make_optimizer,
+        make_scheduler,
+        restore,
+        save_checkpoint,
+    )
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = make_optimizer(model, AdamWSpec())
+    sched = make_scheduler(opt, WarmupCosine(warmup_steps=2, total_steps=10))
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    sched.step()
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, config=OptimConfig(), optimizer=opt, scheduler=sched, model=model)
+
+    fresh = torch.nn.Linear(3, 2)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    opt2 = make_optimizer(fresh, AdamWSpec())
+    with pytest.raises(ValueError, match="saved under WarmupCosine"):
+        restore(load_checkpoint(path), opt2, make_scheduler(opt2, Constant()), fresh)
+    assert all(torch.equal(before[k], v) for k, v in fresh.state_dict().items())
+    assert len(opt2.state) == 0
+
+    other = torch.nn.Linear(3, 2, bias=False)  # same optimizer layout is impossible; model only
+    with pytest.raises(ValueError, match=r"model: 'bias' is only in the checkpoint"):
+        restore(load_checkpoint(path), opt2, None, other)
+    assert len(opt2.state) == 0

@@ -408,3 +408,33 @@ def test_deepcopy_and_pickle_roundtrip() -> None:
     clone = copy.deepcopy(opt)
     assert clone.param_groups[1]["decoupled_weight_decay"] is True
     assert sorted(clone.state_dict()["state"]) == [0, 1]
+
+
+def test_refused_state_dict_leaves_the_optimizer_unchanged() -> None:
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(4, 3))
+    groups = [
+        {
+            "params": [w],
+            "param_names": ["w"],
+            "route": "muon",
+            "lr": 0.02,
+            "weight_decay": 0.1,
+            "momentum": 0.95,
+            "nesterov": True,
+            "ns_coefficients": (3.4445, -4.775, 2.0315),
+            "ns_steps": 5,
+            "eps": 1e-7,
+            "adjust_lr_fn": "original",
+        },
+    ]
+    opt = MuonWithAdamW(groups)
+    w.grad = torch.randn(4, 3)
+    opt.step()
+    sd = opt.state_dict()
+    sd["param_groups"][0]["ns_steps"] = 500
+    fresh_w = torch.nn.Parameter(torch.randn(4, 3))
+    fresh = MuonWithAdamW([{**groups[0], "params": [fresh_w]}])
+    with pytest.raises(ValueError, match="ns_steps"):
+        fresh.load_state_dict(sd)
+    assert fresh.param_groups[0]["ns_steps"] == 5 and len(fresh.state) == 0

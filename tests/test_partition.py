@@ -328,3 +328,22 @@ def test_root_prefix_shadowed_by_deeper_prefixes_is_not_an_error() -> None:
     model = nn.Sequential(nn.Linear(2, 2))
     part = partition_params(model, ParamRules(lr_scales={"": 0.1, "0": 2.0}))
     assert part.lr_scales == (2.0, 2.0)
+
+
+def test_lr_scale_on_muon_only_params_warns_and_says_ignored() -> None:
+    model = nn.ModuleDict({"transformer": nn.Linear(4, 4, bias=False), "head": nn.Linear(4, 1)})
+    with pytest.warns(RoutingWarning, match=r"'transformer': covers only Muon parameters"):
+        part = partition_params(model, ParamRules(lr_scales={"transformer": 5.0}), spec=MuonSpec())
+    assert part.entry("transformer.weight").lr_scale == 1.0
+    assert "transformer -> lr x5 ignored (Muon uses its own LR)" in part.reasons(
+        "transformer.weight"
+    )
+
+
+def test_oversized_numbers_are_spec_errors() -> None:
+    from optfn import SpecError
+
+    with pytest.raises(SpecError, match=r"lr_scales\[''\]: must be finite and > 0"):
+        ParamRules(lr_scales={"": 10**400})
+    with pytest.raises(SpecError, match="learning_rate: must be finite"):
+        AdamWSpec(learning_rate=10**400)

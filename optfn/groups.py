@@ -99,8 +99,12 @@ def make_param_groups(
 
 
 def _check_exactly_once(partition: Partition, groups: list[dict[str, Any]]) -> None:
-    ids = [id(p) for g in groups for p in g["params"]]
-    if len(ids) != len(partition) or set(ids) != {id(p) for p in partition.params}:
+    # grouped parameters come only from the partition's rows, which are distinct: so the same
+    # count and the same number of distinct ids mean every row is in exactly one group
+    count = sum(len(g["params"]) for g in groups)
+    distinct = len({id(p) for g in groups for p in g["params"]})
+    if count != len(partition) or distinct != len(partition):
         raise RuntimeError(  # an optfn bug, never a user error
-            f"optfn bug: {len(ids)} parameters in groups for {len(partition)} in the partition"
+            f"optfn bug: {count} parameters ({distinct} distinct) in groups for "
+            f"{len(partition)} in the partition"
         )

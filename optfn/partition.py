@@ -21,6 +21,7 @@ import difflib
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
 from typing import NamedTuple
 
 import attrs
@@ -278,6 +279,11 @@ def _matching_type(cls: type, names: frozenset[str]) -> str | None:
     return None
 
 
+@cache
+def _frozen(names: tuple[str, ...]) -> frozenset[str]:
+    """The set of ``names`` (rules are reused across calls: build each set once)."""
+    return frozenset(names)
+
 # Frozen specs, so one shared default instance each is safe (and saves re-validating them).
 _DEFAULT_RULES = ParamRules()
 _DEFAULT_SPEC = AdamWSpec()
@@ -324,7 +330,7 @@ def partition_params(
     base_route = "adamw" if use_muon else spec.optimizer_type
     muon = rules.muon
     nd_names = name_matcher(rules.no_decay_names)
-    nd_types = frozenset(rules.no_decay_types)
+    nd_types = _frozen(rules.no_decay_types)
     max_ndim = rules.no_decay_max_ndim
     scales = dict(rules.lr_scales)
     ld = rules.layer_decay

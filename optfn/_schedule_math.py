@@ -10,9 +10,10 @@ meet a float, so ``2**80`` neither overflows nor raises) and returns a Python ``
 Why the two agree bit for bit
 -----------------------------
 * Each pair performs the same IEEE-754 operations on the same operands in the same order.
-  ``+ - * /`` and ``sqrt`` are correctly rounded in Python and in numpy alike; integer to
-  float conversions are exact (step counts are at most 2**53), and ``int / int`` in Python
-  rounds once, as numpy's ``int64 / int64`` does.
+  ``+ - * /`` and ``sqrt`` are correctly rounded in Python and in numpy alike. Divisions
+  convert both integer operands to float first, in both forms: a derived count (a
+  ``CosineRestarts`` cycle with ``cycle_mult > 1``) or a step can exceed 2**53, where
+  Python's exact ``int / int`` would round differently from numpy's float division.
 * The transcendental functions (``cos``, ``pow``) may differ by an ulp between libm (Python's
   ``math``) and numpy's SIMD kernels on some CPUs, so the scalar forms call the *same* numpy
   ufuncs on float64 scalars (``_cos_pi``, ``_pow``, ``_gamma_pow``) as the vector forms do on
@@ -114,7 +115,9 @@ DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 
 def decay(x: int, d: int, alpha: float, shape: str, power: float = 1.0) -> float:
     """``alpha + (1 - alpha) * f(x / d)`` for ``0 <= x <= d``; ``f`` falls from 1 to 0."""
-    t = x / d
+    # float / float, as the vector form does: a cycle length can exceed 2**53 (CosineRestarts
+    # with cycle_mult > 1), and Python's exact int / int would then round differently
+    t = float(x) / float(d)
     if shape == "cosine":
         f = 0.5 * (1.0 + _cos_pi(t))
     elif shape == "linear":
@@ -130,7 +133,7 @@ def decay(x: int, d: int, alpha: float, shape: str, power: float = 1.0) -> float
 
 def decay_v(x: IntArray, d: int, alpha: float, shape: str, power: float = 1.0) -> FloatArray:
     f = x.astype(np.float64)
-    f /= float(d)  # t; Python's int / int rounds the same way for operands <= 2**53
+    f /= float(d)  # t, exactly as the scalar form computes it
     if shape == "cosine":
         f *= math.pi
         f = np.cos(f)  # not in place: an overlap check could pick another kernel
@@ -248,7 +251,8 @@ def warmup_stable_decay_v(
 def inverse_sqrt(s: int, w: int, alpha: float) -> float:
     if s < w:
         return ramp(s, w)
-    return max(alpha, math.sqrt(w / (s + 1)))
+    # float(s) + 1.0 as the vector form: s may exceed 2**53, where s + 1 is not a float
+    return max(alpha, math.sqrt(float(w) / (float(s) + 1.0)))
 
 
 def inverse_sqrt_v(s: IntArray, w: int, alpha: float) -> FloatArray:

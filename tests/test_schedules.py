@@ -647,3 +647,19 @@ def test_multiplier_is_a_float_even_for_int_fields() -> None:
 
     assert type(lr_lambda(InverseSqrt(warmup_steps=4, min_lr_scale=1))(10)) is float
     assert type(lr_lambda(ExponentialDecay(gamma=1))(3)) is float
+
+
+def test_scalar_equals_vector_when_a_cycle_exceeds_2_53() -> None:
+    """Found by hypothesis: a CosineRestarts cycle longer than 2**53 near step 3.4e15."""
+    import numpy as np
+
+    from optfn.schedules import CosineRestarts, InverseSqrt, lr_lambda
+
+    s = CosineRestarts(cycle_steps=33, cycle_mult=4, min_lr_scale=0.0)
+    start = 3_428_053_743_434_267
+    steps = np.arange(start, start + 64, dtype=np.int64)
+    f = lr_lambda(s)
+    assert s._curve(steps).tolist() == [f(int(i)) for i in steps]
+    big = np.array([2**53 - 1, 2**53], dtype=np.int64)
+    inv = InverseSqrt(warmup_steps=7)
+    assert inv._curve(big).tolist() == [lr_lambda(inv)(int(i)) for i in big]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -249,10 +249,6 @@ def to_tuple(v: Any) -> Any:
     if isinstance(v, list):
         return tuple(v)
     return v
-
-
-def sequence_of_str(v: Any) -> bool:
-    return isinstance(v, Sequence) and not isinstance(v, str)
 
 
 def instance(cls: type) -> Validator:

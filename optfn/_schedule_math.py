@@ -19,9 +19,10 @@ Why the two agree bit for bit
   ufuncs on float64 scalars (``_cos_pi``, ``_pow``, ``_gamma_pow``) as the vector forms do on
   arrays (never in place, so that no overlap check can send them to another kernel). numpy
   evaluates these kernels lane by lane, so an element does not depend on its neighbours.
-* One numpy special case is mirrored by hand: ``np.power(x, 2.0)`` with a *scalar* exponent is
-  computed as ``x * x`` (which may differ from ``pow(x, 2.0)`` by an ulp), so ``_gamma_pow_v``
-  takes ``x * x`` wherever its array exponent is 2.
+* Powers go through one routine, ``_power``, with the exponent always an *array* (length 1
+  for the scalar form). numpy versions differ in which scalar exponents they shortcut, so
+  that is never left to numpy: the only shortcut, ``x * x`` for an exponent of 2 (the
+  correctly rounded square), is taken explicitly in ``_power``.
 
 The tests check ``lr_curve == lr_lambda`` exactly (0 ulp). Should a numpy build ever break the
 lane-by-lane assumption, the forms would differ by one ``cos``/``pow`` evaluation (an ulp of a
@@ -61,23 +62,37 @@ def _cos_pi(t: float) -> float:
     return float(np.cos(math.pi * t))
 
 
+def _power(x: FloatArray, p: FloatArray) -> FloatArray:
+    """``x ** p`` element-wise, the one power routine of both forms.
+
+    The exponent is always an array: numpy versions differ in which *scalar* exponents
+    they shortcut (2.0 as ``x * x``, 0.5 as ``sqrt``, ...), so letting numpy decide would tie
+    bit-identity to a numpy version. The one shortcut taken here is explicit: ``x * x`` for
+    an exponent of 2 (the correctly rounded square; ``pow(x, 2.0)`` can be off by an ulp).
+    """
+    out: FloatArray = np.power(x, p)
+    two = p == 2.0
+    if two.any():
+        out[two] = x[two] * x[two]
+    return out
+
+
 def _pow(x: float, p: float) -> float:
-    """``x ** p`` (scalar exponent), through numpy's ``power`` ufunc like :func:`_pow_v`."""
-    return float(np.power(x, p))
+    """``x ** p`` for one value, through :func:`_power` like :func:`_pow_v`."""
+    return float(_power(np.array([x], dtype=np.float64), np.array([p], dtype=np.float64))[0])
 
 
 def _pow_v(x: FloatArray, p: float) -> FloatArray:
-    return np.power(x, p)
+    return _power(x, np.full(x.shape, p, dtype=np.float64))
 
 
 def _gamma_pow(gamma: float, k: float) -> float:
-    """``gamma ** k`` for a whole ``k``, through numpy's ``power`` ufunc."""
-    return float(np.power(gamma, k))
+    """``gamma ** k`` for a whole ``k``, through :func:`_power` like :func:`_gamma_pow_v`."""
+    return _pow(gamma, k)
 
 
 def _gamma_pow_v(gamma: float, k: FloatArray) -> FloatArray:
-    # np.power takes x*x for a scalar exponent of 2.0 (see _gamma_pow); do the same per element.
-    return np.where(k == 2.0, gamma * gamma, np.power(gamma, k))
+    return _power(np.full(k.shape, gamma, dtype=np.float64), k)
 
 
 # ---- phases ------------------------------------------------------------------------------------

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from optfn import _validate as v
-from optfn.errors import SpecError, SpecTypeError
+from optfn.errors import ConfigError, SpecError, SpecTypeError
 from optfn.schedules import Schedule, WarmupCosine, lr_lambda
+from optfn.serialization import from_dict, to_dict
 
 __all__ = [
     "ScheduleLR",
@@ -48,45 +48,28 @@ _BLOCK_LIMIT = 2**53 - _BLOCK
 _CACHE_KEYS = ("_block", "_block_start")
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Schedule):
-        return schedule_record(value)
-    if isinstance(value, tuple | list):
-        return [_plain(x) for x in value]
-    return value
-
-
 def schedule_record(schedule: Schedule) -> dict[str, Any]:
-    """The schedule as plain data: ``{"class": name, "fields": {field: value}}``.
+    """The schedule as optfn's serialized form (:func:`optfn.to_dict`): tagged plain data.
 
-    Nested schedules (a :class:`~optfn.schedules.Join`'s pieces) are records too and tuples
-    become lists, so the record holds only dicts, lists, numbers and strings: what
-    ``torch.load(weights_only=True)`` reads. :class:`ScheduleLR` stores it in its state.
+    It holds only dicts, lists, numbers and strings, which is what
+    ``torch.load(weights_only=True)`` reads. :class:`ScheduleLR` stores it in its state, in
+    the same format as config files.
 
     >>> from optfn.schedules import WarmupCosine
     >>> from optfn.scheduler import schedule_record
-    >>> schedule_record(WarmupCosine(warmup_steps=5, total_steps=50))
-    {'class': 'WarmupCosine', 'fields': {'warmup_steps': 5, 'total_steps': 50, 'min_lr_scale': 0.0}}
+    >>> record = schedule_record(WarmupCosine(warmup_steps=5, total_steps=50))
+    >>> record["type"], record["warmup_steps"], record["total_steps"]
+    ('warmup_cosine', 5, 50)
     """
-    return {
-        "class": type(schedule).__name__,
-        "fields": {a.name: _plain(getattr(schedule, a.name)) for a in attrs.fields(type(schedule))},
-    }
+    return to_dict(schedule)
 
 
 def _render(record: Any) -> str:
-    """A record written back as ``Class(field=value, ...)``, the way the spec's repr reads."""
-    if isinstance(record, dict) and set(record) == {"class", "fields"}:
-        fields = record["fields"]
-        inner = (
-            ", ".join(f"{k}={_render(x)}" for k, x in fields.items())
-            if isinstance(fields, dict)
-            else repr(fields)
-        )
-        return f"{record['class']}({inner})"
-    if isinstance(record, list):
-        return "(" + ", ".join(_render(x) for x in record) + ("," if len(record) == 1 else "") + ")"
-    return repr(record)
+    """A record written back as the spec's repr, or as the raw data if it is not a schedule."""
+    try:
+        return repr(from_dict(record, Schedule))
+    except (ConfigError, TypeError, ValueError):
+        return repr(record)
 
 
 class ScheduleLR(LambdaLR):

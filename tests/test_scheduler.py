@@ -284,14 +284,13 @@ def test_state_is_plain_data_and_records_the_schedule() -> None:
         state["schedule"]
         == schedule_record(s)
         == {
-            "class": "Join",
-            "fields": {
-                "pieces": [
-                    {"class": "LinearWarmup", "fields": {"warmup_steps": 2, "init_scale": 0.1}},
-                    {"class": "MultiStepDecay", "fields": {"boundaries": [3, 6], "gamma": 0.5}},
-                ],
-                "boundaries": [2],
-            },
+            "version": 1,
+            "type": "join",
+            "pieces": [
+                {"type": "linear_warmup", "warmup_steps": 2, "init_scale": 0.1},
+                {"type": "multi_step_decay", "boundaries": [3, 6], "gamma": 0.5},
+            ],
+            "boundaries": [2],
         }
     )
     assert not any(k.startswith("_block") for k in state)

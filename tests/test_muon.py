@@ -77,6 +77,22 @@ def lam(step: int) -> float:
     return 1.0 / (1.0 + 0.3 * step)
 
 
+def step_in_lockstep(
+    params: list[list[nn.Parameter]],
+    optimizers: list[torch.optim.Optimizer],
+    gen: torch.Generator,
+    steps: int,
+) -> None:
+    """Same gradients, then one step of each optimizer and of a LambdaLR(lam) on each."""
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lam) for opt in optimizers]
+    for _ in range(steps):
+        set_grads(params, gen)
+        for opt in optimizers:
+            opt.step()
+        for sched in schedulers:
+            sched.step()
+
+
 # ---- parity ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("adjust", "nesterov", "wd"),
@@ -89,15 +105,7 @@ def test_muon_groups_equal_torch_muon(adjust: str, nesterov: bool, wd: float) ->
     group = muon_group(list(ours), **hyper)
     opt = MuonWithAdamW([group])
     ref_opt = torch.optim.Muon(ref, **torch_muon_kwargs(group))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lam)
-    ref_sched = torch.optim.lr_scheduler.LambdaLR(ref_opt, lam)
-    gen = torch.Generator().manual_seed(1)
-    for _ in range(3):
-        set_grads([ours, ref], gen)
-        opt.step()
-        ref_opt.step()
-        sched.step()
-        ref_sched.step()
+    step_in_lockstep([ours, ref], [opt, ref_opt], torch.Generator().manual_seed(1), steps=3)
     for p, q in zip(ours, ref, strict=True):
         assert torch.equal(p, q)
         assert torch.equal(opt.state[p]["momentum_buffer"], ref_opt.state[q]["momentum_buffer"])
@@ -110,15 +118,7 @@ def test_adamw_groups_equal_torch_adamw(amsgrad: bool) -> None:
     ref = clone_params(ours)
     opt = MuonWithAdamW([adamw_group(list(ours), amsgrad=amsgrad, weight_decay=0.05)])
     ref_opt = torch.optim.AdamW(ref, lr=1e-3, weight_decay=0.05, amsgrad=amsgrad)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lam)
-    ref_sched = torch.optim.lr_scheduler.LambdaLR(ref_opt, lam)
-    gen = torch.Generator().manual_seed(3)
-    for _ in range(4):
-        set_grads([ours, ref], gen)
-        opt.step()
-        ref_opt.step()
-        sched.step()
-        ref_sched.step()
+    step_in_lockstep([ours, ref], [opt, ref_opt], torch.Generator().manual_seed(3), steps=4)
     for p, q in zip(ours, ref, strict=True):
         assert torch.equal(p, q)
         mine, theirs = opt.state[p], ref_opt.state[q]

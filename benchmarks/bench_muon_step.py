@@ -31,7 +31,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import header
 
-from optfn.muon import MuonWithAdamW
+from optfn.optim.muon import MuonWithAdamW
 
 MUON = {
     "lr": 0.02,

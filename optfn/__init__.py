@@ -12,16 +12,26 @@ pure functions turn them into torch objects; one strict cattrs converter saves a
 >>> sched = make_scheduler(opt, WarmupCosine(warmup_steps=10, total_steps=100))
 """
 
-from optfn.build import build_optimizer, make_optimizer
+from optfn.build import make_optimizer, make_param_groups
 from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoint
+from optfn.compat.builders import build_optimizer, build_scheduler, build_warmup_cosine
 from optfn.config import OptimConfig
 from optfn.errors import ConfigError, SpecError, SpecTypeError
-from optfn.groups import make_param_groups
-from optfn.muon import MuonWithAdamW
-from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
-from optfn.partition import ParamEntry, Partition, RoutingWarning, partition_params
-from optfn.rules import LayerDecay, MuonRouting, ParamRules
-from optfn.scheduler import ScheduleLR, build_scheduler, build_warmup_cosine, make_scheduler
+from optfn.io.serialization import (
+    from_dict,
+    from_json,
+    from_toml,
+    load_config,
+    register_spec,
+    save_config,
+    to_dict,
+    to_json,
+    to_toml,
+)
+from optfn.optim.muon import MuonWithAdamW
+from optfn.optim.table import OptimizerKind, Route, register_optimizer
+from optfn.routing import ParamEntry, Partition, RoutingWarning, partition_params
+from optfn.scheduler import ScheduleLR, make_scheduler
 from optfn.schedules import (
     Constant,
     CosineDecay,
@@ -39,16 +49,14 @@ from optfn.schedules import (
     lr_curve,
     lr_lambda,
 )
-from optfn.serialization import (
-    from_dict,
-    from_json,
-    from_toml,
-    load_config,
-    register_spec,
-    save_config,
-    to_dict,
-    to_json,
-    to_toml,
+from optfn.specs import (
+    AdamSpec,
+    AdamWSpec,
+    LayerDecay,
+    MuonRouting,
+    MuonSpec,
+    OptimizerSpecification,
+    ParamRules,
 )
 
 __all__ = [
@@ -70,11 +78,13 @@ __all__ = [
     "MuonSpec",
     "MuonWithAdamW",
     "OptimConfig",
+    "OptimizerKind",
     "OptimizerSpecification",
     "ParamEntry",
     "ParamRules",
     "Partition",
     "PolynomialDecay",
+    "Route",
     "RoutingWarning",
     "Schedule",
     "ScheduleLR",
@@ -96,6 +106,7 @@ __all__ = [
     "make_param_groups",
     "make_scheduler",
     "partition_params",
+    "register_optimizer",
     "register_spec",
     "restore",
     "save_checkpoint",

@@ -13,7 +13,7 @@ of :func:`optfn.make_optimizer` have.
 
 >>> import tempfile, torch
 >>> from pathlib import Path
->>> from optfn.optimizer_specs import AdamWSpec
+>>> from optfn.specs.optimizers import AdamWSpec
 >>> model = torch.nn.Linear(2, 1)
 >>> def fresh():
 ...     groups = [{"params": list(model.parameters()), "param_names": ["weight", "bias"]}]
@@ -42,8 +42,8 @@ from typing import Any
 import attrs
 import torch
 
+from optfn.io.serialization import from_dict, to_dict
 from optfn.scheduler import ScheduleLR
-from optfn.serialization import from_dict, to_dict
 
 __all__ = [
     "FORMAT",
@@ -141,7 +141,7 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` (with ``weights_only=True``).
 
-    The config is read back strictly (:func:`optfn.serialization.from_dict`).
+    The config is read back strictly (:func:`optfn.io.serialization.from_dict`).
     """
     data = torch.load(path, map_location=map_location, weights_only=True)
     if not (isinstance(data, dict) and data.get("format") == FORMAT):

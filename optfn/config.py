@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import attrs
 
-from optfn import _validate as v
-from optfn.optimizer_specs import AdamWSpec, OptimizerSpecification
-from optfn.rules import ParamRules
 from optfn.schedules import Constant, Schedule
+from optfn.specs import checks as v
+from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
+from optfn.specs.rules import ParamRules
 
 __all__ = ["OptimConfig"]
 

@@ -18,12 +18,12 @@ import attrs
 import torch
 from torch import nn
 
-from optfn.build import make_optimizer
+from optfn.build.optimizer import make_optimizer
 from optfn.config import OptimConfig
-from optfn.optimizer_specs import AdamWSpec, MuonSpec, OptimizerSpecification
-from optfn.rules import ParamRules
 from optfn.scheduler import make_scheduler
 from optfn.schedules import WarmupCosine, lr_lambda
+from optfn.specs.optimizers import AdamWSpec, MuonSpec, OptimizerSpecification
+from optfn.specs.rules import ParamRules
 
 __all__ = ["ScoringModel", "SyntheticScores", "TrainResult", "default_config", "train"]
 

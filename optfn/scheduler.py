@@ -27,15 +27,12 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from optfn import _validate as v
 from optfn.errors import ConfigError, SpecError, SpecTypeError
-from optfn.schedules import Schedule, WarmupCosine, lr_lambda
-from optfn.serialization import from_dict, to_dict
+from optfn.io.serialization import from_dict, to_dict
+from optfn.schedules import Schedule, lr_lambda
 
 __all__ = [
     "ScheduleLR",
-    "build_scheduler",
-    "build_warmup_cosine",
     "make_scheduler",
     "schedule_record",
 ]
@@ -192,75 +189,3 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule) -> Sche
     [0.5]
     """
     return ScheduleLR(optimizer, schedule)
-
-
-def build_warmup_cosine(
-    optimizer: torch.optim.Optimizer,
-    *,
-    warmup_steps: int,
-    total_steps: int,
-    min_lr_scale: float = 0.0,
-) -> ScheduleLR:
-    """Seed 002's linear warmup + cosine decay over global steps (a ``LambdaLR``), with
-    ``W = warmup_steps``, ``S = total_steps``, ``α = min_lr_scale``:
-
-    * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``;
-    * ``λ(s) = α + (1 - α)/2 · (1 + cos(π t))``, ``t = min(1, (s - W) / max(1, S - W))``.
-
-    ``lr(s) = base_lr · λ(s)``; past ``S`` it holds ``base_lr · α`` (see
-    :class:`~optfn.schedules.WarmupCosine`).
-
-    >>> import torch
-    >>> from optfn.scheduler import build_warmup_cosine
-    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2e-4)
-    >>> sched = build_warmup_cosine(opt, warmup_steps=1_000, total_steps=50_000,
-    ...                             min_lr_scale=0.2)
-    >>> sched.get_last_lr() == [2e-4 * (1 / 1_000)]  # step 0: base_lr / W
-    True
-    """
-    return ScheduleLR(
-        optimizer,
-        WarmupCosine(warmup_steps=warmup_steps, total_steps=total_steps, min_lr_scale=min_lr_scale),
-    )
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer,
-    *,
-    steps_per_epoch: int,
-    epochs: int,
-    warmup_epochs: int = 1,
-    min_lr_scale: float = 0.1,
-) -> ScheduleLR:
-    """Seed 002's scheduler in epochs: :func:`build_warmup_cosine` with
-    ``W = steps_per_epoch · warmup_epochs`` and ``S = steps_per_epoch · epochs``, i.e.
-
-    * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``;
-    * ``λ(s) = α + (1 - α)/2 · (1 + cos(π t))``, ``t = min(1, (s - W) / max(1, S - W))``,
-      ``α = min_lr_scale``; the final LR is ``base_lr · min_lr_scale``.
-
-    Step it once per optimizer step. ``steps_per_epoch >= 1``, ``epochs >= 1`` and
-    ``0 <= warmup_epochs <= epochs``.
-
-    >>> import torch
-    >>> from optfn.scheduler import build_scheduler
-    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=3e-4)
-    >>> sched = build_scheduler(opt, steps_per_epoch=100, epochs=2, warmup_epochs=1)
-    >>> for _ in range(200):
-    ...     opt.step(); sched.step()
-    >>> sched.get_last_lr()[0] == 3e-4 * 0.1
-    True
-    """
-    spe = v.step_arg("build_scheduler", "steps_per_epoch", steps_per_epoch, 1)
-    n_epochs = v.step_arg("build_scheduler", "epochs", epochs, 1)
-    n_warmup = v.step_arg("build_scheduler", "warmup_epochs", warmup_epochs, 0)
-    if n_warmup > n_epochs:
-        raise SpecError(
-            "build_scheduler", "warmup_epochs", f"must be <= epochs ({n_epochs}), got {n_warmup}"
-        )
-    return build_warmup_cosine(
-        optimizer,
-        warmup_steps=spe * n_warmup,
-        total_steps=spe * n_epochs,
-        min_lr_scale=min_lr_scale,
-    )

@@ -38,7 +38,7 @@ from optfn import (
     partition_params,
 )
 from optfn.demo import ScoringModel, SyntheticScores
-from optfn.muon import MuonWithAdamW
+from optfn.optim.muon import MuonWithAdamW
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "distributed_train.py"

@@ -140,7 +140,10 @@ def test_all_frozen_is_a_clear_error() -> None:
 
 
 def test_spec_of_unknown_kind() -> None:
-    with pytest.raises(TypeError, match="spec: expected AdamSpec, AdamWSpec or MuonSpec"):
+    with pytest.raises(
+        TypeError,
+        match=r"spec: expected a registered optimizer spec \(AdamSpec, AdamWSpec, MuonSpec; ",
+    ):
         make_optimizer(DenseNetwork(), ParamRules())  # type: ignore[arg-type]
 
 

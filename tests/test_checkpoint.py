@@ -21,8 +21,8 @@ from optfn.checkpoint import (
     save_checkpoint,
 )
 from optfn.errors import ConfigError
-from optfn.optimizer_specs import AdamWSpec
-from optfn.serialization import to_dict
+from optfn.io.serialization import to_dict
+from optfn.specs.optimizers import AdamWSpec
 
 WORKER = Path(__file__).parent / "data" / "resume_worker.py"
 _spec = importlib.util.spec_from_file_location("resume_worker", WORKER)

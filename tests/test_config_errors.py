@@ -14,14 +14,9 @@ from typing import Any
 
 import pytest
 
+from optfn.compat.serialized import optimizer_from_serialized
 from optfn.errors import ConfigError
-from optfn.serialization import (
-    from_dict,
-    from_json,
-    from_toml,
-    load_config,
-    optimizer_from_serialized,
-)
+from optfn.io.serialization import from_dict, from_json, from_toml, load_config
 
 TAGS = "'adam', 'adamw', "  # the allowed tags are listed, sorted
 Problems = list[tuple[str, str]]
@@ -149,8 +144,8 @@ CASES = [
     ),
     dict_case(
         "dotted-path-tag",
-        {"type": "optfn.optimizer_specs.AdamSpec"},
-        ("type", f"unknown type 'optfn.optimizer_specs.AdamSpec'; allowed: {TAGS}"),
+        {"type": "optfn.specs.optimizers.AdamSpec"},
+        ("type", f"unknown type 'optfn.specs.optimizers.AdamSpec'; allowed: {TAGS}"),
     ),
     dict_case(
         "version-nested",

@@ -1,4 +1,4 @@
-"""Tests of optfn.muon.MuonWithAdamW: parity with torch.optim.Muon / AdamW, resume, errors."""
+"""Tests of optfn.optim.muon.MuonWithAdamW: parity with torch.optim.Muon / AdamW, resume, errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from optfn.muon import MuonWithAdamW
+from optfn.optim.muon import MuonWithAdamW
 
 COEFFS = (3.4445, -4.7750, 2.0315)
 SHAPES = [(12, 5), (5, 12), (7, 7)]  # tall, wide, square

@@ -9,7 +9,8 @@ from torch import nn
 
 from optfn import LayerDecay, MuonRouting, ParamRules
 from optfn.errors import SpecError, SpecTypeError
-from optfn.rules import NORM_LAYER_TYPES, compile_patterns, first_match, name_matcher
+from optfn.routing.patterns import compile_patterns, first_match, name_matcher
+from optfn.specs.rules import NORM_LAYER_TYPES
 
 
 def test_default_is_seed_002_exclusions() -> None:

@@ -13,10 +13,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optfn import strategies
+from optfn.compat.serialized import optimizer_from_serialized, optimizer_params
 from optfn.config import OptimConfig
 from optfn.errors import ConfigError
-from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
-from optfn.rules import ParamRules
+from optfn.io.serialization import (
+    SpecRegistry,
+    from_dict,
+    from_json,
+    from_toml,
+    load_config,
+    register_spec,
+    save_config,
+    to_dict,
+    to_json,
+    to_toml,
+)
 from optfn.schedules import (
     MAX_STEPS,
     Constant,
@@ -24,20 +35,8 @@ from optfn.schedules import (
     Schedule,
     WarmupCosine,
 )
-from optfn.serialization import (
-    SpecRegistry,
-    from_dict,
-    from_json,
-    from_toml,
-    load_config,
-    optimizer_from_serialized,
-    optimizer_params,
-    register_spec,
-    save_config,
-    to_dict,
-    to_json,
-    to_toml,
-)
+from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
+from optfn.specs.rules import ParamRules
 
 # ---- strategies: optfn.strategies, at the widest bounds ----------------------------------------
 

@@ -12,13 +12,13 @@ import sys
 import torch
 from torch import nn
 
-from optfn.build import make_optimizer
+from optfn.build.optimizer import make_optimizer
 from optfn.checkpoint import load_checkpoint, restore
 from optfn.config import OptimConfig
-from optfn.optimizer_specs import AdamWSpec
-from optfn.rules import ParamRules
 from optfn.scheduler import ScheduleLR, make_scheduler
 from optfn.schedules import CosineDecay, Join, LinearWarmup
+from optfn.specs.optimizers import AdamWSpec
+from optfn.specs.rules import ParamRules
 
 CONFIG = OptimConfig(
     optimizer=AdamWSpec(learning_rate=0.05, weight_decay=0.1, betas=(0.8, 0.95)),

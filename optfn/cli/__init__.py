@@ -23,8 +23,8 @@ from rich.table import Table
 
 from optfn.config import OptimConfig
 from optfn.errors import ConfigError
-from optfn.optimizer_specs import OptimizerSpecification
 from optfn.schedules import Schedule
+from optfn.specs.optimizers import OptimizerSpecification
 
 __all__ = ["main"]
 
@@ -46,7 +46,7 @@ def _console(stderr: bool = False) -> Console:
 
 
 def _load(path: str | None) -> Any:
-    from optfn.serialization import load_config
+    from optfn.io.serialization import load_config
 
     if path is None:
         return None
@@ -109,8 +109,8 @@ def _model_factory(ref: str) -> Callable[[], Any]:
 
 
 def _plan_table(model: Any, config: OptimConfig) -> tuple[Table, Table]:
-    from optfn.groups import make_param_groups
-    from optfn.partition import partition_params
+    from optfn.build.groups import make_param_groups
+    from optfn.routing.partition import partition_params
 
     part = partition_params(model, config.rules, spec=config.optimizer)
     groups = make_param_groups(part)
@@ -247,7 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from optfn.demo import ScoringModel, train
-    from optfn.serialization import save_config
+    from optfn.io.serialization import save_config
 
     if args.steps < 1:
         raise UserError(f"--steps: must be >= 1, got {args.steps}")

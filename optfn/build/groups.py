@@ -3,7 +3,8 @@
 Parameters whose hyper-parameters are identical share one group (fewer groups make a faster
 foreach step). Groups come in the order in which their first parameter was registered, and the
 parameters inside a group in registration order, so the same model always gives the same
-groups (an optimizer ``state_dict`` saved in one process loads in another).
+groups (an optimizer ``state_dict`` saved in one process loads in another). Each group's
+hyper-parameters come from the spec's entry in the optimizer table (:mod:`optfn.optim.table`).
 
 >>> import torch
 >>> from optfn import AdamWSpec, make_param_groups, partition_params
@@ -17,42 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from optfn.optimizer_specs import MuonSpec, OptimizerSpecification
-from optfn.partition import Partition
+from optfn.optim.table import kind_of
+from optfn.routing.partition import Partition
+from optfn.specs.optimizers import OptimizerSpecification
 
 __all__ = ["make_param_groups"]
-
-
-def _hyper(spec: OptimizerSpecification, route: str, decay: bool, scale: float) -> dict[str, Any]:
-    """The hyper-parameters of one group (everything but the parameters)."""
-    if isinstance(spec, MuonSpec):
-        if route == "muon":
-            return {
-                "route": "muon",
-                "lr": spec.learning_rate * scale,
-                "weight_decay": spec.muon_weight_decay if decay else 0.0,
-                "momentum": spec.momentum,
-                "nesterov": spec.nesterov,
-                "ns_coefficients": spec.ns_coefficients,
-                "ns_steps": spec.ns_steps,
-                "eps": spec.muon_eps,
-                "adjust_lr_fn": spec.adjust_lr_fn,
-            }
-        return {
-            "route": "adamw",
-            "lr": spec.adamw_lr * scale,
-            "weight_decay": spec.weight_decay if decay else 0.0,
-            "betas": spec.betas,
-            "eps": spec.adamw_eps,
-            "amsgrad": False,
-        }
-    return {
-        "route": route,
-        "lr": spec.learning_rate * scale,
-        "weight_decay": spec.weight_decay if decay else 0.0,  # type: ignore[attr-defined]
-        "betas": spec.betas,  # type: ignore[attr-defined]
-        "eps": spec.eps,  # type: ignore[attr-defined]
-    }
 
 
 def make_param_groups(
@@ -62,7 +32,7 @@ def make_param_groups(
 
     ``spec`` defaults to the spec the partition was made for; another spec of the same kind
     (other numbers) is fine, a spec of another kind is an error since the routes depend on it.
-    Each group has ``params``, ``param_names``, ``route``, ``lr`` (the spec's LR times the
+    Each group has ``params``, ``param_names``, ``route``, ``lr`` (the route's LR times the
     parameter's LR scale), ``weight_decay`` (0.0 for parameters that do not decay) and the
     rest of the route's hyper-parameters. Every parameter of the partition is in exactly one
     group: checked before returning.
@@ -74,14 +44,16 @@ def make_param_groups(
             f"(routes {sorted(set(partition.routes))}), got {type(spec).__name__}; "
             "call partition_params(models, rules, spec=spec) with this spec"
         )
+    kind = kind_of(spec)
     # (route, decay, scale) in order of first appearance -> that group's two lists. Keys
     # whose hyper-parameters come out equal (e.g. weight_decay 0 and no decay) share a group.
     cols = (partition.routes, partition.decays, partition.lr_scales)
     groups: dict[tuple[str, float, float], dict[str, Any]] = {}
     slots: dict[tuple[str, bool, float], tuple[list[Any], list[str]]] = {}
     for key in dict.fromkeys(zip(*cols, strict=True)):
-        hp = _hyper(spec, *key)
-        merged = (key[0], hp["lr"], hp["weight_decay"])
+        route, decay, scale = key
+        hp = kind.route(route).hyper(spec, decay, scale)
+        merged = (route, hp["lr"], hp.get("weight_decay", 0.0))
         group = groups.get(merged)
         if group is None:
             group = groups[merged] = {"params": [], "param_names": [], **hp}

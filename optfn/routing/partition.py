@@ -20,28 +20,21 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from functools import cache
 from typing import NamedTuple
 
 import attrs
 from torch import nn
 
-from optfn.optimizer_specs import AdamWSpec, MuonSpec, OptimizerSpecification
-from optfn.rules import (
-    LayerDecay,
-    MuonRouting,
-    ParamRules,
-    compile_patterns,
-    first_match,
-    name_matcher,
-)
+from optfn.optim.table import kind_of
+from optfn.routing.explain import explain_table, row_reasons
+from optfn.routing.patterns import compile_patterns, first_match, name_matcher
+from optfn.routing.walk import NO_SCALE, ModelsLike, Scale, named_models, walk
+from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
+from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 
-__all__ = ["ModelsLike", "ParamEntry", "Partition", "RoutingWarning", "partition_params"]
-
-#: One module, a sequence of modules (names prefixed ``"0."``, ``"1."``...), or a mapping
-#: ``{name: module}`` (names prefixed ``"name."``).
-ModelsLike = nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module]
+__all__ = ["ParamEntry", "Partition", "RoutingWarning", "partition_params"]
 
 
 class RoutingWarning(UserWarning):
@@ -111,165 +104,11 @@ class Partition:
         return self._reasons_at(self._index(name))
 
     def _reasons_at(self, i: int) -> tuple[str, ...]:
-        name = self.names[i]
-        out: list[str] = []
-        if self._why_route:
-            route, route_detail = self._why_route[i]
-            out.append(f"{route_detail} -> {route}")
-        decay_why = self._why_decay[i]
-        if decay_why is not None:
-            kind, detail = decay_why
-            if kind == "type":
-                out.append(f"{detail} -> no weight decay")
-            elif kind == "name":
-                out.append(f"{first_match(self.rules.no_decay_names, name)} -> no weight decay")
-            else:
-                out.append(f"ndim {detail} <= {self.rules.no_decay_max_ndim} -> no weight decay")
-        prefix = self._why_prefix[i]
-        if prefix is not None:
-            scale = dict(self.rules.lr_scales)[prefix]
-            if self.routes[i] == "muon":
-                out.append(f"{prefix or '<all>'} -> lr x{scale:g} ignored (Muon uses its own LR)")
-            else:
-                out.append(f"{prefix or '<all>'} -> lr x{scale:g}")
-        ld = self.rules.layer_decay
-        if ld is not None and self.routes[i] != "muon":
-            depth, top = self._depths[i], self._num_blocks + 1
-            out.append(f"layer depth {depth}/{top} -> lr x{ld.rate:g}^{top - depth}")
-        return tuple(out)
+        return row_reasons(self, i)
 
     def explain(self) -> str:
         """A plain-text table: name, shape, route, decay, LR scale, reasons."""
-        rows = [("name", "shape", "route", "decay", "lr x", "why")]
-        for i, e in enumerate(self):
-            rows.append(
-                (
-                    e.name,
-                    "x".join(map(str, e.param.shape)) or "scalar",
-                    e.route,
-                    "yes" if e.decay else "no",
-                    f"{e.lr_scale:g}",
-                    "; ".join(self._reasons_at(i)) or "-",
-                )
-            )
-        widths = [max(len(r[c]) for r in rows) for c in range(5)]
-        lines = []
-        for r in rows:
-            cells = [r[c].ljust(widths[c]) for c in range(5)]
-            lines.append("  ".join([*cells, r[5]]).rstrip())
-        lines.insert(1, "-" * len(lines[0]))
-        return "\n".join(lines)
-
-
-_WRAPPER_ATTR: dict[type, str | None] = {}
-
-
-def _wrapper_attr(cls: type) -> str | None:
-    """The attribute holding the wrapped model for wrapper classes, else ``None`` (cached)."""
-    try:
-        return _WRAPPER_ATTR[cls]
-    except KeyError:
-        if issubclass(cls, nn.parallel.DistributedDataParallel):
-            attr: str | None = "module"
-        elif cls.__name__ == "OptimizedModule":  # torch.compile; avoids importing torch._dynamo
-            attr = "_orig_mod"
-        else:
-            attr = None
-        _WRAPPER_ATTR[cls] = attr
-        return attr
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    """The model inside DistributedDataParallel / torch.compile wrappers (any nesting)."""
-    attr = _wrapper_attr(type(module))
-    while attr is not None:
-        module = module._modules[attr]  # type: ignore[assignment]
-        attr = _wrapper_attr(type(module))
-    return module
-
-
-def _named_models(models: ModelsLike) -> list[tuple[str, nn.Module]]:
-    if isinstance(models, nn.Module):
-        return [("", _unwrap(models))]
-    if isinstance(models, Mapping):
-        out = []
-        for key, m in models.items():
-            if not isinstance(key, str) or not key or "." in key:
-                raise ValueError(
-                    f"models: mapping keys name the models and must be non-empty strings "
-                    f"without dots, got {key!r}"
-                )
-            if not isinstance(m, nn.Module):
-                raise TypeError(f"models[{key!r}]: must be a torch.nn.Module, got {type(m)!r}")
-            out.append((key + ".", _unwrap(m)))
-        return out
-    if isinstance(models, Sequence) and not isinstance(models, str):
-        out = []
-        for i, m in enumerate(models):
-            if not isinstance(m, nn.Module):
-                raise TypeError(f"models[{i}]: must be a torch.nn.Module, got {type(m)!r}")
-            out.append((f"{i}.", _unwrap(m)))
-        if not out:
-            raise ValueError("models: got an empty sequence; pass at least one torch.nn.Module")
-        return out
-    raise TypeError(
-        f"models: expected a torch.nn.Module, a sequence of them or a mapping name -> module, "
-        f"got {type(models).__name__}"
-    )
-
-
-_Scale = tuple[float, str | None]  # (LR scale, the deepest lr_scales prefix that set it)
-_NO_SCALE: _Scale = (1.0, None)
-
-
-def iter_modules(root: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
-    """(qualified name, module) in registration order, each module once, wrappers see-through.
-
-    ``prefix`` is ``""`` or ends with a dot; the root itself is yielded as ``prefix[:-1]``.
-    """
-    for name, mod, _ in _walk(root, prefix, {}, _NO_SCALE):
-        yield name, mod
-
-
-def _walk(
-    root: nn.Module, prefix: str, scales: dict[str, float], root_scale: _Scale
-) -> Iterator[tuple[str, nn.Module, _Scale]]:
-    """:func:`iter_modules` plus each module's LR scale, inherited down the tree.
-
-    The stack holds child iterators (not children), so a container with many children does
-    not fill memory with tuples for the GC to walk, and each entry carries its module's
-    scale, so a child finds its parent's without a lookup.
-    """
-    root = _unwrap(root)
-    seen: set[int] = {id(root)}
-    get = scales.get
-    root_name = prefix[:-1]
-    own = get(root_name) if root_name and scales else None
-    cur = (own, root_name) if own is not None else root_scale
-    yield root_name, root, cur
-    if not root._modules:
-        return
-    stack = [(prefix, iter(root._modules.items()), cur)]
-    wrapper = _wrapper_attr
-    while stack:
-        base, children, parent_scale = stack[-1]
-        for key, child in children:
-            if child is None:
-                continue
-            if wrapper(type(child)) is not None:
-                child = _unwrap(child)
-            if id(child) in seen:
-                continue
-            seen.add(id(child))
-            name = base + key
-            own = get(name) if scales else None
-            cur = (own, name) if own is not None else parent_scale
-            yield name, child, cur
-            if child._modules:
-                stack.append((name + ".", iter(child._modules.items()), cur))
-                break
-        else:
-            stack.pop()
+        return explain_table(self)
 
 
 def _matching_type(cls: type, names: frozenset[str]) -> str | None:
@@ -283,6 +122,7 @@ def _matching_type(cls: type, names: frozenset[str]) -> str | None:
 def _frozen(names: tuple[str, ...]) -> frozenset[str]:
     """The set of ``names`` (rules are reused across calls: build each set once)."""
     return frozenset(names)
+
 
 # Frozen specs, so one shared default instance each is safe (and saves re-validating them).
 _DEFAULT_RULES = ParamRules()
@@ -323,11 +163,11 @@ def partition_params(
     spec = _DEFAULT_SPEC if spec is None else spec
     if not isinstance(rules, ParamRules):
         raise TypeError(f"rules: expected ParamRules, got {type(rules).__name__}")
-    if not isinstance(spec, OptimizerSpecification):
-        raise TypeError(f"spec: expected an optimizer spec, got {type(spec).__name__}")
 
-    use_muon = isinstance(spec, MuonSpec)
-    base_route = "adamw" if use_muon else spec.optimizer_type
+    kind = kind_of(spec)
+    base_route = kind.default_route.name
+    matrix_route = kind.matrix_route
+    use_muon = matrix_route is not None
     muon = rules.muon
     nd_names = name_matcher(rules.no_decay_names)
     nd_types = _frozen(rules.no_decay_types)
@@ -353,11 +193,11 @@ def partition_params(
     owners: list[type] = []  # module type of each parameter (only needed under a MuonSpec)
     own_prefixes: list[int] = []  # rows whose full parameter name is itself an lr_scales key
     used_prefixes: set[str] = set()
-    root_scale: _Scale = (scales[""], "") if "" in scales else _NO_SCALE
+    root_scale: Scale = (scales[""], "") if "" in scales else NO_SCALE
     model_starts: list[tuple[int, str]] = []
-    for prefix, root in _named_models(models):
+    for prefix, root in named_models(models):
         model_starts.append((len(names), prefix))
-        for mname, mod, cur in _walk(root, prefix, scales, root_scale):
+        for mname, mod, cur in walk(root, prefix, scales, root_scale):
             plist = mod._parameters
             if not plist:
                 continue
@@ -420,13 +260,15 @@ def partition_params(
             _raise_unused_prefix(pfx, names)
 
     routes, why_route = (
-        _muon_routes(names, params, owners, muon) if use_muon else ([base_route] * len(names), [])
+        _muon_routes(names, params, owners, muon, base_route, matrix_route)
+        if matrix_route is not None
+        else ([base_route] * len(names), [])
     )
     if use_muon:  # seed 000: Muon parameters always use the Muon LR
         for i, r in enumerate(routes):
-            if r == "muon":
+            if r == matrix_route:
                 lr_scales[i] = 1.0  # why_prefix[i] is kept: reasons() says it was ignored
-        effective = {why_prefix[i] for i, r in enumerate(routes) if r != "muon"}
+        effective = {why_prefix[i] for i, r in enumerate(routes) if r != matrix_route}
         idle = [p for p in scales if p not in effective and p in used_prefixes]
         if idle:
             warnings.warn(
@@ -442,10 +284,10 @@ def partition_params(
     if ld is not None:
         depths, num_blocks = _layer_depths(names, ld, model_starts)
         for i, d in enumerate(depths):
-            if routes[i] != "muon":
+            if routes[i] != matrix_route:
                 lr_scales[i] *= ld.rate ** (num_blocks + 1 - d)
 
-    if use_muon and names and "muon" not in routes:
+    if use_muon and names and matrix_route not in routes:
         warnings.warn(
             f"MuonSpec: rules.muon routes no parameter to Muon (include={muon.include!r}); "
             "every parameter will use AdamW. Use MuonRouting.hidden_matrices() or your own "
@@ -484,8 +326,11 @@ def _muon_routes(
     params: list[nn.Parameter],
     owners: list[type],
     muon: MuonRouting,
+    other: str,
+    matrix: str,
 ) -> tuple[list[str], list[tuple[str, str]]]:
-    """Route of every parameter under a MuonSpec, with the reason."""
+    """Route of every parameter of an optimizer with a matrix route, with the reason:
+    ``matrix`` for the parameters ``muon`` picks, ``other`` for the rest."""
     inc = compile_patterns(muon.include)
     exc = compile_patterns(muon.exclude)
     excluded_types = frozenset(muon.exclude_types)
@@ -494,20 +339,20 @@ def _muon_routes(
     for name, p, owner_cls in zip(names, params, owners, strict=True):
         ndim = p.ndim
         if ndim < muon.min_ndim:
-            routes.append("adamw")
-            why.append(("adamw", f"ndim {ndim} < {muon.min_ndim}"))
+            routes.append(other)
+            why.append((other, f"ndim {ndim} < {muon.min_ndim}"))
         elif inc is None or not inc.search(name):
-            routes.append("adamw")
-            why.append(("adamw", "no muon.include pattern matches"))
+            routes.append(other)
+            why.append((other, "no muon.include pattern matches"))
         elif exc is not None and exc.search(name):
-            routes.append("adamw")
-            why.append(("adamw", f"muon.exclude {first_match(muon.exclude, name)!r}"))
+            routes.append(other)
+            why.append((other, f"muon.exclude {first_match(muon.exclude, name)!r}"))
         elif excluded_types and (owner := _matching_type(owner_cls, excluded_types)):
-            routes.append("adamw")
-            why.append(("adamw", f"{owner} in muon.exclude_types"))
+            routes.append(other)
+            why.append((other, f"{owner} in muon.exclude_types"))
         else:
-            routes.append("muon")
-            why.append(("muon", f"ndim {ndim}, {first_match(muon.include, name)!r}"))
+            routes.append(matrix)
+            why.append((matrix, f"ndim {ndim}, {first_match(muon.include, name)!r}"))
     return routes, why
 
 

@@ -9,7 +9,7 @@ the peak is always 1.0). Two pure functions evaluate it:
 * :func:`lr_curve` returns the multipliers of steps ``0 .. n-1`` as a float64 array, computed
   vectorized by the same math, equal to :func:`lr_lambda` at every step: bit for bit, by
   construction (the same float64 operations in the same order, through the same numpy
-  kernels; see :mod:`optfn._schedule_math`), and proved by the tests.
+  kernels; see :mod:`optfn.schedules._math`), and proved by the tests.
 
 Every shape is defined for every step ``>= 0``: shapes with an end hold their last value past
 it, and steps as large as ``2**53`` (or larger) neither overflow nor raise.
@@ -38,10 +38,10 @@ from typing import Literal
 import attrs
 import numpy as np
 
-from optfn import _schedule_math as m
-from optfn import _validate as v
-from optfn._schedule_math import FloatArray, IntArray
 from optfn.errors import SpecError, SpecTypeError
+from optfn.schedules import _math as m
+from optfn.schedules._math import FloatArray, IntArray
+from optfn.specs import checks as v
 
 __all__ = [
     "MAX_STEPS",
@@ -81,7 +81,7 @@ class Schedule(abc.ABC):
     """Base of every schedule spec: a frozen, validated description of ``step -> multiplier``.
 
     Subclasses hold plain numbers (or nested schedules) and delegate their scalar closed form
-    and its vectorized twin to :mod:`optfn._schedule_math`. Evaluate them with
+    and its vectorized twin to :mod:`optfn.schedules._math`. Evaluate them with
     :func:`lr_lambda` and :func:`lr_curve`; ``Schedule`` itself cannot be instantiated.
 
     >>> from optfn.schedules import Constant, Schedule

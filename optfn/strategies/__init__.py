@@ -47,22 +47,9 @@ import torch
 from torch import nn
 
 from optfn.config import OptimConfig
-from optfn.optimizer_specs import (
-    TORCH_MUON_NS_COEFFICIENTS,
-    AdamSpec,
-    AdamWSpec,
-    MuonSpec,
-    OptimizerSpecification,
-)
-from optfn.partition import iter_modules, partition_params
-from optfn.rules import (
-    DEFAULT_MUON_EXCLUDE,
-    DEFAULT_NO_DECAY_NAMES,
-    NORM_LAYER_TYPES,
-    LayerDecay,
-    MuonRouting,
-    ParamRules,
-)
+from optfn.io.serialization import SpecRegistry
+from optfn.routing.partition import partition_params
+from optfn.routing.walk import iter_modules
 from optfn.schedules import (
     MAX_STEPS,
     Constant,
@@ -79,7 +66,21 @@ from optfn.schedules import (
     WarmupCosine,
     WarmupStableDecay,
 )
-from optfn.serialization import SpecRegistry
+from optfn.specs.optimizers import (
+    TORCH_MUON_NS_COEFFICIENTS,
+    AdamSpec,
+    AdamWSpec,
+    MuonSpec,
+    OptimizerSpecification,
+)
+from optfn.specs.rules import (
+    DEFAULT_MUON_EXCLUDE,
+    DEFAULT_NO_DECAY_NAMES,
+    NORM_LAYER_TYPES,
+    LayerDecay,
+    MuonRouting,
+    ParamRules,
+)
 
 __all__ = [
     "OPTIMIZER_KINDS",

@@ -12,17 +12,12 @@ one-line delegations to optfn's pure functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import attrs
 
-from optfn import _validate as v
-
-if TYPE_CHECKING:
-    import torch
-
-    from optfn.rules import ParamRules
+from optfn.compat.methods import SeedMethods
+from optfn.specs import checks as v
 
 __all__ = ["AdamSpec", "AdamWSpec", "MuonSpec", "OptimizerSpecification"]
 
@@ -41,8 +36,11 @@ _betas = v.real_tuple(2, 0.0, 1.0, hi_open=True)
 
 
 @attrs.frozen(kw_only=True)
-class OptimizerSpecification:
+class OptimizerSpecification(SeedMethods):
     """Base of every optimizer spec (seed 000's abstract base).
+
+    Seed 000's methods (``create_optimizer``, ``to_dict``, ``from_serialized``, ...) come from
+    :class:`optfn.compat.methods.SeedMethods`, each a one-line delegation.
 
     Subclasses set ``optimizer_type`` (the type tag used by :meth:`from_serialized` and in
     configs) and define their fields. Instances are frozen, comparable and hashable.
@@ -58,60 +56,6 @@ class OptimizerSpecification:
             raise TypeError(
                 f"{type(self).__name__} is abstract: use AdamSpec, AdamWSpec or MuonSpec"
             )
-
-    # ---- seed 000's methods: delegations only -------------------------------------------
-    def create_optimizer(
-        self,
-        model: torch.nn.Module,
-        lr_multipliers: Mapping[torch.nn.Module, float] | None = None,
-        rules: ParamRules | None = None,
-    ) -> torch.optim.Optimizer:
-        """Build the optimizer for ``model`` (see :func:`optfn.create_optimizer`).
-
-        ``lr_multipliers`` maps sub-modules of ``model`` to LR multipliers (the deepest wins);
-        weight decay is uniform (``ParamRules.uniform()``) unless ``rules`` are given.
-        """
-        from optfn.build import create_optimizer
-
-        return create_optimizer(self, [model], lr_multipliers, rules)
-
-    def create_optimizer_for_multiple(
-        self,
-        models: Sequence[torch.nn.Module],
-        lr_multipliers: Mapping[torch.nn.Module, float] | None = None,
-        rules: ParamRules | None = None,
-    ) -> torch.optim.Optimizer:
-        """One optimizer over several models; a parameter they share appears once."""
-        from optfn.build import create_optimizer
-
-        return create_optimizer(self, list(models), lr_multipliers, rules)
-
-    def create_scheduler(
-        self, optimizer: torch.optim.Optimizer
-    ) -> torch.optim.lr_scheduler.ExponentialLR | None:
-        """``ExponentialLR(optimizer, lr_decay_gamma)`` (step it once per epoch), or ``None``."""
-        from optfn.build import create_exponential_scheduler
-
-        return create_exponential_scheduler(optimizer, self.lr_decay_gamma)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The spec's parameters as a plain, JSON-safe dict (tuples become lists)."""
-        from optfn.serialization import optimizer_params
-
-        return optimizer_params(self)
-
-    @staticmethod
-    def from_serialized(optimizer_name: str, params: Mapping[str, Any]) -> OptimizerSpecification:
-        """Rebuild a spec from ``optimizer_type`` and ``to_dict()`` output, strictly.
-
-        >>> from optfn import AdamSpec, OptimizerSpecification
-        >>> s = AdamSpec(learning_rate=0.01)
-        >>> OptimizerSpecification.from_serialized(s.optimizer_type, s.to_dict()) == s
-        True
-        """
-        from optfn.serialization import optimizer_from_serialized
-
-        return optimizer_from_serialized(optimizer_name, params)
 
 
 @attrs.frozen(kw_only=True)

@@ -7,7 +7,7 @@ LR scheduler over both kinds of group. The groups are what :func:`optfn.make_par
 builds from a ``MuonSpec``; writing them by hand works too:
 
 >>> import torch
->>> from optfn.muon import MuonWithAdamW
+>>> from optfn.optim.muon import MuonWithAdamW
 >>> w, b = torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.zeros(4))
 >>> opt = MuonWithAdamW([
 ...     {"params": [w], "param_names": ["w"], "route": "muon", "lr": 0.02,
@@ -368,7 +368,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
     Parameters whose ``.grad`` is ``None`` are skipped; sparse gradients raise ``TypeError``.
 
     >>> import torch
-    >>> from optfn.muon import MuonWithAdamW
+    >>> from optfn.optim.muon import MuonWithAdamW
     >>> conv = torch.nn.Conv2d(2, 4, 3)
     >>> opt = MuonWithAdamW([
     ...     {"params": [conv.weight], "param_names": ["weight"], "route": "muon", "lr": 0.02,

@@ -27,7 +27,7 @@ are errors. Every problem of one input is reported at once in one
 :class:`~optfn.errors.ConfigError`, one line per problem, each with its path and the spec's own
 words:
 
->>> from optfn.serialization import from_dict
+>>> from optfn.io.serialization import from_dict
 >>> try:
 ...     from_dict({"type": "adamw", "learning_rate": "3e-4", "betas": [0.9], "lr": 1})
 ... except ValueError as e:
@@ -65,9 +65,10 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from optfn.config import OptimConfig
 from optfn.errors import ConfigError, SpecError, SpecTypeError
-from optfn.optimizer_specs import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
-from optfn.rules import LayerDecay, MuonRouting, ParamRules
+from optfn.optim.table import OPTIMIZERS, OptimizerTable
 from optfn.schedules import Schedule
+from optfn.specs.optimizers import OptimizerSpecification
+from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 
 __all__ = [
     "CONFIG_VERSION",
@@ -77,8 +78,6 @@ __all__ = [
     "from_toml",
     "load_config",
     "make_converter",
-    "optimizer_from_serialized",
-    "optimizer_params",
     "register_spec",
     "render_problems",
     "save_config",
@@ -113,12 +112,33 @@ def _snake_case(name: str) -> str:
 
 @attrs.define
 class SpecRegistry:
-    """The closed set of spec classes a converter reads and writes, by tag (mutable)."""
+    """The closed set of spec classes a converter reads and writes, by tag (mutable).
 
-    by_tag: dict[str, type] = attrs.field(factory=dict)
+    Optimizer specs come from an optimizer table (:mod:`optfn.optim.table`: one entry per kind,
+    with its builder), every other spec class from ``others``. One lookup serves both.
+    """
+
+    optimizers: OptimizerTable = attrs.field(factory=OptimizerTable)
+    others: dict[str, type] = attrs.field(factory=dict)
+
+    @property
+    def by_tag(self) -> dict[str, type]:
+        """Tag -> class for every registered spec."""
+        opts = self.optimizers.specs()
+        clash = opts.keys() & self.others.keys()
+        if clash:
+            tag = sorted(clash)[0]
+            raise ValueError(
+                f"tag {tag!r} names both the optimizer {opts[tag].__name__} and the spec "
+                f"{self.others[tag].__name__}; give one of them another tag"
+            )
+        return {**opts, **self.others}
 
     def tag_of(self, cls: type) -> str | None:
-        return next((t for t, c in self.by_tag.items() if c is cls), None)
+        kind = self.optimizers.get(cls)
+        if kind is not None:
+            return kind.tag
+        return next((t for t, c in self.others.items() if c is cls), None)
 
     def members(self, base: type) -> dict[str, type]:
         """Tag -> class for the registered classes that are ``base`` or below it."""
@@ -142,14 +162,22 @@ class SpecRegistry:
         clash = {TAG_KEY, VERSION_KEY} & {a.name for a in attrs.fields(cls)}
         if clash:
             raise ValueError(f"cls: a spec field cannot be named {sorted(clash)[0]!r}")
-        have, old = self.by_tag.get(tag), self.tag_of(cls)
+        by_tag = self.by_tag
+        have, old = by_tag.get(tag), self.tag_of(cls)
         if (have is not None and have is not cls) or (old is not None and old != tag):
             raise ValueError(
                 f"tag: {tag!r} is taken by {have.__name__}"
                 if have is not None and have is not cls
                 else f"cls: {cls.__name__} is already registered as {old!r}"
             )
-        self.by_tag[tag] = cls
+        if issubclass(cls, OptimizerSpecification):
+            if old is not None:
+                return tag
+            raise TypeError(
+                f"cls: {cls.__name__} is an optimizer spec; register it with "
+                "optfn.register_optimizer(cls, build=...), which also tells optfn how to build it"
+            )
+        self.others[tag] = cls
         return tag
 
     @classmethod
@@ -157,9 +185,7 @@ class SpecRegistry:
         """optfn's own specs: optimizer specs, every schedule shape, rules and the config."""
         from optfn import schedules
 
-        reg = cls()
-        for opt in (AdamSpec, AdamWSpec, MuonSpec):
-            reg.register(opt)
+        reg = cls(optimizers=OptimizerTable.library())
         for name in sorted(getattr(schedules, "__all__", ())):
             obj = getattr(schedules, name)
             if isinstance(obj, type) and issubclass(obj, Schedule) and not isabstract(obj):
@@ -339,6 +365,7 @@ def _pick_class(registry: SpecRegistry, val: Any, base: type) -> type:
 def make_converter(registry: SpecRegistry) -> cattrs.Converter:
     """A strict converter for the spec classes of ``registry`` (looked up at each call).
 
+    >>> from optfn import AdamSpec
     >>> conv = make_converter(SpecRegistry.library())
     >>> conv.structure({"learning_rate": 1, "betas": [0.9, 0.95]}, AdamSpec).betas
     (0.9, 0.95)
@@ -458,7 +485,7 @@ def render_problems(exc: BaseException, path: str = "") -> list[str]:
 
 # ---- the library converter and the public functions ------------------------------------------
 
-_REGISTRY = SpecRegistry.library()
+_REGISTRY = attrs.evolve(SpecRegistry.library(), optimizers=OPTIMIZERS)
 _CONVERTER = make_converter(_REGISTRY)
 
 
@@ -654,51 +681,10 @@ def load_config(path: str | os.PathLike[str], cls: Any = None) -> Any:
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "opt.json"
+    >>> from optfn import AdamWSpec
     >>> save_config(AdamWSpec(learning_rate=3e-4), path)
     >>> load_config(path, AdamWSpec).learning_rate
     0.0003
     """
     read = _format(path)[1]
     return read(Path(path).read_text(encoding="utf-8"), cls, source=str(path))
-
-
-# ---- seed 000's API --------------------------------------------------------------------------
-
-
-def optimizer_params(spec: OptimizerSpecification) -> dict[str, Any]:
-    """Seed 000's ``spec.to_dict()``: every field, JSON-safe (lists, ``None``), no tag.
-
-    >>> optimizer_params(AdamWSpec())["betas"], optimizer_params(AdamWSpec())["lr_decay_gamma"]
-    ([0.9, 0.999], None)
-    """
-    if not isinstance(spec, OptimizerSpecification) or _REGISTRY.tag_of(type(spec)) is None:
-        raise TypeError(f"spec: must be a registered optimizer spec, got {_show(spec)}")
-    body = _CONVERTER.unstructure(spec, type(spec))
-    return {a.name: body.get(a.name) for a in attrs.fields(type(spec)) if a.init}
-
-
-def optimizer_from_serialized(
-    optimizer_name: str, params: Mapping[str, Any]
-) -> OptimizerSpecification:
-    """Seed 000's ``OptimizerSpecification.from_serialized``: dispatch on the type name.
-
-    ``params`` may repeat the name as ``"optimizer_type"``; any other problem (unknown name,
-    a wrong kind, an unknown key, ...) raises :class:`~optfn.errors.ConfigError`.
-
-    >>> optimizer_from_serialized("adamw", {"learning_rate": 0.01, "betas": [0.9, 0.95]}).betas
-    (0.9, 0.95)
-    """
-    allowed = _REGISTRY.members(OptimizerSpecification)
-    if not (isinstance(optimizer_name, str) and optimizer_name in allowed):
-        choices = ", ".join(repr(t) for t in sorted(allowed))
-        raise ConfigError([f"optimizer_type: unknown {optimizer_name!r}; allowed: {choices}"])
-    if isinstance(params, Mapping) and "optimizer_type" in params:
-        params = dict(params)
-        said = params.pop("optimizer_type")
-        if said != optimizer_name:
-            raise ConfigError(
-                [f"optimizer_type: params say {said!r}, but the optimizer is {optimizer_name!r}"]
-            )
-    cls = allowed[optimizer_name]
-    spec: OptimizerSpecification = _structure(params, cls, None, versioned=False)
-    return spec

@@ -1,0 +1,1 @@
+"""Serialization: one strict cattrs converter, error rendering, dicts, JSON, TOML and files."""

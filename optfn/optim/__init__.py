@@ -1,0 +1,1 @@
+"""The optimizer table and optfn's own torch optimizers (Muon + AdamW)."""

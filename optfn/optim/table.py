@@ -1,0 +1,290 @@
+"""The optimizer table: one entry per optimizer kind, everything optfn needs to know about it.
+
+An :class:`OptimizerKind` holds the spec class (whose ``optimizer_type`` is the tag in configs
+and in ``from_serialized``), how its spec fields become the hyper-parameters of a param group
+on each of its :class:`Route`\\ s, and the function that builds the torch optimizer from those
+groups. Everything else reads this table: :func:`optfn.partition_params` (which routes),
+:func:`optfn.make_param_groups` (which hyper-parameters), :func:`optfn.make_optimizer` (which
+class), the converter (which tags), ``optfn plan``, checkpoints and :mod:`optfn.strategies`.
+
+Adding an optimizer is one entry: write a frozen spec class, then call
+:func:`register_optimizer` once, from code (the README shows a whole example). Config files can
+only name a registered tag: the table is closed to files and open to code.
+
+>>> from optfn import MuonSpec
+>>> from optfn.optim.table import OPTIMIZERS
+>>> [k.tag for k in OPTIMIZERS][:3]
+['adam', 'adamw', 'muon']
+>>> OPTIMIZERS.get(MuonSpec()).matrix_route
+'muon'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import attrs
+import torch
+
+from optfn.optim.muon import MuonWithAdamW
+from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
+
+__all__ = [
+    "OPTIMIZERS",
+    "OptimizerKind",
+    "OptimizerTable",
+    "Route",
+    "kind_of",
+    "register_optimizer",
+    "torch_builder",
+]
+
+#: Builds the torch optimizer from optfn's param groups and the spec.
+Builder = Callable[[list[dict[str, Any]], Any], torch.optim.Optimizer]
+
+_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+
+@attrs.frozen
+class Route:
+    """One kind of param group of an optimizer, and how a spec's fields fill it.
+
+    - ``name``: the group's ``"route"`` value (``"adamw"``, ``"muon"``...).
+    - ``lr``: the spec field holding the base LR of this route (times the parameter's LR scale).
+    - ``weight_decay``: the spec field holding the decay (0.0 for parameters that do not
+      decay), or ``None`` when the optimizer has no weight decay.
+    - ``keys``: ``(group key, spec field)`` pairs copied as they are (``("betas", "betas")``).
+    - ``fixed``: ``(group key, value)`` pairs every group of the route carries.
+
+    >>> r = Route("adamw", keys=(("betas", "betas"), ("eps", "eps")))
+    >>> from optfn import AdamWSpec
+    >>> r.hyper(AdamWSpec(learning_rate=0.1), decay=False, scale=2.0)
+    {'route': 'adamw', 'lr': 0.2, 'weight_decay': 0.0, 'betas': (0.9, 0.999), 'eps': 1e-08}
+    """
+
+    name: str
+    lr: str = "learning_rate"
+    weight_decay: str | None = "weight_decay"
+    keys: tuple[tuple[str, str], ...] = ()
+    fixed: tuple[tuple[str, Any], ...] = ()
+
+    def hyper(self, spec: OptimizerSpecification, decay: bool, scale: float) -> dict[str, Any]:
+        """The hyper-parameters of one group (everything but the parameters)."""
+        out: dict[str, Any] = {"route": self.name, "lr": getattr(spec, self.lr) * scale}
+        if self.weight_decay is not None:
+            out["weight_decay"] = getattr(spec, self.weight_decay) if decay else 0.0
+        for key, field in self.keys:
+            out[key] = getattr(spec, field)
+        out.update(self.fixed)
+        return out
+
+
+@attrs.frozen
+class OptimizerKind:
+    """One optimizer optfn can build: spec class, routes and builder.
+
+    ``routes[0]`` is the route of every parameter, except that when ``matrix_route`` names
+    another of the routes, the parameters that ``ParamRules.muon`` picks take that route
+    (Muon's matrices).
+    """
+
+    spec: type[OptimizerSpecification]
+    build: Builder
+    routes: tuple[Route, ...]
+    matrix_route: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """The type tag: the spec class's ``optimizer_type``."""
+        return self.spec.optimizer_type
+
+    @property
+    def default_route(self) -> Route:
+        return self.routes[0]
+
+    def route(self, name: str) -> Route:
+        """The route called ``name`` (``KeyError`` naming the routes if there is none)."""
+        for r in self.routes:
+            if r.name == name:
+                return r
+        raise KeyError(f"{self.tag}: no route {name!r}; routes: {[r.name for r in self.routes]}")
+
+
+def _check_kind(kind: OptimizerKind) -> None:
+    cls: object = kind.spec
+    if not (isinstance(cls, type) and issubclass(cls, OptimizerSpecification)):
+        raise TypeError(f"spec: must be an attrs subclass of OptimizerSpecification, got {cls!r}")
+    tag: object = cls.optimizer_type
+    if not attrs.has(cls):
+        raise TypeError(f"spec: {cls.__name__} must be an attrs class (@attrs.frozen)")
+    if not (isinstance(tag, str) and _TAG.fullmatch(tag)):
+        raise ValueError(
+            f"{cls.__name__}.optimizer_type: must be a name like 'my_optimizer', got {tag!r}"
+        )
+    if not callable(kind.build):
+        raise TypeError(f"build: must be callable (groups, spec) -> Optimizer, got {kind.build!r}")
+    if not kind.routes or not all(isinstance(r, Route) for r in kind.routes):
+        raise TypeError(f"routes: must be a non-empty tuple of Route, got {kind.routes!r}")
+    names = [r.name for r in kind.routes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"routes: route names must be distinct, got {names}")
+    if kind.matrix_route is not None and kind.matrix_route not in names[1:]:
+        raise ValueError(
+            f"matrix_route: must name one of the routes after the first {names[1:]}, "
+            f"got {kind.matrix_route!r}"
+        )
+    fields = {a.name for a in attrs.fields(cls)}
+    for r in kind.routes:
+        used = [r.lr, *([r.weight_decay] if r.weight_decay else []), *(f for _, f in r.keys)]
+        missing = [f for f in used if f not in fields]
+        if missing:
+            raise ValueError(
+                f"routes: route {r.name!r} reads {missing} but {cls.__name__} has no such field"
+            )
+
+
+@attrs.define
+class OptimizerTable:
+    """The kinds by tag. :data:`OPTIMIZERS` is optfn's; add yours with
+    :func:`register_optimizer`."""
+
+    by_tag: dict[str, OptimizerKind] = attrs.field(factory=dict)
+
+    def register(self, kind: OptimizerKind) -> OptimizerKind:
+        """Add ``kind``; registering an equal kind again does nothing."""
+        _check_kind(kind)
+        have = self.by_tag.get(kind.tag)
+        if have is not None and have != kind:
+            raise ValueError(
+                f"optimizer_type {kind.tag!r} is taken by {have.spec.__name__}; "
+                "give your spec another optimizer_type"
+            )
+        other = next((k for k in self.by_tag.values() if k.spec is kind.spec), None)
+        if other is not None and other.tag != kind.tag:
+            raise ValueError(f"{kind.spec.__name__} is already registered as {other.tag!r}")
+        self.by_tag[kind.tag] = kind
+        return kind
+
+    def get(self, spec: OptimizerSpecification | type) -> OptimizerKind | None:
+        """The kind of a spec (or spec class): its own class's entry, else ``None``."""
+        cls = spec if isinstance(spec, type) else type(spec)
+        kind = self.by_tag.get(getattr(cls, "optimizer_type", ""))
+        return kind if kind is not None and kind.spec is cls else None
+
+    def specs(self) -> Mapping[str, type[OptimizerSpecification]]:
+        return {t: k.spec for t, k in self.by_tag.items()}
+
+    @classmethod
+    def library(cls) -> OptimizerTable:
+        """A new table holding optfn's own kinds (Adam, AdamW, Muon)."""
+        table = cls()
+        for kind in _library_kinds():
+            table.register(kind)
+        return table
+
+    def __iter__(self) -> Iterator[OptimizerKind]:
+        return iter(list(self.by_tag.values()))
+
+    def __len__(self) -> int:
+        return len(self.by_tag)
+
+
+def torch_builder(cls: type[torch.optim.Optimizer], route: Route) -> Builder:
+    """A builder for a torch optimizer class taking ``(params, **hyper-parameters)``: the groups
+    carry every hyper-parameter, and ``optimizer.defaults`` are ``route``'s for the spec."""
+
+    def build(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimizer:
+        defaults = route.hyper(spec, decay=True, scale=1.0)
+        del defaults["route"]
+        return cls(groups, **defaults)
+
+    build.__qualname__ = f"build_{cls.__name__}"
+    return build
+
+
+def _muon_builder(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimizer:
+    return MuonWithAdamW(groups)
+
+
+_ADAM_KEYS = (("betas", "betas"), ("eps", "eps"))
+_ADAM = Route("adam", keys=_ADAM_KEYS)
+_ADAMW = Route("adamw", keys=_ADAM_KEYS)
+
+
+def _library_kinds() -> tuple[OptimizerKind, ...]:
+    return (
+        OptimizerKind(AdamSpec, torch_builder(torch.optim.Adam, _ADAM), (_ADAM,)),
+        OptimizerKind(AdamWSpec, torch_builder(torch.optim.AdamW, _ADAMW), (_ADAMW,)),
+        OptimizerKind(
+            MuonSpec,
+            _muon_builder,
+            (
+                Route(
+                    "adamw",
+                    lr="adamw_lr",
+                    keys=(("betas", "betas"), ("eps", "adamw_eps")),
+                    fixed=(("amsgrad", False),),
+                ),
+                Route(
+                    "muon",
+                    weight_decay="muon_weight_decay",
+                    keys=(
+                        ("momentum", "momentum"),
+                        ("nesterov", "nesterov"),
+                        ("ns_coefficients", "ns_coefficients"),
+                        ("ns_steps", "ns_steps"),
+                        ("eps", "muon_eps"),
+                        ("adjust_lr_fn", "adjust_lr_fn"),
+                    ),
+                ),
+            ),
+            matrix_route="muon",
+        ),
+    )
+
+
+#: optfn's optimizer table: the built-in kinds, plus the ones added with
+#: :func:`register_optimizer`.
+OPTIMIZERS = OptimizerTable.library()
+
+
+def kind_of(spec: object) -> OptimizerKind:
+    """The table entry of ``spec`` (``TypeError`` listing the registered kinds if none).
+
+    >>> from optfn import MuonSpec
+    >>> [r.name for r in kind_of(MuonSpec()).routes]
+    ['adamw', 'muon']
+    """
+    kind = OPTIMIZERS.get(spec) if isinstance(spec, OptimizerSpecification) else None
+    if kind is None:
+        known = ", ".join(k.spec.__name__ for k in OPTIMIZERS)
+        raise TypeError(
+            f"spec: expected a registered optimizer spec ({known}; add yours with "
+            f"optfn.register_optimizer), got {type(spec).__name__}"
+        )
+    return kind
+
+
+def register_optimizer(
+    spec: type[OptimizerSpecification],
+    *,
+    build: Builder,
+    routes: tuple[Route, ...] | None = None,
+    matrix_route: str | None = None,
+) -> OptimizerKind:
+    """Add an optimizer kind to optfn's table; returns its entry.
+
+    ``spec``: a frozen attrs subclass of :class:`~optfn.OptimizerSpecification` with its own
+    ``optimizer_type`` (the tag in configs). ``build(groups, spec)`` returns the torch
+    optimizer for optfn's param groups. ``routes`` (default: one route named after the tag,
+    ``lr`` from ``learning_rate`` and ``weight_decay`` from ``weight_decay``) say how spec
+    fields become group hyper-parameters. From then on :func:`optfn.make_optimizer`,
+    :func:`optfn.from_dict` and TOML/JSON, ``optfn plan``, checkpoints and
+    :func:`optfn.strategies.optimizer_specs` know the kind. Registering the same kind again
+    does nothing; another kind under a taken tag is a ``ValueError``.
+    """
+    if routes is None:
+        routes = (Route(getattr(spec, "optimizer_type", "")),)
+    return OPTIMIZERS.register(OptimizerKind(spec, build, tuple(routes), matrix_route))

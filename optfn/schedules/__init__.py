@@ -1,0 +1,41 @@
+"""Schedules: frozen specs of ``step -> multiplier`` and the functions that evaluate them."""
+
+from optfn.schedules.shapes import (
+    MAX_STEPS,
+    Constant,
+    CosineDecay,
+    CosineRestarts,
+    DecayShape,
+    ExponentialDecay,
+    InverseSqrt,
+    Join,
+    LinearDecay,
+    LinearWarmup,
+    MultiStepDecay,
+    PolynomialDecay,
+    Schedule,
+    WarmupCosine,
+    WarmupStableDecay,
+    lr_curve,
+    lr_lambda,
+)
+
+__all__ = [
+    "MAX_STEPS",
+    "Constant",
+    "CosineDecay",
+    "CosineRestarts",
+    "DecayShape",
+    "ExponentialDecay",
+    "InverseSqrt",
+    "Join",
+    "LinearDecay",
+    "LinearWarmup",
+    "MultiStepDecay",
+    "PolynomialDecay",
+    "Schedule",
+    "WarmupCosine",
+    "WarmupStableDecay",
+    "lr_curve",
+    "lr_lambda",
+]

@@ -17,7 +17,7 @@ from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoi
 from optfn.compat.builders import build_optimizer, build_scheduler, build_warmup_cosine
 from optfn.config import OptimConfig
 from optfn.errors import ConfigError, SpecError, SpecTypeError
-from optfn.io.serialization import (
+from optfn.io import (
     from_dict,
     from_json,
     from_toml,

@@ -38,3 +38,25 @@ def test_toml_config_example_loads_and_builds(tmp_path: Path) -> None:
     exec(compile(code, "README config example", "exec"), namespace)
     assert isinstance(namespace["cfg"], OptimConfig)
     assert isinstance(namespace["opt"], MuonWithAdamW)
+
+
+def test_own_optimizer_example_registers_and_builds() -> None:
+    from optfn import from_dict, to_dict
+    from optfn.optim.table import OPTIMIZERS
+
+    saved = dict(OPTIMIZERS.by_tag)
+    try:
+        namespace: dict[str, object] = {}
+        code = _block_after("### Your own optimizer", "python")
+        exec(compile(code, "README own optimizer", "exec"), namespace)
+        opt = namespace["opt"]
+        assert isinstance(opt, torch.optim.SGD)
+        assert [(g["lr"], g["momentum"], g["weight_decay"]) for g in opt.param_groups] == [
+            (0.05, 0.9, 1e-4),
+            (0.05, 0.9, 0.0),
+        ]
+        spec = namespace["SGDMomentumSpec"](momentum=0.5)  # type: ignore[operator]
+        assert from_dict(to_dict(spec)) == spec
+    finally:
+        OPTIMIZERS.by_tag.clear()
+        OPTIMIZERS.by_tag.update(saved)

@@ -16,7 +16,7 @@ from optfn import strategies
 from optfn.compat.serialized import optimizer_from_serialized, optimizer_params
 from optfn.config import OptimConfig
 from optfn.errors import ConfigError
-from optfn.io.serialization import (
+from optfn.io import (
     SpecRegistry,
     from_dict,
     from_json,

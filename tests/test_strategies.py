@@ -45,7 +45,7 @@ from optfn import (
     to_json,
     to_toml,
 )
-from optfn.io.serialization import SpecRegistry
+from optfn.io import SpecRegistry
 from optfn.schedules import MAX_STEPS, CosineDecay
 from optfn.strategies import (
     OPTIMIZER_KINDS,

@@ -1,1 +1,40 @@
-"""Serialization: one strict cattrs converter, error rendering, dicts, JSON, TOML and files."""
+"""Serialization: one strict cattrs converter, error rendering, dicts, JSON, TOML and files.
+
+- :mod:`optfn.io.registry`: the closed set of spec classes by ``"type"`` tag;
+- :mod:`optfn.io.converter`: the strict converter built over it (one object);
+- :mod:`optfn.io.problems`: one ``"path: reason"`` line per problem;
+- :mod:`optfn.io.formats`: ``to_dict``/``from_dict``, JSON, TOML, ``save_config``/``load_config``.
+
+>>> from optfn.io import from_toml, to_toml
+>>> from optfn import WarmupCosine
+>>> s = WarmupCosine(warmup_steps=5, total_steps=50)
+>>> from_toml(to_toml(s)) == s
+True
+"""
+
+from optfn.io.formats import (
+    CONFIG_VERSION,
+    from_dict,
+    from_json,
+    from_toml,
+    load_config,
+    save_config,
+    to_dict,
+    to_json,
+    to_toml,
+)
+from optfn.io.registry import SpecRegistry, register_spec
+
+__all__ = [
+    "CONFIG_VERSION",
+    "SpecRegistry",
+    "from_dict",
+    "from_json",
+    "from_toml",
+    "load_config",
+    "register_spec",
+    "save_config",
+    "to_dict",
+    "to_json",
+    "to_toml",
+]

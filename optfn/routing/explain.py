@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from optfn.optim.table import kind_of
-from optfn.routing.patterns import first_match
+from optfn.routing.patterns import name_matcher
 
 if TYPE_CHECKING:
     from optfn.routing.partition import Partition
@@ -37,7 +37,7 @@ def row_reasons(part: Partition, i: int) -> tuple[str, ...]:
         if kind == "type":
             out.append(f"{detail} -> no weight decay")
         elif kind == "name":
-            out.append(f"{first_match(part.rules.no_decay_names, name)} -> no weight decay")
+            out.append(f"{name_matcher(part.rules.no_decay_names).first(name)} -> no weight decay")
         else:
             out.append(f"ndim {detail} <= {part.rules.no_decay_max_ndim} -> no weight decay")
     prefix = part._why_prefix[i]

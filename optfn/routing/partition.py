@@ -29,7 +29,7 @@ from torch import nn
 
 from optfn.optim.table import kind_of
 from optfn.routing.explain import explain_table, row_reasons
-from optfn.routing.patterns import compile_patterns, first_match, name_matcher
+from optfn.routing.patterns import NameMatcher, name_matcher
 from optfn.routing.walk import NO_SCALE, ModelsLike, Scale, named_models, walk
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
@@ -175,11 +175,7 @@ def partition_params(
     scales = dict(rules.lr_scales)
     ld = rules.layer_decay
 
-    # Name patterns, inlined for speed: literal last components and "*suffix" patterns are
-    # checked here; the matcher is called only for the rare dotted-literal/wildcard ones.
-    nd_last = nd_names.last if nd_names is not None else frozenset()
-    nd_ends = nd_names.ends if nd_names is not None else ()
-    nd_rest = nd_names if nd_names is not None and (nd_names.suffixes or nd_names.regex) else None
+    nd_match = nd_names.matches if nd_names.patterns else None
 
     # Per-module facts are computed once per module (or once per module type); the per-
     # parameter loop only appends to columns. Reasons are kept as small shared codes.
@@ -218,11 +214,7 @@ def partition_params(
                 name = base + pname
                 if type_why is not None:
                     dwhy: _DecayWhy = type_why
-                elif (
-                    pname in nd_last
-                    or (nd_ends and name.endswith(nd_ends))
-                    or (nd_rest is not None and nd_rest(name, pname))
-                ):
+                elif nd_match is not None and nd_match(name, pname):
                     dwhy = _BY_NAME
                 elif max_ndim is not None and p.ndim <= max_ndim:
                     dwhy = ("ndim", p.ndim)
@@ -331,8 +323,8 @@ def _muon_routes(
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Route of every parameter of an optimizer with a matrix route, with the reason:
     ``matrix`` for the parameters ``muon`` picks, ``other`` for the rest."""
-    inc = compile_patterns(muon.include)
-    exc = compile_patterns(muon.exclude)
+    inc = name_matcher(muon.include)
+    exc = name_matcher(muon.exclude)
     excluded_types = frozenset(muon.exclude_types)
     routes: list[str] = []
     why: list[tuple[str, str]] = []
@@ -341,18 +333,18 @@ def _muon_routes(
         if ndim < muon.min_ndim:
             routes.append(other)
             why.append((other, f"ndim {ndim} < {muon.min_ndim}"))
-        elif inc is None or not inc.search(name):
+        elif not inc.matches(name):
             routes.append(other)
             why.append((other, "no muon.include pattern matches"))
-        elif exc is not None and exc.search(name):
+        elif exc.matches(name):
             routes.append(other)
-            why.append((other, f"muon.exclude {first_match(muon.exclude, name)!r}"))
+            why.append((other, f"muon.exclude {exc.first(name)!r}"))
         elif excluded_types and (owner := _matching_type(owner_cls, excluded_types)):
             routes.append(other)
             why.append((other, f"{owner} in muon.exclude_types"))
         else:
             routes.append(matrix)
-            why.append((matrix, f"ndim {ndim}, {first_match(muon.include, name)!r}"))
+            why.append((matrix, f"ndim {ndim}, {inc.first(name)!r}"))
     return routes, why
 
 
@@ -360,7 +352,7 @@ def _layer_depths(
     names: list[str], ld: LayerDecay, model_starts: list[tuple[int, str]]
 ) -> tuple[list[int], int]:
     """Depth of every parameter under layer decay, and the number of blocks L."""
-    stem = compile_patterns(ld.stem)
+    stem = name_matcher(ld.stem)
     block_prefix = f"{ld.blocks}."
     raw = [_layer_depth(n, block_prefix, stem) for n in _local_names(names, model_starts)]
     blocks = [d for d in raw if d > 0]
@@ -374,13 +366,13 @@ def _layer_depths(
     return [num_blocks + 1 if d < 0 else d for d in raw], num_blocks
 
 
-def _layer_depth(local: str, block_prefix: str, stem: re.Pattern[str] | None) -> int:
+def _layer_depth(local: str, block_prefix: str, stem: NameMatcher) -> int:
     """Depth under layer decay: i + 1 in block i, 0 in the stem, -1 (= head) otherwise."""
     if local.startswith(block_prefix):
         m = _BLOCK_INDEX.match(local, len(block_prefix))
         if m:
             return int(m.group(1)) + 1
-    if stem is not None and stem.search(local):
+    if stem.matches(local):
         return 0
     return -1
 

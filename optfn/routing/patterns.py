@@ -4,8 +4,8 @@ of it that starts after a dot (the one matcher of optfn).
 ``"bias"`` matches ``"bias"`` and ``"encoder.fc.bias"``; ``"head.*"`` matches
 ``"head.weight"`` and ``"model.head.weight"`` but not ``"multihead.weight"``.
 
->>> from optfn.routing.patterns import first_match
->>> first_match(("head.*", "bias"), "model.head.bias")
+>>> from optfn.routing.patterns import name_matcher
+>>> name_matcher(("head.*", "bias")).first("model.head.bias")
 'head.*'
 """
 
@@ -17,40 +17,44 @@ from functools import cache
 
 import attrs
 
-__all__ = ["NameMatcher", "compile_patterns", "first_match", "name_matcher"]
-
-
-@cache
-def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One regex matching a name whose whole or dotted tail matches any of ``patterns``."""
-    if not patterns:
-        return None
-    parts = []
-    for pat in patterns:
-        rx = fnmatch.translate(pat)  # '(?s:BODY)\\Z'
-        parts.append(rx[: -len(r"\Z")])
-    return re.compile(r"(?:\A|\.)(?:" + "|".join(parts) + r")\Z", re.DOTALL)
-
+__all__ = ["NameMatcher", "name_matcher"]
 
 _WILDCARDS = frozenset("*?[")
 
 
+def _regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex matching a name whose whole or dotted tail matches any of ``patterns``."""
+    if not patterns:
+        return None
+    body = "|".join(fnmatch.translate(p)[: -len(r"\Z")] for p in patterns)  # '(?s:BODY)\Z'
+    return re.compile(r"(?:\A|\.)(?:" + body + r")\Z", re.DOTALL)
+
+
 @attrs.frozen
 class NameMatcher:
-    """Compiled name patterns, with fast paths for the common literal ones.
+    """Compiled name patterns: the one way optfn matches parameter and module names.
 
-    A literal pattern without a dot (``"bias"``) matches exactly when the parameter's own
-    name (its last component) equals it: one set lookup. A literal dotted pattern matches the
-    whole name or a dotted tail. Wildcard patterns go through one regex.
+    Built by :func:`name_matcher` (cached per tuple of patterns). A literal pattern without a
+    dot (``"bias"``) matches exactly when the name's last component equals it: one set
+    lookup. ``"*S"`` with a literal ``S`` is one ``str.endswith``. A literal dotted pattern
+    matches the whole name or a dotted tail. Other wildcard patterns go through one regex.
+
+    >>> m = name_matcher(("bias", "head.*"))
+    >>> m.matches("encoder.fc.bias"), m.matches("multihead.weight"), m.first("model.head.bias")
+    (True, False, 'head.*')
     """
 
+    patterns: tuple[str, ...]
     last: frozenset[str]
     exact: frozenset[str]
     suffixes: tuple[str, ...]
     ends: tuple[str, ...]
     regex: re.Pattern[str] | None
 
-    def __call__(self, name: str, last: str) -> bool:
+    def matches(self, name: str, last: str | None = None) -> bool:
+        """Whether any pattern matches ``name`` (``last``: its last component, if known)."""
+        if last is None:
+            last = name.rpartition(".")[2]
         return (
             last in self.last
             or (bool(self.ends) and name.endswith(self.ends))
@@ -58,12 +62,21 @@ class NameMatcher:
             or (self.regex is not None and self.regex.search(name) is not None)
         )
 
+    def first(self, name: str) -> str | None:
+        """The first pattern that matches ``name`` (to explain a match), or ``None``."""
+        for pat in self.patterns:
+            if name_matcher((pat,)).matches(name):
+                return pat
+        return None
+
 
 @cache
-def name_matcher(patterns: tuple[str, ...]) -> NameMatcher | None:
-    """A :class:`NameMatcher` for ``patterns`` (``None`` when there are none)."""
-    if not patterns:
-        return None
+def name_matcher(patterns: tuple[str, ...]) -> NameMatcher:
+    """The :class:`NameMatcher` for ``patterns`` (no patterns: a matcher that matches nothing).
+
+    >>> name_matcher(("*_bias",)).matches("attn.in_proj_bias")
+    True
+    """
     literal = [p for p in patterns if not _WILDCARDS & set(p)]
     dotted = [p for p in literal if "." in p]
     # "*S" with a literal S matches some dotted tail exactly when the whole name ends with S
@@ -72,18 +85,10 @@ def name_matcher(patterns: tuple[str, ...]) -> NameMatcher | None:
         p for p in patterns if _WILDCARDS & set(p) and not (p.startswith("*") and p[1:] in ends)
     )
     return NameMatcher(
+        patterns=patterns,
         last=frozenset(p for p in literal if "." not in p),
         exact=frozenset(dotted),
         suffixes=tuple("." + p for p in dotted),
         ends=ends,
-        regex=compile_patterns(wild),
+        regex=_regex(wild),
     )
-
-
-def first_match(patterns: tuple[str, ...], name: str) -> str | None:
-    """The first pattern of ``patterns`` that matches ``name`` (for explaining), or ``None``."""
-    for pat in patterns:
-        rx = compile_patterns((pat,))
-        if rx is not None and rx.search(name):
-            return pat
-    return None

@@ -1,0 +1,287 @@
+"""Config formats: every registered spec as dicts, JSON, TOML and files, strictly and inertly.
+
+One cattrs converter, built by :func:`make_converter`, handles every spec class in a closed
+registry: optfn's own classes plus the ones registered in code with :func:`register_spec`.
+Nothing in a file chooses code to import or run: a ``"type"`` tag can only name a registered
+class.
+
+Format (``version`` 1):
+
+- A spec is a mapping of its fields. ``to_dict`` adds ``"version"`` and a ``"type"`` tag at
+  the top; a field declared as a family base (``OptimizerSpecification``, ``Schedule``, and
+  so the pieces of a ``Join``) carries its own ``"type"`` tag; a field of a concrete class
+  (``ParamRules.muon``) does not need one, and one that is given must be that class's tag.
+- Tags: ``"adam"``, ``"adamw"``, ``"muon"`` for the optimizer specs (their ``optimizer_type``),
+  the snake_case class name for every other spec (``"warmup_cosine"``, ``"param_rules"``,
+  ``"optim_config"``). Tags are exact and case-sensitive.
+- Tuples are written as lists; a tuple of ``(name, value)`` pairs (``ParamRules.lr_scales``)
+  as a mapping ``{name: value}``.
+- A field whose value is ``None`` and whose default is ``None`` is left out (TOML has no
+  null), in every format, and reads back as ``None``.
+- A missing ``version`` reads as the current one; any other version is an error.
+
+Reading is strict: a number must be an int or a float (an int is fine for a float field, a
+float is never an int, a bool is never a number), finite; a string is never a number nor a
+list; lists have the declared length; unknown keys, missing required fields and unknown tags
+are errors. Every problem of one input is reported at once in one
+:class:`~optfn.errors.ConfigError`, one line per problem, each with its path and the spec's own
+words:
+
+>>> from optfn.io import from_dict
+>>> try:
+...     from_dict({"type": "adamw", "learning_rate": "3e-4", "betas": [0.9], "lr": 1})
+... except ValueError as e:
+...     print(e)
+invalid config (3 problems):
+  learning_rate: must be a number, got '3e-4' (str)
+  betas: must be a list of exactly 2 values, got 1: [0.9]
+  lr: unknown key (did you mean 'learning_rate'?)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+import tomli_w
+from cattrs.errors import ClassValidationError, IterableValidationError
+
+from optfn.errors import ConfigError
+from optfn.io.converter import CONVERTER, pick_class
+from optfn.io.problems import ROOT, join_path, render_problems
+from optfn.io.problems import show as _show
+from optfn.io.registry import FAMILIES, REGISTRY, TAG_KEY, VERSION_KEY
+
+__all__ = [
+    "CONFIG_VERSION",
+    "from_dict",
+    "from_json",
+    "from_toml",
+    "load_config",
+    "save_config",
+    "to_dict",
+    "to_json",
+    "to_toml",
+    "write_atomic",
+]
+
+T = TypeVar("T")
+#: A spec class or family base, as the expected type of what is read. (``Callable`` rather
+#: than ``type[T]`` so that the abstract bases, ``Schedule`` and ``OptimizerSpecification``,
+#: type-check.)
+SpecType = Callable[..., T]
+
+#: The format version written by this optfn, and the only one it reads.
+CONFIG_VERSION = 1
+
+
+def to_dict(spec: Any) -> dict[str, Any]:
+    """``spec`` as plain, JSON/TOML-safe data with ``"version"`` and ``"type"`` at the top.
+
+    >>> to_dict(LayerDecay(rate=0.5, stem=()))
+    {'version': 1, 'type': 'layer_decay', 'rate': 0.5, 'blocks': 'blocks', 'stem': []}
+    >>> to_dict(ParamRules(lr_scales={"head": 5.0}))["lr_scales"]
+    {'head': 5.0}
+    """
+    tag = REGISTRY.tag_of(type(spec))
+    if tag is None:
+        raise TypeError(f"spec: {type(spec).__name__} is not a registered spec (see register_spec)")
+    body: dict[str, Any] = CONVERTER.unstructure(spec, type(spec))
+    return {VERSION_KEY: CONFIG_VERSION, TAG_KEY: tag, **body}
+
+
+def _structure(data: Any, target: type | None, source: str | None, versioned: bool = True) -> Any:
+    problems: list[str]
+    if not isinstance(data, Mapping):
+        problems = [f"{ROOT}: must be a table/mapping of a spec's fields, got {_show(data)}"]
+        raise ConfigError(problems, source)
+    data = dict(data)
+    version = data.pop(VERSION_KEY, CONFIG_VERSION) if versioned else CONFIG_VERSION
+    if type(version) is not int or version != CONFIG_VERSION:
+        problems = [
+            f"{VERSION_KEY}: unsupported config version {version!r}; this optfn reads version "
+            f"{CONFIG_VERSION} (a newer optfn may have written it)"
+        ]
+        raise ConfigError(problems, source)
+    try:
+        cls = target if target is not None and target not in FAMILIES else None
+        if cls is None:
+            cls = pick_class(REGISTRY, data, target or object)
+        elif REGISTRY.tag_of(cls) is None:
+            raise TypeError(f"cls: {cls.__name__} is not a registered spec (see register_spec)")
+        return CONVERTER.structure(data, cls)
+    except (ClassValidationError, IterableValidationError, ValueError, KeyError) as err:
+        raise ConfigError(render_problems(err), source) from None
+
+
+@overload
+def from_dict(data: Any, cls: SpecType[T], *, source: str | None = None) -> T: ...
+@overload
+def from_dict(data: Any, cls: None = None, *, source: str | None = None) -> Any: ...
+def from_dict(data: Any, cls: Any = None, *, source: str | None = None) -> Any:
+    """The spec that ``data`` (``to_dict`` output, or hand-written) describes, strictly.
+
+    ``cls`` (optional) is the class or family base (``Schedule``) expected; without it the
+    ``"type"`` tag decides among every registered class. ``source`` names the input in errors.
+    Raises :class:`~optfn.errors.ConfigError` listing every problem.
+
+    >>> from_dict({"type": "muon", "learning_rate": 0.05}).learning_rate
+    0.05
+    """
+    return _structure(data, cls, source)
+
+
+def to_json(spec: Any, *, indent: int | None = 2) -> str:
+    """``to_dict(spec)`` as JSON text (never NaN or Infinity).
+
+    >>> print(to_json(LayerDecay(rate=0.75, stem=()), indent=None))
+    {"version": 1, "type": "layer_decay", "rate": 0.75, "blocks": "blocks", "stem": []}
+    """
+    return json.dumps(to_dict(spec), indent=indent, allow_nan=False)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = val
+    return out
+
+
+@overload
+def from_json(text: str, cls: SpecType[T], *, source: str | None = None) -> T: ...
+@overload
+def from_json(text: str, cls: None = None, *, source: str | None = None) -> Any: ...
+def from_json(text: str, cls: Any = None, *, source: str | None = None) -> Any:
+    """The spec in JSON ``text`` (see :func:`from_dict`); duplicate keys are errors.
+
+    >>> from_json('{"type": "adamw", "learning_rate": 1}').learning_rate
+    1.0
+    """
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except ValueError as err:
+        raise ConfigError([f"{ROOT}: not valid JSON: {err}"], source) from None
+    return _structure(data, cls, source)
+
+
+def _no_none(data: Any, path: str) -> None:
+    if data is None:
+        raise ValueError(f"{path or ROOT}: TOML has no null; this None cannot be written")
+    if isinstance(data, dict):
+        for key, val in data.items():
+            _no_none(val, join_path(path, key))
+    elif isinstance(data, list):
+        for i, val in enumerate(data):
+            _no_none(val, join_path(path, f"[{i}]"))
+
+
+def to_toml(spec: Any) -> str:
+    """``to_dict(spec)`` as TOML text.
+
+    >>> print(to_toml(LayerDecay(rate=0.75)))
+    version = 1
+    type = "layer_decay"
+    rate = 0.75
+    blocks = "blocks"
+    stem = [
+        "*embed*",
+        "cls_token",
+        "pos_embed",
+    ]
+    <BLANKLINE>
+    """
+    data = to_dict(spec)
+    _no_none(data, "")
+    return tomli_w.dumps(data)
+
+
+@overload
+def from_toml(text: str, cls: SpecType[T], *, source: str | None = None) -> T: ...
+@overload
+def from_toml(text: str, cls: None = None, *, source: str | None = None) -> Any: ...
+def from_toml(text: str, cls: Any = None, *, source: str | None = None) -> Any:
+    """The spec in TOML ``text`` (see :func:`from_dict`).
+
+    >>> from_toml('type = "adam"\\nlearning_rate = 1e-3').learning_rate
+    0.001
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{ROOT}: not valid TOML: {err}"], source) from None
+    return _structure(data, cls, source)
+
+
+_FORMATS: dict[str, tuple[Callable[[Any], str], Callable[..., Any]]] = {
+    ".toml": (to_toml, from_toml),
+    ".json": (to_json, from_json),
+}
+
+
+def _format(path: str | os.PathLike[str]) -> tuple[Callable[[Any], str], Callable[..., Any]]:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"path: {str(path)!r} must end in .toml or .json, got {suffix!r}")
+    return _FORMATS[suffix]
+
+
+def save_config(spec: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``spec`` to ``path`` as TOML or JSON, chosen by the suffix.
+
+    The text is made and encoded first, then written to a temporary file in the same folder
+    and renamed over ``path``: a failure at any stage leaves an existing file as it was.
+
+    >>> import tempfile
+    >>> from optfn import OptimConfig
+    >>> path = Path(tempfile.mkdtemp()) / "run.toml"
+    >>> save_config(OptimConfig(), path)
+    >>> load_config(path) == OptimConfig()
+    True
+    """
+    text = _format(path)[0](spec)
+    data = (text if text.endswith("\n") else text + "\n").encode("utf-8")
+    write_atomic(Path(path), data)
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``target``, then rename it over ``target``.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "note.txt"
+    >>> write_atomic(path, b"hello")
+    >>> path.read_bytes()
+    b'hello'
+    """
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@overload
+def load_config(path: str | os.PathLike[str], cls: SpecType[T]) -> T: ...
+@overload
+def load_config(path: str | os.PathLike[str], cls: None = None) -> Any: ...
+def load_config(path: str | os.PathLike[str], cls: Any = None) -> Any:
+    """Read the spec in a ``.toml`` or ``.json`` file (see :func:`from_dict`).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "opt.json"
+    >>> from optfn import AdamWSpec
+    >>> save_config(AdamWSpec(learning_rate=3e-4), path)
+    >>> load_config(path, AdamWSpec).learning_rate
+    0.0003
+    """
+    read = _format(path)[1]
+    return read(Path(path).read_text(encoding="utf-8"), cls, source=str(path))

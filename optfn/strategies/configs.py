@@ -1,0 +1,68 @@
+"""Strategies of whole configs (optimizer + rules + schedule).
+
+>>> from optfn import OptimConfig
+>>> from optfn.strategies import configs
+>>> isinstance(configs().example(), OptimConfig)
+True
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from torch import nn
+
+from optfn.config import OptimConfig
+from optfn.schedules import (
+    Schedule,
+)
+from optfn.specs.optimizers import (
+    OptimizerSpecification,
+)
+from optfn.specs.rules import (
+    ParamRules,
+)
+from optfn.strategies._args import (
+    _check_model,
+    _check_strategy,
+)
+from optfn.strategies.optimizers import optimizer_specs
+from optfn.strategies.rules import param_rules
+from optfn.strategies.schedules import schedule_specs
+
+# ---- configs ---------------------------------------------------------------------------------
+
+
+def configs(
+    model: nn.Module | None = None,
+    *,
+    optimizers: st.SearchStrategy[OptimizerSpecification] | None = None,
+    schedules: st.SearchStrategy[Schedule] | None = None,
+    rules: st.SearchStrategy[ParamRules] | None = None,
+) -> st.SearchStrategy[OptimConfig]:
+    """Random valid :class:`~optfn.OptimConfig` s: an optimizer spec, rules and a schedule.
+
+    Each part comes from the strategy given, by default :func:`optimizer_specs`,
+    :func:`schedule_specs` and :func:`param_rules` (for ``model`` when one is given, so that
+    ``make_optimizer(model, cfg.optimizer, cfg.rules)`` succeeds). Pass your own to bound them:
+    ``configs(model, schedules=schedule_specs(max_total_steps=50))``.
+
+    >>> import torch
+    >>> from hypothesis import given, settings
+    >>> from optfn import from_json, to_json
+    >>> from optfn.strategies import configs, optimizer_specs
+    >>> @settings(max_examples=20, deadline=None)
+    ... @given(configs(optimizers=optimizer_specs(kinds=("adamw",))))
+    ... def test_json_round_trip(cfg):
+    ...     assert from_json(to_json(cfg)) == cfg
+    >>> test_json_round_trip()
+    """
+    _check_model(model)
+    _check_strategy("optimizers", optimizers)
+    _check_strategy("schedules", schedules)
+    _check_strategy("rules", rules)
+    return st.builds(
+        OptimConfig,
+        optimizer=optimizer_specs() if optimizers is None else optimizers,
+        rules=param_rules(model) if rules is None else rules,
+        schedule=schedule_specs() if schedules is None else schedules,
+    )

@@ -1,0 +1,247 @@
+"""Strategies of schedules: every shape and (nested) ``Join`` of them.
+
+>>> from optfn.strategies import schedule_specs
+>>> type(schedule_specs(kinds=("warmup_cosine",)).example()).__name__
+'WarmupCosine'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+from hypothesis import strategies as st
+
+from optfn.io import SpecRegistry
+from optfn.schedules import (
+    MAX_STEPS,
+    Constant,
+    CosineDecay,
+    CosineRestarts,
+    ExponentialDecay,
+    InverseSqrt,
+    Join,
+    LinearDecay,
+    LinearWarmup,
+    MultiStepDecay,
+    PolynomialDecay,
+    Schedule,
+    WarmupCosine,
+    WarmupStableDecay,
+)
+from optfn.strategies._args import (
+    _GAMMAS,
+    _SCALES,
+    _check_int,
+    _check_kinds,
+)
+
+# ---- schedules -------------------------------------------------------------------------------
+
+
+@st.composite
+def _exponential(draw: st.DrawFn, budget: int) -> ExponentialDecay:
+    return ExponentialDecay(gamma=draw(_GAMMAS), steps_per_epoch=draw(st.integers(1, budget)))
+
+
+@st.composite
+def _multi_step(draw: st.DrawFn, budget: int) -> MultiStepDecay:
+    bounds = draw(
+        st.lists(st.integers(1, budget), min_size=1, max_size=min(5, budget), unique=True)
+    )
+    return MultiStepDecay(boundaries=tuple(sorted(bounds)), gamma=draw(_GAMMAS))
+
+
+@st.composite
+def _warmup_cosine(draw: st.DrawFn, budget: int) -> WarmupCosine:
+    total = draw(st.integers(1, budget))
+    warmup = draw(st.integers(0, total) | st.just(total))
+    return WarmupCosine(warmup_steps=warmup, total_steps=total, min_lr_scale=draw(_SCALES))
+
+
+@st.composite
+def _linear_warmup(draw: st.DrawFn, budget: int) -> LinearWarmup:
+    return LinearWarmup(warmup_steps=draw(st.integers(1, budget)), init_scale=draw(_SCALES))
+
+
+@st.composite
+def _decay(
+    draw: st.DrawFn, budget: int, cls: type[LinearDecay] | type[CosineDecay]
+) -> LinearDecay | CosineDecay:
+    return cls(decay_steps=draw(st.integers(1, budget)), min_lr_scale=draw(_SCALES))
+
+
+@st.composite
+def _polynomial(draw: st.DrawFn, budget: int) -> PolynomialDecay:
+    power = draw(st.sampled_from([0.5, 1.0, 2.0, 3.0]) | st.floats(0.0, 10.0, exclude_min=True))
+    return PolynomialDecay(
+        decay_steps=draw(st.integers(1, budget)), power=power, min_lr_scale=draw(_SCALES)
+    )
+
+
+@st.composite
+def _inverse_sqrt(draw: st.DrawFn, budget: int) -> InverseSqrt:
+    return InverseSqrt(warmup_steps=draw(st.integers(1, budget)), min_lr_scale=draw(_SCALES))
+
+
+@st.composite
+def _cosine_restarts(draw: st.DrawFn, budget: int) -> CosineRestarts:
+    return CosineRestarts(
+        cycle_steps=draw(st.integers(2, budget)),
+        cycle_mult=draw(st.integers(1, 4)),
+        min_lr_scale=draw(_SCALES),
+    )
+
+
+@st.composite
+def _wsd(draw: st.DrawFn, budget: int) -> WarmupStableDecay:
+    total = draw(st.integers(1, budget))
+    decay = draw(st.integers(1, total))
+    return WarmupStableDecay(
+        warmup_steps=draw(st.integers(0, total - decay)),
+        total_steps=total,
+        decay_steps=decay,
+        min_lr_scale=draw(_SCALES),
+        decay_shape=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+    )
+
+
+#: Per shape: the fewest steps it needs, and its strategy given the most steps it may use.
+_SHAPES: dict[type[Schedule], tuple[int, Callable[[int], st.SearchStrategy[Schedule]]]] = {
+    Constant: (0, lambda b: st.just(Constant())),
+    ExponentialDecay: (1, _exponential),
+    MultiStepDecay: (1, _multi_step),
+    WarmupCosine: (1, _warmup_cosine),
+    LinearWarmup: (1, _linear_warmup),
+    LinearDecay: (1, lambda b: _decay(b, LinearDecay)),
+    CosineDecay: (1, lambda b: _decay(b, CosineDecay)),
+    PolynomialDecay: (1, _polynomial),
+    InverseSqrt: (1, _inverse_sqrt),
+    CosineRestarts: (2, _cosine_restarts),
+    WarmupStableDecay: (1, _wsd),
+}
+_SCHEDULE_TAGS: dict[str, type[Schedule]] = {
+    tag: cls
+    for tag, cls in SpecRegistry.library().members(Schedule).items()
+    if cls in _SHAPES or cls is Join
+}
+SCHEDULE_KINDS: tuple[str, ...] = tuple(_SCHEDULE_TAGS)
+"""The ``kinds`` :func:`schedule_specs` knows: the tag of every schedule shape, and ``"join"``."""
+
+
+@attrs.frozen
+class _ScheduleGen:
+    """Draws schedules of some shapes; a shape with step counts uses at most ``budget`` steps."""
+
+    shapes: tuple[type[Schedule], ...]
+    joins: bool
+    max_pieces: int
+
+    @property
+    def fewest(self) -> int:
+        return min(_SHAPES[c][0] for c in self.shapes)
+
+    def any(self, budget: int, depth: int) -> st.SearchStrategy[Schedule]:
+        leaves = [_SHAPES[c][1](budget) for c in self.shapes if _SHAPES[c][0] <= budget]
+        options: list[st.SearchStrategy[Schedule]] = [st.one_of(*leaves)]
+        if self.joins and depth > 0:
+            options.append(self.join(budget, depth))
+        return st.one_of(*options)
+
+    def join(self, budget: int, depth: int) -> st.SearchStrategy[Join]:
+        @st.composite
+        def draw_join(draw: st.DrawFn) -> Join:
+            room = budget - self.fewest  # a boundary leaves its piece at least `fewest` steps
+            n = draw(st.integers(1, max(1, min(self.max_pieces, room + 1))))
+            bounds: list[int] = []
+            if n > 1:
+                cuts = st.lists(st.integers(1, room), min_size=n - 1, max_size=n - 1, unique=True)
+                bounds = sorted(draw(cuts))
+            pieces = [draw(self.any(budget - b, depth - 1)) for b in (0, *bounds)]
+            return Join(pieces=tuple(pieces), boundaries=tuple(bounds))
+
+        return draw_join()
+
+
+def _schedule_gen(
+    kinds: Sequence[str],
+    max_total_steps: int,
+    max_depth: int,
+    max_pieces: int,
+) -> tuple[_ScheduleGen, tuple[str, ...]]:
+    kinds = _check_kinds(kinds, SCHEDULE_KINDS)
+    _check_int("max_total_steps", max_total_steps, 1, MAX_STEPS)
+    _check_int("max_depth", max_depth, 0)
+    _check_int("max_pieces", max_pieces, 1)
+    shapes = tuple(_SCHEDULE_TAGS[k] for k in kinds if k != "join")
+    if not shapes:
+        raise ValueError(
+            "kinds: a join needs pieces; name at least one shape besides 'join' "
+            f"(allowed: {', '.join(repr(k) for k in SCHEDULE_KINDS)})"
+        )
+    fits = [c for c in shapes if _SHAPES[c][0] <= max_total_steps]
+    if not fits:
+        raise ValueError(
+            f"max_total_steps: {max_total_steps} is too few for {kinds!r} "
+            f"(cosine_restarts needs >= 2)"
+        )
+    return _ScheduleGen(shapes, "join" in kinds, max_pieces), kinds
+
+
+def schedule_specs(
+    *,
+    kinds: Sequence[str] = SCHEDULE_KINDS,
+    max_total_steps: int = 1000,
+    max_depth: int = 2,
+    max_pieces: int = 4,
+) -> st.SearchStrategy[Schedule]:
+    """Random valid schedule specs of the given ``kinds`` (see :data:`SCHEDULE_KINDS`).
+
+    ``kinds`` names the shapes a schedule, and every piece of a join, may have; with
+    ``"join"`` among them, ``Join`` s of up to ``max_pieces`` pieces, nested up to
+    ``max_depth`` deep (``max_depth=0``: no joins), with strictly increasing boundaries.
+
+    ``max_total_steps`` bounds every step number in the spec, counted from the start of the
+    schedule: step counts (``warmup_steps``, ``decay_steps``, ``total_steps``,
+    ``cycle_steps``, ``steps_per_epoch``), boundaries, and for a piece of a join its own step
+    counts plus the boundary where it starts. So by step ``max_total_steps`` every piece has
+    started and every warmup and decay has ended (a shape without an end, such as
+    ``ExponentialDecay`` or ``CosineRestarts``, goes on).
+
+    >>> from hypothesis import given, settings
+    >>> from optfn import lr_curve
+    >>> from optfn.strategies import schedule_specs
+    >>> @settings(max_examples=20)
+    ... @given(schedule_specs(kinds=("linear_warmup", "cosine_decay", "join"),
+    ...                       max_total_steps=100))
+    ... def test_multipliers_in_unit_interval(schedule):
+    ...     curve = lr_curve(schedule, 120)
+    ...     assert ((0 <= curve) & (curve <= 1)).all()
+    >>> test_multipliers_in_unit_interval()
+    """
+    gen, kinds = _schedule_gen(kinds, max_total_steps, max_depth, max_pieces)
+    return gen.any(max_total_steps, max_depth)
+
+
+def joins(
+    *,
+    kinds: Sequence[str] = SCHEDULE_KINDS,
+    max_total_steps: int = 1000,
+    max_depth: int = 2,
+    max_pieces: int = 4,
+) -> st.SearchStrategy[Join]:
+    """Random valid :class:`~optfn.Join` s: like :func:`schedule_specs`, but always a join
+    (of 1 to ``max_pieces`` pieces of the given ``kinds``; pieces are joins themselves only
+    when ``"join"`` is among ``kinds`` and ``max_depth >= 2``). Needs ``max_depth >= 1``.
+
+    >>> from hypothesis import given, settings
+    >>> from optfn.strategies import joins
+    >>> @settings(max_examples=20)
+    ... @given(joins(kinds=("linear_warmup", "cosine_decay"), max_total_steps=50))
+    ... def test_boundaries(j):
+    ...     assert len(j.boundaries) == len(j.pieces) - 1 and all(0 < b < 50 for b in j.boundaries)
+    >>> test_boundaries()
+    """
+    gen, _ = _schedule_gen(kinds, max_total_steps, max_depth, max_pieces)
+    _check_int("max_depth", max_depth, 1)
+    return gen.join(max_total_steps, max_depth)

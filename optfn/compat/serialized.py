@@ -16,7 +16,10 @@ from typing import Any
 import attrs
 
 from optfn.errors import ConfigError
-from optfn.io.serialization import _CONVERTER, _REGISTRY, _show, _structure
+from optfn.io.converter import CONVERTER
+from optfn.io.formats import _structure
+from optfn.io.problems import show
+from optfn.io.registry import REGISTRY
 from optfn.specs.optimizers import OptimizerSpecification
 
 __all__ = ["optimizer_from_serialized", "optimizer_params"]
@@ -29,9 +32,9 @@ def optimizer_params(spec: OptimizerSpecification) -> dict[str, Any]:
     >>> optimizer_params(AdamWSpec())["betas"], optimizer_params(AdamWSpec())["lr_decay_gamma"]
     ([0.9, 0.999], None)
     """
-    if not isinstance(spec, OptimizerSpecification) or _REGISTRY.tag_of(type(spec)) is None:
-        raise TypeError(f"spec: must be a registered optimizer spec, got {_show(spec)}")
-    body = _CONVERTER.unstructure(spec, type(spec))
+    if not isinstance(spec, OptimizerSpecification) or REGISTRY.tag_of(type(spec)) is None:
+        raise TypeError(f"spec: must be a registered optimizer spec, got {show(spec)}")
+    body = CONVERTER.unstructure(spec, type(spec))
     return {a.name: body.get(a.name) for a in attrs.fields(type(spec)) if a.init}
 
 
@@ -46,7 +49,7 @@ def optimizer_from_serialized(
     >>> optimizer_from_serialized("adamw", {"learning_rate": 0.01, "betas": [0.9, 0.95]}).betas
     (0.9, 0.95)
     """
-    allowed = _REGISTRY.members(OptimizerSpecification)
+    allowed = REGISTRY.members(OptimizerSpecification)
     if not (isinstance(optimizer_name, str) and optimizer_name in allowed):
         choices = ", ".join(repr(t) for t in sorted(allowed))
         raise ConfigError([f"optimizer_type: unknown {optimizer_name!r}; allowed: {choices}"])

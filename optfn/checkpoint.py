@@ -6,7 +6,8 @@ optionally the scheduler's and the model's ``state_dict`` and small ``extra`` va
 counters...). Nothing in it is pickled code.
 
 Restoring checks that the fresh optimizer holds the same parameters, by name and shape, in the
-same groups and order as the saved one, and names the first one that differs. (torch's own
+same groups and order as the saved one, and names the first one that differs (a
+:class:`~optfn.errors.StateError`). (torch's own
 ``load_state_dict`` matches by position only, so it would load one parameter's moments into
 another of the same shape.) Every param group needs a ``"param_names"`` list, which the groups
 of :func:`optfn.make_optimizer` have.
@@ -42,7 +43,8 @@ from typing import Any
 import attrs
 import torch
 
-from optfn.io.serialization import from_dict, to_dict
+from optfn.errors import SpecError, StateError
+from optfn.io import from_dict, to_dict
 from optfn.scheduler import ScheduleLR
 
 __all__ = [
@@ -89,10 +91,12 @@ def param_layout(optimizer: torch.optim.Optimizer) -> Layout:
     for g, group in enumerate(optimizer.param_groups):
         names = group.get("param_names")
         if not isinstance(names, list) or len(names) != len(group["params"]):
-            raise ValueError(
-                f"optimizer.param_groups[{g}]: needs a 'param_names' list with one name per "
+            raise SpecError(
+                "",
+                f"optimizer.param_groups[{g}]",
+                "needs a 'param_names' list with one name per "
                 "parameter to be checkpointed; build the optimizer with optfn.make_optimizer "
-                "or give each group its names"
+                "or give each group its names",
             )
         out.append(
             tuple((str(n), tuple(p.shape)) for n, p in zip(names, group["params"], strict=True))
@@ -145,9 +149,9 @@ def load_checkpoint(
     """
     data = torch.load(path, map_location=map_location, weights_only=True)
     if not (isinstance(data, dict) and data.get("format") == FORMAT):
-        raise ValueError(f"{os.fspath(path)!r} is not an optfn checkpoint")
+        raise StateError(f"{os.fspath(path)!r} is not an optfn checkpoint")
     if data.get("version") != FORMAT_VERSION:
-        raise ValueError(
+        raise StateError(
             f"{os.fspath(path)!r}: unsupported checkpoint version {data.get('version')!r}; "
             f"this optfn reads version {FORMAT_VERSION}"
         )
@@ -173,14 +177,14 @@ def _describe(entry: tuple[int, str, tuple[int, ...]] | None) -> str:
 
 
 def check_layout(saved: Layout, current: Layout) -> None:
-    """Raise ``ValueError`` naming the first parameter where two layouts differ."""
+    """Raise :class:`~optfn.errors.StateError` naming the first parameter where layouts differ."""
     flat_saved = [(g, n, s) for g, group in enumerate(saved) for n, s in group]
     flat_now = [(g, n, s) for g, group in enumerate(current) for n, s in group]
     for i in range(max(len(flat_saved), len(flat_now))):
         a = flat_saved[i] if i < len(flat_saved) else None
         b = flat_now[i] if i < len(flat_now) else None
         if a != b:
-            raise ValueError(
+            raise StateError(
                 f"the optimizer does not match the checkpoint at parameter #{i}: the checkpoint "
                 f"has {_describe(a)}, the optimizer has {_describe(b)} (build the optimizer "
                 "from the same model and config)"
@@ -196,13 +200,14 @@ def restore(
     """Load ``checkpoint`` into a freshly built optimizer (and scheduler, and model).
 
     Checks first, loads after: parameter names and shapes must match group by group, and a
-    scheduler or model given must have been saved.
+    scheduler or model given must have been saved. A mismatch is a
+    :class:`~optfn.errors.StateError` (a ``ValueError``) and leaves everything unchanged.
     """
     check_layout(checkpoint.layout, param_layout(optimizer))
     if scheduler is not None and checkpoint.scheduler_state is None:
-        raise ValueError("scheduler: the checkpoint was saved without a scheduler state")
+        raise StateError("scheduler: the checkpoint was saved without a scheduler state")
     if model is not None and checkpoint.model_state is None:
-        raise ValueError("model: the checkpoint was saved without a model state")
+        raise StateError("model: the checkpoint was saved without a model state")
     if isinstance(scheduler, ScheduleLR) and checkpoint.scheduler_state is not None:
         scheduler.check_state_dict(checkpoint.scheduler_state)  # e.g. another schedule
     if model is not None and checkpoint.model_state is not None:
@@ -216,14 +221,14 @@ def restore(
 
 
 def _check_model_state(saved: Mapping[str, Any], model: torch.nn.Module) -> None:
-    """``ValueError`` naming the first key or shape where ``saved`` and ``model`` differ."""
+    """:class:`~optfn.errors.StateError` naming the first key or shape where they differ."""
     current = model.state_dict()
     for key in sorted(saved.keys() ^ current.keys()):
         where = "checkpoint" if key in saved else "model"
-        raise ValueError(f"model: {key!r} is only in the {where}; the model does not match")
+        raise StateError(f"model: {key!r} is only in the {where}; the model does not match")
     for key, value in saved.items():
         if tuple(value.shape) != tuple(current[key].shape):
-            raise ValueError(
+            raise StateError(
                 f"model: {key!r} has shape {list(value.shape)} in the checkpoint and "
                 f"{list(current[key].shape)} in the model"
             )

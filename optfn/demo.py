@@ -7,11 +7,24 @@ a fixed random "teacher" function of the sequence, so the loss has something to 
 >>> result = train(ScoringModel(), default_config(steps=20), steps=20)
 >>> len(result.losses), result.losses[-1] < result.losses[0]
 (20, True)
+
+A run is saved as an optfn checkpoint (:func:`save_demo_checkpoint`), which
+:func:`optfn.load_checkpoint` reads and :func:`optfn.restore` loads into a fresh build:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from optfn import load_checkpoint
+>>> path = Path(tempfile.mkdtemp()) / "checkpoint.pt"
+>>> save_demo_checkpoint(path, default_config(steps=20), result)
+>>> ckpt = load_checkpoint(path)
+>>> ckpt.extra["optimizer_type"], ckpt.config == default_config(steps=20)
+('muon', True)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -19,13 +32,21 @@ import torch
 from torch import nn
 
 from optfn.build.optimizer import make_optimizer
+from optfn.checkpoint import save_checkpoint
 from optfn.config import OptimConfig
 from optfn.scheduler import make_scheduler
 from optfn.schedules import WarmupCosine, lr_lambda
 from optfn.specs.optimizers import AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.rules import ParamRules
 
-__all__ = ["ScoringModel", "SyntheticScores", "TrainResult", "default_config", "train"]
+__all__ = [
+    "ScoringModel",
+    "SyntheticScores",
+    "TrainResult",
+    "default_config",
+    "save_demo_checkpoint",
+    "train",
+]
 
 
 class ScoringModel(nn.Module):
@@ -150,3 +171,34 @@ def train(
         if on_step is not None:
             on_step(step, value, base_lr * mult(step))
     return TrainResult(losses, multipliers, model, optimizer, scheduler)
+
+
+def save_demo_checkpoint(
+    path: str | os.PathLike[str],
+    config: OptimConfig,
+    result: TrainResult,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Save a demo run as optfn's checkpoint (:func:`optfn.save_checkpoint`).
+
+    The checkpoint holds ``config``, the optimizer's, scheduler's and model's states, and in
+    ``extra`` seed 000's ``optimizer_type`` and ``optimizer_params`` (``config.optimizer``, the
+    spec the run's optimizer was built from, as ``to_dict`` gives it:
+    ``OptimizerSpecification.from_serialized`` rebuilds it) besides your own ``extra`` values.
+    Read it back with :func:`optfn.load_checkpoint`, build a fresh model, optimizer and
+    scheduler from ``checkpoint.config`` and call :func:`optfn.restore`.
+    """
+    spec = config.optimizer
+    save_checkpoint(
+        path,
+        config=config,
+        optimizer=result.optimizer,
+        scheduler=result.scheduler,
+        model=result.model,
+        extra={
+            "optimizer_type": spec.optimizer_type,
+            "optimizer_params": spec.to_dict(),
+            **(extra or {}),
+        },
+    )

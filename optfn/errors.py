@@ -1,4 +1,14 @@
-"""Error types of optfn.
+"""Error types of optfn: one base, one class per kind of mistake.
+
+- :class:`OptfnError`: the base of every error optfn raises on purpose (a plain ``Exception``
+  mixin), so that a caller (and the ``optfn`` command) can catch optfn's own errors and let a
+  bug's traceback through.
+- :class:`SpecError` (a ``ValueError``) / :class:`SpecTypeError` (a ``TypeError``): a field of
+  a spec, or an argument given to one of optfn's functions (a step, a param group's
+  hyper-parameter), has a value outside its range / of the wrong kind.
+- :class:`StateError` (a ``ValueError``): a saved state (an optimizer's or a scheduler's
+  ``state_dict``, a checkpoint) does not fit the object it is loaded into.
+- :class:`ConfigError` (a ``ValueError``): everything wrong with one serialized config.
 
 Every error that a spec raises names the field, the value it got and what is allowed,
 so that a config loader can put the spec's own words behind the path of the field:
@@ -6,14 +16,24 @@ so that a config loader can put the spec's own words behind the path of the fiel
 >>> from optfn import AdamWSpec
 >>> try:
 ...     AdamWSpec(learning_rate=-1.0)
-... except ValueError as e:
+... except OptfnError as e:
+...     print(type(e).__name__, isinstance(e, ValueError), e.field)
 ...     print(e)
+SpecError True learning_rate
 AdamWSpec.learning_rate: must be finite and > 0, got -1.0
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "SpecError", "SpecTypeError"]
+__all__ = ["ConfigError", "OptfnError", "SpecError", "SpecTypeError", "StateError"]
+
+
+class OptfnError(Exception):
+    """Base of every error optfn raises on purpose; each concrete class is also a builtin one.
+
+    ``except OptfnError`` catches a user's mistake as optfn reports it (a bad spec value, a
+    state that does not fit, a bad config file) and nothing else.
+    """
 
 
 class _FieldProblem:
@@ -30,24 +50,39 @@ class _FieldProblem:
         return f"{owner}.{field}: {reason}" if owner else f"{field}: {reason}"
 
 
-class SpecError(_FieldProblem, ValueError):
-    """A field of a spec has a value outside its allowed range.
+class SpecError(_FieldProblem, OptfnError, ValueError):
+    """A value outside its allowed range: a spec's field, or an argument of an optfn function.
 
-    ``str(err)`` is ``"Owner.field: reason"``; ``err.field`` and ``err.reason`` hold the parts.
+    ``str(err)`` is ``"Owner.field: reason"`` (``"field: reason"`` when ``owner`` is empty, as
+    for a function's argument: ``owner`` is then the function's name or empty, ``field`` the
+    argument, e.g. ``"param group 0 (route 'muon')"``); ``err.owner``, ``err.field`` and
+    ``err.reason`` hold the parts.
     """
 
     def __init__(self, owner: str, field: str, reason: str) -> None:
         super().__init__(self._init_problem(owner, field, reason))
 
 
-class SpecTypeError(_FieldProblem, TypeError):
-    """A field of a spec got a value of the wrong kind (a string or a bool for a number...)."""
+class SpecTypeError(_FieldProblem, OptfnError, TypeError):
+    """A value of the wrong kind (a string or a bool for a number...), a field or an argument.
+
+    Same parts as :class:`SpecError`.
+    """
 
     def __init__(self, owner: str, field: str, reason: str) -> None:
         super().__init__(self._init_problem(owner, field, reason))
 
 
-class ConfigError(ValueError):
+class StateError(OptfnError, ValueError):
+    """A saved state does not fit what it is loaded into.
+
+    Raised when a checkpoint's layout, model state or missing parts do not match the fresh
+    objects, when a scheduler's ``state_dict`` was saved under another schedule, and when an
+    optimizer's ``state_dict`` has other param groups (other routes, another count).
+    """
+
+
+class ConfigError(OptfnError, ValueError):
     """Everything wrong with one serialized config, one line per problem, each with its path.
 
     ``err.problems`` is the list of lines, e.g.

@@ -21,7 +21,7 @@ from optfn.checkpoint import (
     save_checkpoint,
 )
 from optfn.errors import ConfigError
-from optfn.io.serialization import to_dict
+from optfn.io import to_dict
 from optfn.specs.optimizers import AdamWSpec
 
 WORKER = Path(__file__).parent / "data" / "resume_worker.py"
@@ -42,7 +42,14 @@ def test_resume_in_a_fresh_process_is_bit_identical(tmp_path: Path) -> None:
     save_checkpoint(
         ckpt, config=worker.CONFIG, optimizer=opt2, scheduler=sched2, model=net2, extra={"step": k}
     )
-    assert len(opt2.param_groups) > 1  # decay/no-decay and the head's LR scale
+    # decay/no-decay and the head's LR scale: four groups, each resumed into its own
+    assert [(g["param_names"], g["weight_decay"]) for g in opt2.param_groups] == [
+        (["body.0.weight", "body.3.weight"], 0.1),
+        (["body.0.bias", "body.1.weight", "body.1.bias", "body.3.bias"], 0.0),
+        (["head.weight"], 0.1),
+        (["head.bias"], 0.0),
+    ]
+    assert sched2.base_lrs == [0.05, 0.05, 0.05 * 3.0, 0.05 * 3.0]
     out = tmp_path / "final.pt"
     proc = subprocess.run(
         [sys.executable, str(WORKER), str(ckpt), str(out), str(n)],

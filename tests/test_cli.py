@@ -21,11 +21,17 @@ from optfn import (
     OptimizerSpecification,
     ParamRules,
     WarmupCosine,
+    load_checkpoint,
     load_config,
     lr_curve,
+    make_optimizer,
+    make_scheduler,
+    restore,
     save_config,
 )
 from optfn.cli import main
+from optfn.cli.plot import terminal_plot
+from optfn.demo import ScoringModel, SyntheticScores, train
 
 DATA = Path(__file__).parent / "data"
 
@@ -109,9 +115,23 @@ def test_validate_ok_and_bad(config_file: Path, capsys: pytest.CaptureFixture[st
     assert "ok (OptimConfig: adamw lr=0.002" in capsys.readouterr().out
     assert main(["validate", str(DATA / "bad_config.toml")]) == 2
     err = capsys.readouterr().err
-    assert "optimizer.learning_rate: must be a number, got '3e-4' (str)" in err
-    assert "_target_: unknown key" in err
-    assert len([line for line in err.splitlines() if line.startswith("  ")]) >= 5
+    assert err.splitlines()[0] == f"invalid config {DATA / 'bad_config.toml'} (10 problems):"
+    assert [line for line in err.splitlines() if line.startswith("  ")] == [
+        "  optimizer.learning_rate: must be a number, got '3e-4' (str)",
+        "  optimizer.betas: must be a list of exactly 2 values, got 1: [0.9]",
+        "  optimizer.weight_decay: must be a number, got True (bool)",
+        "  optimizer.lr: unknown key (did you mean 'learning_rate'?)",
+        "  rules.lr_scales['head']: must be finite and > 0, got -5.0",
+        "  schedule.pieces[0].type: unknown type 'LinearWarmup'; allowed: 'constant', "
+        "'cosine_decay', 'cosine_restarts', 'exponential_decay', 'inverse_sqrt', 'join', "
+        "'linear_decay', 'linear_warmup', 'multi_step_decay', 'polynomial_decay', "
+        "'warmup_cosine', 'warmup_stable_decay'",
+        "  schedule.pieces[1].warmup_steps: must be an integer in [0, 9007199254740992], got -5",
+        "  schedule.pieces[1].total_steps: must be an integer in [1, 9007199254740992], got 0",
+        "  schedule.boundaries[0]: must be an integer, got 100.0 (float)",
+        "  _target_: unknown key (allowed: optimizer, rules, schedule)",
+    ]
+    assert "Traceback" not in err
 
 
 def test_validate_via_subprocess_exit_code(tmp_path: Path) -> None:
@@ -166,7 +186,12 @@ def test_curve_of_a_schedule_alone_in_the_terminal(
     assert main(["curve", str(path), "--steps", "30"]) == 0
     out = capsys.readouterr().out
     assert "multiplier over 30 steps" in out and "end (step 29): multiplier = 0" in out
-    assert "█" in out
+    sched = load_config(path)
+    plot = terminal_plot([float(v) for v in lr_curve(sched, 30)])
+    assert plot in out  # the whole plot, row by row
+    top, bottom = plot.splitlines()[0], plot.splitlines()[9]
+    assert top.startswith("        1 │") and "█" in top  # the peak, after the warmup
+    assert bottom == "        0 │" + "█" * 64  # every column reaches the floor row
 
 
 def test_demo_trains_and_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,8 +206,101 @@ def test_demo_trains_and_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFi
     }
     cfg = load_config(out_dir / "config.toml")
     assert isinstance(cfg.optimizer, MuonSpec)
-    state = torch.load(out_dir / "checkpoint.pt", weights_only=True)
+    ckpt = load_checkpoint(out_dir / "checkpoint.pt")  # optfn's own format, weights_only
+    assert ckpt.config == cfg
+    assert ckpt.extra["seed"] == 0
     spec = OptimizerSpecification.from_serialized(
-        state["optimizer_type"], state["optimizer_params"]
+        ckpt.extra["optimizer_type"], ckpt.extra["optimizer_params"]
     )
     assert spec == cfg.optimizer
+
+
+def test_demo_checkpoint_restores_into_a_fresh_build(tmp_path: Path) -> None:
+    out_dir = tmp_path / "demo"
+    assert main(["demo", "--steps", "6", "--out", str(out_dir), "--seed", "3"]) == 0
+    ckpt = load_checkpoint(out_dir / "checkpoint.pt")
+    cfg = ckpt.config
+    assert isinstance(cfg, OptimConfig)
+    # the run the command made, redone in this process: same seed, same weights, same steps
+    torch.manual_seed(3)
+    ran = train(ScoringModel(cfg.optimizer), cfg, steps=6, seed=3)
+    torch.manual_seed(123)  # other initial weights: restore must replace them
+    model = ScoringModel(cfg.optimizer)
+    opt = make_optimizer(model, cfg.optimizer, cfg.rules)
+    sched = make_scheduler(opt, cfg.schedule)
+    restore(ckpt, opt, sched, model=model)
+    for key, value in ran.model.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    assert sched.last_epoch == ran.scheduler.last_epoch == 6
+    assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in ran.optimizer.param_groups]
+    # one more step from the restored state is the next step of the original run
+    x, y = SyntheticScores(d_in=model.d_in, seed=3).batch(6)
+    for m, o in ((model, opt), (ran.model, ran.optimizer)):
+        o.zero_grad()
+        torch.nn.functional.mse_loss(m(x), y).backward()
+        o.step()
+    for key, value in ran.model.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_model_factory_errors_name_the_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "user_models.py").write_text(
+        "def broken():\n    raise RuntimeError('no weights here')\n"
+    )
+    (tmp_path / "user_bad_import.py").write_text("raise KeyError('at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["plan", "--model", "user_models:broken"]) == 2
+    err = capsys.readouterr().err
+    assert "--model: user_models:broken raised RuntimeError: no weights here" in err
+    assert "Traceback" not in err
+    assert main(["plan", "--model", "user_bad_import:f"]) == 2
+    err = capsys.readouterr().err
+    assert "--model: cannot import 'user_bad_import': 'at import'" in err
+
+
+def test_unwritable_output_is_a_user_error(
+    tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no_such_dir" / "c.csv"
+    assert main(["curve", str(config_file), "--steps", "5", "--csv", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"optfn curve: {target}: cannot write: No such file or directory" in err
+    assert "Traceback" not in err
+
+
+def test_an_internal_bug_keeps_its_traceback(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optfn.cli.commands as commands
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise ValueError("an optfn bug, not the user's mistake")
+
+    monkeypatch.setattr(commands, "terminal_plot", bug)
+    with pytest.raises(ValueError, match="an optfn bug"):
+        main(["curve", str(config_file), "--steps", "5"])
+    run = subprocess.run(
+        [sys.executable, "-m", "optfn.cli", "curve", str(config_file), "--steps", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "--steps: must be >= 1, got 0" in run.stderr
+
+
+def test_unreadable_config_files_are_user_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe")
+    assert main(["validate", str(binary)]) == 2
+    err = capsys.readouterr().err
+    assert f"optfn validate: {binary}: cannot read: not UTF-8 text (invalid start byte)" in err
+    text = tmp_path / "c.txt"
+    text.write_text("x")
+    assert main(["validate", str(text)]) == 2
+    err = capsys.readouterr().err
+    assert f"optfn validate: path: '{text}' must end in .toml or .json, got '.txt'" in err
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "is a directory, expected a .toml or .json config file" in capsys.readouterr().err

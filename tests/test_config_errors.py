@@ -308,8 +308,36 @@ def test_bad_config(load: Any, data: Any, expected: Problems) -> None:
         assert f"\n  {hits[0]}" in str(err)
 
 
-def test_corpus_size() -> None:
-    assert len(CASES) >= 30
+@pytest.mark.parametrize(("load", "data", "expected"), CASES)
+def test_message_is_a_counted_header_then_every_problem_in_order(
+    load: Any, data: Any, expected: Problems
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(data)
+    err = info.value
+    n = len(expected)
+    head, *body = str(err).split("\n")
+    assert head == f"invalid config ({n} problem{'s' if n != 1 else ''}):"
+    assert body == [f"  {line}" for line in err.problems]
+    assert err.source is None
+
+
+def test_every_kind_of_mistake_is_in_the_corpus() -> None:
+    """The corpus covers each input form and each kind of reason the loader gives."""
+    ids = [case.id for case in CASES]
+    assert len(set(ids)) == len(ids)
+    assert {i.split("-")[0] for i in ids} == {"dict", "toml", "json", "seed"}
+    reasons = [words for case in CASES for _, words in case.values[2]]
+    for kind in (
+        "must be a number, got",
+        "must be a finite number",
+        "must be an integer, got",
+        "must be true or false",
+        "must be one of",
+        "must be a list",
+        "unknown key",
+    ):
+        assert any(kind in r for r in reasons), kind
 
 
 def test_whole_file_reports_everything() -> None:

@@ -1,9 +1,41 @@
-"""attrs validators shared by every spec: strict kinds, finite numbers, ranges.
+"""The one checker set of optfn: what a number, an integer, a step and a range are.
 
-Each validator raises :class:`optfn.errors.SpecError` (a ``ValueError``) or
-:class:`optfn.errors.SpecTypeError` (a ``TypeError``) whose message names the owning class,
-the field, the allowed range and the value. Booleans are never numbers here, strings never
-numbers, and nothing is coerced.
+Every place that checks a number uses these: the spec fields' attrs validators, the
+hyper-parameters of :class:`~optfn.optim.muon.MuonWithAdamW`'s param groups, the arguments of
+optfn's functions (steps, counts, LR multipliers) and the config loader's scalar hooks. One
+rule everywhere:
+
+- a **real number** is a :class:`numbers.Real`: Python ``int``/``float`` and numpy integer and
+  floating scalars (``np.float32(1e-3)``, ``np.int64(5)``), never a ``bool`` (nor numpy's
+  ``bool_``), never a string, never a 0-d tensor; nothing is coerced;
+- an **integer** is a :class:`numbers.Integral` (Python ``int``, numpy integers), never a
+  ``bool``; ``2.0`` is not an integer;
+- a **bool** is ``True`` or ``False``, nothing truthy.
+
+Predicates (``True``/``False``, never raise): :func:`is_real`, :func:`is_int`,
+:func:`is_bool`, :func:`in_range` (and :func:`plain_number`, a numpy scalar as the
+Python number it equals). Checks for values handed to a function (raise
+:class:`~optfn.errors.SpecError`, a ``ValueError``, or :class:`~optfn.errors.SpecTypeError`,
+a ``TypeError``, naming the owner, the field, the allowed range and the value):
+:func:`check_real`, :func:`real_arg`, :func:`step_arg`. attrs validators for spec fields, each
+with a ``repr`` that says what it checks: :func:`real`, :func:`real_tuple`, :func:`step_count`,
+:func:`increasing_steps`, :func:`one_of`, :data:`boolean`, :func:`instance`,
+:func:`instance_tuple`, :data:`str_tuple`, :data:`pattern_tuple`; ``None``-or-something is
+``attrs.validators.optional(...)``.
+
+>>> import numpy as np
+>>> is_real(np.float32(0.5)), is_real(True), is_real("0.5"), is_int(np.int64(3)), is_int(3.0)
+(True, False, False, True, False)
+>>> in_range(0.5, 0.0, 1.0, hi_open=True), in_range(float("nan"))
+(True, False)
+>>> real_arg("f", "lr", np.float32(0.25), 0.0, lo_open=True)
+0.25
+>>> step_arg("lr_curve", "num_steps", -1)
+Traceback (most recent call last):
+    ...
+optfn.errors.SpecError: lr_curve.num_steps: must be an integer >= 0, got -1
+>>> real(0.0, 1.0, hi_open=True)
+real(in [0, 1))
 """
 
 from __future__ import annotations
@@ -18,41 +50,117 @@ import attrs
 from optfn.errors import SpecError, SpecTypeError
 
 __all__ = [
+    "Validator",
+    "as_float",
+    "boolean",
     "check_pattern",
     "check_real",
+    "in_range",
     "increasing_steps",
     "instance",
     "instance_tuple",
+    "is_bool",
     "is_int",
     "is_real",
     "one_of",
-    "opt",
     "pattern_tuple",
+    "plain_number",
+    "range_text",
     "real",
+    "real_arg",
     "real_tuple",
     "step_arg",
     "step_count",
     "str_tuple",
+    "to_tuple",
 ]
 
-Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+Check = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+class Validator:
+    """An attrs validator (``validator(inst, attribute, value)``) that prints what it checks.
+
+    optfn's own validators are used where ``attrs.validators`` cannot give optfn's messages
+    (which name the owner, the field, the range and the value, and the index in a tuple).
+    """
+
+    __slots__ = ("_check", "_text")
+
+    def __init__(self, text: str, check: Check) -> None:
+        self._text = text
+        self._check = check
+
+    def __call__(self, inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+        self._check(inst, attr, value)
+
+    def __repr__(self) -> str:
+        return self._text
 
 
 def _owner(inst: Any) -> str:
     return type(inst).__name__
 
 
+# ---- predicates -----------------------------------------------------------------------------
 def is_real(v: object) -> bool:
-    """True for Python ``int``/``float`` (and ``np.float64``, a float subclass), never ``bool``."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A real number: Python ``int``/``float`` or a numpy integer/floating scalar, never a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 def is_int(v: object) -> bool:
-    """True for ``int`` (numpy ints excluded), never for ``bool``."""
-    return isinstance(v, int) and not isinstance(v, bool)
+    """An integer: Python ``int`` or a numpy integer scalar, never a bool (nor ``2.0``)."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+def is_bool(v: object) -> bool:
+    """``True`` or ``False`` (a Python ``bool``), nothing truthy."""
+    return isinstance(v, bool)
+
+
+def as_float(v: Any) -> float:
+    """``float(v)`` of a real number, ``inf`` (with ``v``'s sign) for an int beyond float range."""
+    try:
+        return float(v)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        return math.inf if v > 0 else -math.inf
+
+
+def plain_number(v: Any) -> Any:
+    """A numpy integer/floating scalar as the Python ``int``/``float`` it equals; else ``v``.
+
+    For what is stored where torch or a file reads it (a param group, a ``state_dict``):
+    ``torch.load(..., weights_only=True)`` refuses numpy scalars.
+    """
+    if type(v) in (int, float) or not is_real(v):
+        return v
+    return int(v) if is_int(v) else float(v)
+
+
+def in_range(
+    v: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> bool:
+    """Whether the real number ``v`` is finite and within the bounds (open or closed)."""
+    x = as_float(v)
+    if not math.isfinite(x):
+        return False
+    if lo is not None and (x <= lo if lo_open else x < lo):
+        return False
+    return not (hi is not None and (x >= hi if hi_open else x > hi))
+
+
+def range_text(
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> str:
+    """The words for a range: ``"in [0, 1)"``, ``"> 0"``, ``"a finite number"``..."""
     if lo is not None and hi is not None:
         return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
     if lo is not None:
@@ -62,34 +170,63 @@ def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool
     return "a finite number"
 
 
+# ---- checks of values handed to a function ------------------------------------------------
 def check_real(
     owner: str,
     field: str,
     v: object,
-    lo: float | None,
-    hi: float | None,
-    lo_open: bool,
-    hi_open: bool,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
 ) -> None:
-    rng = _range_text(lo, hi, lo_open, hi_open)
+    """Raise unless ``v`` is a finite real number within the bounds.
+
+    A value that is not a real number is a :class:`SpecTypeError`, one out of range (or not
+    finite) a :class:`SpecError`; the message is ``"owner.field: must be ..., got v"``.
+    """
+    rng = range_text(lo, hi, lo_open, hi_open)
     if not is_real(v):
         raise SpecTypeError(
             owner, field, f"must be a number ({rng}), got {v!r} ({type(v).__name__})"
         )
-    try:
-        x = float(v)  # type: ignore[arg-type]
-    except OverflowError:  # an int beyond float range, e.g. 10**400
-        x = math.inf
-    bad = not math.isfinite(x)
-    if not bad and lo is not None:
-        bad = x <= lo if lo_open else x < lo
-    if not bad and hi is not None:
-        bad = x >= hi if hi_open else x > hi
-    if bad:
+    if not in_range(v, lo, hi, lo_open=lo_open, hi_open=hi_open):
         what = "finite and " + rng if rng != "a finite number" else rng
         raise SpecError(owner, field, f"must be {what}, got {v!r}")
 
 
+def real_arg(
+    owner: str,
+    field: str,
+    v: object,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """:func:`check_real`, then ``float(v)``: a number passed to a function, as a ``float``."""
+    check_real(owner, field, v, lo, hi, lo_open, hi_open)
+    return float(v)  # type: ignore[arg-type]
+
+
+def step_arg(owner: str, field: str, v: object, minimum: int = 0) -> int:
+    """A whole number ``>= minimum`` passed to a function (a step, a count), as an ``int``.
+
+    Python and numpy integers pass; a bool, a float (even ``2.0``) or a string is a
+    :class:`SpecTypeError`, a value below ``minimum`` a :class:`SpecError`.
+    """
+    if not is_int(v):
+        raise SpecTypeError(
+            owner, field, f"must be an integer >= {minimum}, got {v!r} ({type(v).__name__})"
+        )
+    n: int = int(v)  # type: ignore[call-overload]
+    if n < minimum:
+        raise SpecError(owner, field, f"must be an integer >= {minimum}, got {v!r}")
+    return n
+
+
+# ---- attrs validators of spec fields --------------------------------------------------------
 def real(
     lo: float | None = None,
     hi: float | None = None,
@@ -102,7 +239,7 @@ def real(
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
         check_real(_owner(inst), attr.name, v, lo, hi, lo_open, hi_open)
 
-    return check
+    return Validator(f"real({range_text(lo, hi, lo_open, hi_open)})", check)
 
 
 def real_tuple(
@@ -121,7 +258,7 @@ def real_tuple(
         for i, x in enumerate(v):
             check_real(owner, f"{attr.name}[{i}]", x, lo, hi, False, hi_open)
 
-    return check
+    return Validator(f"real_tuple({n}, {range_text(lo, hi, False, hi_open)})", check)
 
 
 def _steps_text(minimum: int, maximum: int | None) -> str:
@@ -129,7 +266,7 @@ def _steps_text(minimum: int, maximum: int | None) -> str:
 
 
 def step_count(minimum: int = 0, maximum: int | None = None) -> Validator:
-    """A whole number of steps ``>= minimum`` (and ``<= maximum`` if given); ``int`` only."""
+    """A whole number of steps ``>= minimum`` (and ``<= maximum`` if given)."""
     rng = _steps_text(minimum, maximum)
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
@@ -142,7 +279,7 @@ def step_count(minimum: int = 0, maximum: int | None = None) -> Validator:
         if v < minimum or (maximum is not None and v > maximum):
             raise SpecError(_owner(inst), attr.name, f"must be an integer {rng}, got {v!r}")
 
-    return check
+    return Validator(f"step_count({rng})", check)
 
 
 def increasing_steps(
@@ -177,7 +314,7 @@ def increasing_steps(
                     f"got {x!r}",
                 )
 
-    return check
+    return Validator(f"increasing_steps({rng}, min_len={min_len})", check)
 
 
 def one_of(*allowed: object) -> Validator:
@@ -188,29 +325,22 @@ def one_of(*allowed: object) -> Validator:
             choices = ", ".join(repr(a) for a in allowed)
             raise SpecError(_owner(inst), attr.name, f"must be one of {choices}, got {v!r}")
 
-    return check
+    return Validator(f"one_of({', '.join(repr(a) for a in allowed)})", check)
 
 
-def boolean(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
-    """``True`` or ``False``, nothing truthy."""
-    if not isinstance(v, bool):
+def _boolean(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+    if not is_bool(v):
         raise SpecTypeError(
             _owner(inst), attr.name, f"must be true or false, got {v!r} ({type(v).__name__})"
         )
 
 
-def opt(inner: Validator) -> Validator:
-    """``None`` or whatever ``inner`` accepts."""
-
-    def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
-        if v is not None:
-            inner(inst, attr, v)
-
-    return check
+#: ``True`` or ``False``, nothing truthy (``attrs.validators.instance_of(bool)`` with optfn's
+#: message).
+boolean = Validator("boolean", _boolean)
 
 
-def str_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
-    """A tuple of non-empty strings."""
+def _str_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
     owner = _owner(inst)
     if not isinstance(v, tuple):
         raise SpecTypeError(
@@ -225,6 +355,10 @@ def str_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
             raise SpecError(owner, f"{attr.name}[{i}]", "must be a non-empty string, got ''")
 
 
+#: A tuple of non-empty strings.
+str_tuple = Validator("str_tuple", _str_tuple)
+
+
 def check_pattern(owner: str, field: str, pat: str) -> None:
     """A name pattern: fnmatch syntax over dotted names, no whitespace, balanced brackets."""
     if any(c.isspace() for c in pat):
@@ -233,11 +367,14 @@ def check_pattern(owner: str, field: str, pat: str) -> None:
         raise SpecError(owner, field, f"unbalanced '[' ']' in name pattern {pat!r}")
 
 
-def pattern_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
-    """A tuple of name patterns (see :func:`check_pattern`)."""
-    str_tuple(inst, attr, v)
+def _pattern_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
+    _str_tuple(inst, attr, v)
     for i, pat in enumerate(v):
         check_pattern(_owner(inst), f"{attr.name}[{i}]", pat)
+
+
+#: A tuple of name patterns (see :func:`check_pattern`).
+pattern_tuple = Validator("pattern_tuple", _pattern_tuple)
 
 
 def to_tuple(v: Any) -> Any:
@@ -262,7 +399,7 @@ def instance(cls: type) -> Validator:
                 f"must be a {cls.__name__}, got {v!r} ({type(v).__name__})",
             )
 
-    return check
+    return Validator(f"instance({cls.__name__})", check)
 
 
 def instance_tuple(cls: type, *, min_len: int = 0) -> Validator:
@@ -288,20 +425,4 @@ def instance_tuple(cls: type, *, min_len: int = 0) -> Validator:
                     f"must be a {cls.__name__}, got {x!r} ({type(x).__name__})",
                 )
 
-    return check
-
-
-def step_arg(owner: str, field: str, v: object, minimum: int = 0) -> int:
-    """A whole number ``>= minimum`` passed to a function (a step, a count), as an ``int``.
-
-    Python and numpy integers pass; a bool, a float (even ``2.0``) or a string is a
-    :class:`SpecTypeError`, a value below ``minimum`` a :class:`SpecError`.
-    """
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise SpecTypeError(
-            owner, field, f"must be an integer >= {minimum}, got {v!r} ({type(v).__name__})"
-        )
-    n = int(v)
-    if n < minimum:
-        raise SpecError(owner, field, f"must be an integer >= {minimum}, got {v!r}")
-    return n
+    return Validator(f"instance_tuple({cls.__name__}, min_len={min_len})", check)

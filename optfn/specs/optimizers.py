@@ -12,27 +12,55 @@ one-line delegations to optfn's pure functions.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
 from optfn.compat.methods import SeedMethods
+from optfn.errors import SpecError
 from optfn.specs import checks as v
 
-__all__ = ["AdamSpec", "AdamWSpec", "MuonSpec", "OptimizerSpecification"]
+__all__ = [
+    "MAX_NS_STEPS",
+    "AdamSpec",
+    "AdamWSpec",
+    "MuonSpec",
+    "OptimizerSpecification",
+    "ns_steps_ok",
+]
 
 #: torch.optim.Muon's defaults, which seed 000's code gets when it passes nothing.
 TORCH_MUON_WEIGHT_DECAY = 0.1
 TORCH_MUON_NS_STEPS = 5
 TORCH_MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 TORCH_MUON_EPS = 1e-7
+#: Newton–Schulz iterations allowed: ``1 <= ns_steps < MAX_NS_STEPS`` (torch.optim.Muon refuses
+#: ``ns_steps >= 100``); one rule for ``MuonSpec.ns_steps`` and for a muon param group.
+MAX_NS_STEPS = 100
 
 AdjustLr = Literal["original", "match_rms_adamw"]
 
 _positive = v.real(0.0, lo_open=True)
 _nonneg = v.real(0.0)
-_gamma = v.opt(v.real(0.0, 1.0, lo_open=True))
+_gamma = attrs.validators.optional(v.real(0.0, 1.0, lo_open=True))
 _betas = v.real_tuple(2, 0.0, 1.0, hi_open=True)
+
+
+def ns_steps_ok(n: int) -> bool:
+    """The one ``ns_steps`` rule (of a spec and of a muon param group): ``1 <= n < 100``."""
+    return 1 <= n < MAX_NS_STEPS
+
+
+def _check_below_max_ns_steps(inst: Any, attr: attrs.Attribute[Any], n: int) -> None:
+    if not ns_steps_ok(n):  # step_count(1) has checked the kind and the lower bound
+        raise SpecError(
+            type(inst).__name__,
+            attr.name,
+            f"must be an integer in [1, {MAX_NS_STEPS}) (torch.optim.Muon's limit), got {n!r}",
+        )
+
+
+_below_max_ns_steps = v.Validator(f"below({MAX_NS_STEPS})", _check_below_max_ns_steps)
 
 
 @attrs.frozen(kw_only=True)
@@ -104,7 +132,8 @@ class MuonSpec(OptimizerSpecification):
     part's), ``betas`` (AdamW's). The knobs the seed leaves to ``torch.optim.Muon``'s defaults
     are explicit fields with those defaults: ``muon_weight_decay=0.1``, ``ns_steps=5``,
     ``ns_coefficients=(3.4445, -4.7750, 2.0315)``, ``muon_eps=1e-7`` and
-    ``adjust_lr_fn="original"``; ``adamw_eps=1e-8`` is AdamW's.
+    ``adjust_lr_fn="original"``; ``adamw_eps=1e-8`` is AdamW's. ``ns_steps`` is in
+    ``[1, 100)`` (``MAX_NS_STEPS``: torch.optim.Muon refuses 100 and more).
 
     >>> spec = MuonSpec(learning_rate=0.02, adamw_lr=0.0003, lr_decay_gamma=0.98)
     >>> spec.optimizer_type, spec.muon_weight_decay, spec.ns_steps
@@ -124,7 +153,9 @@ class MuonSpec(OptimizerSpecification):
     )
     adamw_eps: float = attrs.field(default=1e-8, validator=_positive)
     muon_weight_decay: float = attrs.field(default=TORCH_MUON_WEIGHT_DECAY, validator=_nonneg)
-    ns_steps: int = attrs.field(default=TORCH_MUON_NS_STEPS, validator=v.step_count(1))
+    ns_steps: int = attrs.field(
+        default=TORCH_MUON_NS_STEPS, validator=[v.step_count(1), _below_max_ns_steps]
+    )
     ns_coefficients: tuple[float, float, float] = attrs.field(
         default=TORCH_MUON_NS_COEFFICIENTS, converter=v.to_tuple, validator=v.real_tuple(3)
     )

@@ -222,12 +222,14 @@ class ParamRules:
     no_decay_names: tuple[str, ...] = attrs.field(
         default=DEFAULT_NO_DECAY_NAMES, converter=v.to_tuple, validator=v.pattern_tuple
     )
-    no_decay_max_ndim: int | None = attrs.field(default=None, validator=v.opt(v.step_count(0)))
+    no_decay_max_ndim: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(v.step_count(0))
+    )
     lr_scales: tuple[tuple[str, float], ...] = attrs.field(
         default=(), converter=_to_scale_pairs, validator=_scale_pairs
     )
     layer_decay: LayerDecay | None = attrs.field(
-        default=None, validator=v.opt(v.instance(LayerDecay))
+        default=None, validator=attrs.validators.optional(v.instance(LayerDecay))
     )
     muon: MuonRouting = attrs.field(factory=MuonRouting, validator=v.instance(MuonRouting))
 

@@ -1,0 +1,221 @@
+"""The four commands of ``optfn``: ``demo``, ``plan``, ``curve`` and ``validate``.
+
+Each takes the parsed arguments and returns the exit status; a user's mistake is raised (a
+:class:`~optfn.cli.load.UserError` or one of optfn's own errors) and printed by
+:func:`optfn.cli.main`.
+
+>>> import argparse, tempfile
+>>> from pathlib import Path
+>>> from optfn import WarmupCosine, save_config
+>>> path = Path(tempfile.mkdtemp()) / "sched.toml"
+>>> save_config(WarmupCosine(warmup_steps=2, total_steps=10), path)
+>>> cmd_validate(argparse.Namespace(file=str(path)))  # doctest: +ELLIPSIS
+/.../sched.toml: ok (WarmupCosine)
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from optfn.cli.load import (
+    UserError,
+    as_config,
+    console,
+    load,
+    model_factory,
+    rejected_input,
+    schedule_of,
+    user_file,
+)
+from optfn.cli.plot import terminal_plot, write_png
+from optfn.config import OptimConfig
+
+__all__ = ["cmd_curve", "cmd_demo", "cmd_plan", "cmd_validate", "plan_tables"]
+
+
+def _partition(model: Any, config: OptimConfig) -> Any:
+    """The user's rules applied to the user's model; rules that do not fit it are their mistake.
+
+    partition_params raises a ``ValueError`` when a rule matches nothing in the model (e.g. an
+    ``lr_scales`` prefix the model lacks): a :class:`UserError` here, where it happens.
+    """
+    from optfn.routing.partition import partition_params
+
+    with rejected_input():
+        return partition_params(model, config.rules, spec=config.optimizer)
+
+
+def plan_tables(model: Any, config: OptimConfig) -> tuple[Table, Table]:
+    """The partition table (one row per parameter) and the param-group summary."""
+    from optfn.build.groups import make_param_groups
+
+    part = _partition(model, config)
+    groups = make_param_groups(part)
+    lr_of = {n: g["lr"] for g in groups for n in g["param_names"]}
+    wd_of = {n: g["weight_decay"] for g in groups for n in g["param_names"]}
+    table = Table(title="partition", title_justify="left")
+    for col in ("name", "shape", "route", "weight decay", "lr", "why"):
+        table.add_column(col, overflow="fold")
+    for e in part:
+        table.add_row(
+            e.name,
+            "x".join(map(str, e.param.shape)) or "scalar",
+            e.route,
+            f"{wd_of[e.name]:g}",
+            f"{lr_of[e.name]:.3g}",
+            "; ".join(part.reasons(e.name)) or "-",
+        )
+    summary = Table(title=f"{len(groups)} param groups", title_justify="left")
+    for col in ("#", "route", "params", "elements", "lr", "weight decay"):
+        summary.add_column(col)
+    for i, g in enumerate(groups):
+        summary.add_row(
+            str(i),
+            g["route"],
+            str(len(g["params"])),
+            f"{sum(p.numel() for p in g['params']):,}",
+            f"{g['lr']:.3g}",
+            f"{g['weight_decay']:g}",
+        )
+    return table, summary
+
+
+def _demo_config(steps: int) -> OptimConfig:
+    from optfn.demo import default_config
+
+    return default_config(steps)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``optfn plan``: where each parameter of a model goes, and the merged param groups."""
+    spec = load(args.config)
+    config = as_config(spec, args.config) if spec is not None else _demo_config(300)
+    model = model_factory(args.model)()
+    table, summary = plan_tables(model, config)
+    out = console()
+    out.print(table)
+    out.print(summary)
+    return 0
+
+
+def cmd_curve(args: argparse.Namespace) -> int:
+    """``optfn curve``: the LR curve of a schedule or config, plotted, or as CSV/PNG."""
+    from optfn.schedules import lr_curve
+
+    if args.steps < 1:
+        raise UserError(f"--steps: must be >= 1, got {args.steps}")
+    schedule, base_lr = schedule_of(load(args.file), args.file)
+    mult = lr_curve(schedule, args.steps)
+    values = mult * base_lr if base_lr is not None else mult
+    label = "lr" if base_lr is not None else "multiplier"
+    out = console()
+    if args.csv:
+        with user_file(args.csv, "write"), open(args.csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "multiplier", *(["lr"] if base_lr is not None else [])])
+            for s, m in enumerate(mult):
+                w.writerow([s, repr(float(m)), *([repr(float(m * base_lr))] if base_lr else [])])
+        out.print(f"wrote {args.csv}")
+    if args.png:
+        write_png(args.png, values, label, title=type(schedule).__name__)
+        out.print(f"wrote {args.png}")
+    if not args.csv and not args.png:
+        out.print(f"{type(schedule).__name__}: {label} over {args.steps} steps")
+        out.print(terminal_plot(list(map(float, values))))
+        warm = getattr(schedule, "warmup_steps", None)
+        points = [("start", 0)]
+        if isinstance(warm, int) and 0 < warm <= args.steps:
+            points.append(("warmup end", warm - 1))
+        points += [("midpoint", (args.steps - 1) // 2), ("end", args.steps - 1)]
+        for what, s in points:
+            out.print(f"  {what:>10} (step {s}): {label} = {float(values[s]):.6g}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``optfn validate``: load a config strictly and summarize it (or raise every problem)."""
+    spec = load(args.file)
+    what = type(spec).__name__
+    if isinstance(spec, OptimConfig):
+        what = (
+            f"OptimConfig: {spec.optimizer.optimizer_type} lr={spec.optimizer.learning_rate:g}, "
+            f"schedule {type(spec.schedule).__name__}, {len(spec.rules.lr_scales)} LR scale(s)"
+        )
+    console().print(f"{args.file}: ok ({what})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``optfn demo``: train the built-in model; write config, checkpoint and LR curve."""
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from optfn.demo import ScoringModel, save_demo_checkpoint, train
+    from optfn.io import save_config
+    from optfn.schedules import lr_curve
+
+    if args.steps < 1:
+        raise UserError(f"--steps: must be >= 1, got {args.steps}")
+    spec = load(args.config)
+    config = as_config(spec, args.config) if spec is not None else _demo_config(args.steps)
+    out_dir = Path(args.out)
+    with user_file(out_dir, "write"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    out = console()
+
+    torch.manual_seed(args.seed)  # the model's initial weights too: same seed, same run
+    model = ScoringModel(config.optimizer)
+    table, summary = plan_tables(model, config)
+    out.print(table)
+    out.print(summary)
+
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("lr {task.fields[lr]:.3g}"),
+        TimeElapsedColumn(),
+        console=out,
+        disable=not out.is_terminal,
+    ) as progress:
+        task = progress.add_task("train", total=args.steps, loss=float("nan"), lr=0.0)
+
+        def on_step(step: int, loss: float, lr: float) -> None:
+            progress.update(task, completed=step + 1, loss=loss, lr=lr)
+
+        result = train(model, config, steps=args.steps, seed=args.seed, on_step=on_step)
+    seconds = time.perf_counter() - started
+
+    with user_file(out_dir / "config.toml", "write"):
+        save_config(config, out_dir / "config.toml")
+    with user_file(out_dir / "checkpoint.pt", "write"):
+        save_demo_checkpoint(out_dir / "checkpoint.pt", config, result, extra={"seed": args.seed})
+    curve = lr_curve(config.schedule, args.steps) * float(config.optimizer.learning_rate)
+    with user_file(out_dir / "lr_curve.csv", "write"):
+        with open(out_dir / "lr_curve.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", "lr"])
+            w.writerows((s, repr(float(v))) for s, v in enumerate(curve))
+    wrote = ["config.toml", "checkpoint.pt", "lr_curve.csv"]
+    try:
+        write_png(str(out_dir / "lr_curve.png"), curve, "lr", "demo LR schedule")
+        wrote.append("lr_curve.png")
+    except UserError as exc:
+        out.print(f"[yellow]note:[/] {exc}")
+    first = sum(result.losses[:10]) / min(10, len(result.losses))
+    last = sum(result.losses[-10:]) / min(10, len(result.losses))
+    out.print(
+        f"loss {first:.4f} -> {last:.4f} (mean of first/last 10 steps) over {args.steps} "
+        f"steps in {seconds:.1f} s"
+    )
+    out.print(f"wrote {', '.join(wrote)} under {out_dir}/")
+    return 0

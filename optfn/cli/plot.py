@@ -1,0 +1,59 @@
+"""Plots of an LR curve for the ``optfn`` command: in the terminal, or a PNG (matplotlib).
+
+>>> print(terminal_plot([0.0, 0.5, 1.0], width=3, height=2))
+        1 │  █
+        0 │███
+          └───
+           0 2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from optfn.cli.load import UserError, user_file
+
+__all__ = ["terminal_plot", "write_png"]
+
+
+def terminal_plot(values: Sequence[float], width: int = 64, height: int = 10) -> str:
+    """A compact text plot of ``values`` (resampled to ``width`` columns)."""
+    n = len(values)
+    cols = [values[min(n - 1, round(i * (n - 1) / max(1, width - 1)))] for i in range(width)]
+    lo, hi = min(cols), max(cols)
+    span = (hi - lo) or 1.0
+    rows = []
+    for r in range(height - 1, -1, -1):
+        level = lo + span * r / (height - 1)
+        line = "".join("█" if v >= level - 1e-12 else " " for v in cols)
+        label = f"{level:9.3g} │" if r in (0, height - 1) else "          │"
+        rows.append(label + line)
+    rows.append("          └" + "─" * width)
+    rows.append(f"           0{' ' * (width - len(str(n - 1)) - 1)}{n - 1}")
+    return "\n".join(rows)
+
+
+def write_png(path: str, values: Any, label: str, title: str) -> None:
+    """Plot ``values`` against the step into the PNG file ``path`` (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UserError(
+            "--png needs matplotlib: pip install 'optfn[plot]' (or use --csv)"
+        ) from None
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+    ax.plot(range(len(values)), values, lw=1.6)
+    ax.set_xlabel("step")
+    ax.set_ylabel(label if label != "lr" else "lr (learning_rate x multiplier)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    try:
+        with user_file(path, "write"):
+            fig.savefig(path)
+    finally:
+        plt.close(fig)

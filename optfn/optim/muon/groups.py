@@ -1,0 +1,251 @@
+"""The param-group contract of :class:`~optfn.MuonWithAdamW`, and its check.
+
+Every group names its ``route`` (:data:`ROUTES`), its ``params`` and their ``param_names``, and
+the route's hyper-parameters (:data:`MUON_GROUP_KEYS` or :data:`ADAMW_GROUP_KEYS`; an adamw
+group may add ``amsgrad``, ``maximize`` and ``foreach``). :func:`normalize_group` checks one
+group with optfn's one checker set (:mod:`optfn.specs.checks`: a number is any real number,
+numpy scalars included, never a bool) and returns the dict the optimizer keeps, numpy scalars
+turned into Python numbers so that its ``state_dict`` loads with ``weights_only=True``.
+
+A bad value raises :class:`~optfn.errors.SpecError` (a ``ValueError``) or
+:class:`~optfn.errors.SpecTypeError` (a ``TypeError``) whose ``field`` is the group (its index
+and route) and whose message names the key:
+
+>>> import numpy as np, torch
+>>> w = torch.nn.Parameter(torch.zeros(2))
+>>> group = {"params": [w], "param_names": ["w"], "route": "adamw", "lr": np.float32(0.5),
+...          "weight_decay": 0.0, "betas": (0.9, 0.999), "eps": 1e-8}
+>>> g = normalize_group(0, group)
+>>> g["lr"], type(g["lr"]).__name__, g["amsgrad"]
+(0.5, 'float', False)
+>>> normalize_group(1, {**group, "lr": -1.0})
+Traceback (most recent call last):
+    ...
+optfn.errors.SpecError: param group 1 (route 'adamw'): 'lr' must be finite and >= 0.0, got -1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optfn.errors import SpecError, SpecTypeError
+from optfn.specs.checks import in_range, is_bool, is_int, is_real, plain_number
+from optfn.specs.optimizers import MAX_NS_STEPS, ns_steps_ok
+
+__all__ = [
+    "ADAMW_FIXED",
+    "ADAMW_GROUP_KEYS",
+    "ADAMW_OPTIONAL",
+    "ADJUST_LR_FNS",
+    "MUON_GROUP_KEYS",
+    "ROUTES",
+    "normalize_group",
+    "where",
+]
+
+#: The routes a param group may name.
+ROUTES: tuple[str, ...] = ("muon", "adamw")
+
+#: Keys every ``"muon"`` group must have (besides ``params``, ``param_names`` and ``route``).
+MUON_GROUP_KEYS: tuple[str, ...] = (
+    "lr",
+    "weight_decay",
+    "momentum",
+    "nesterov",
+    "ns_coefficients",
+    "ns_steps",
+    "eps",
+    "adjust_lr_fn",
+)
+
+#: Keys every ``"adamw"`` group must have (besides ``params``, ``param_names`` and ``route``).
+ADAMW_GROUP_KEYS: tuple[str, ...] = ("lr", "weight_decay", "betas", "eps")
+
+#: Optional keys of an adamw group, filled with torch.optim.AdamW's defaults when absent, so
+#: that the group (and the state_dict) looks like one of torch's AdamW groups. Only
+#: ``amsgrad``, ``maximize`` and ``foreach`` may differ from these; the others are fixed.
+ADAMW_OPTIONAL: dict[str, Any] = {
+    "amsgrad": False,
+    "maximize": False,
+    "foreach": None,
+    "capturable": False,
+    "differentiable": False,
+    "fused": None,
+    "decoupled_weight_decay": True,
+}
+ADAMW_FIXED = ("capturable", "differentiable", "fused", "decoupled_weight_decay")
+
+#: The values of a muon group's ``adjust_lr_fn`` (``None`` means ``"original"``, as in torch).
+ADJUST_LR_FNS = ("original", "match_rms_adamw")
+
+
+def where(index: int, route: object) -> str:
+    """How messages name a group: ``"param group 0 (route 'muon')"``."""
+    return f"param group {index} (route {route!r})"
+
+
+def _check_real(
+    at: str,
+    key: str,
+    value: object,
+    lo: float,
+    *,
+    lo_open: bool = False,
+    hi: float | None = None,
+) -> None:
+    if not is_real(value):
+        raise SpecTypeError("", at, f"{key!r} must be a real number, got {value!r}")
+    if not in_range(value, lo, hi, lo_open=lo_open, hi_open=True):
+        lo_txt = f"> {lo}" if lo_open else f">= {lo}"
+        hi_txt = f" and < {hi}" if hi is not None else ""
+        raise SpecError("", at, f"{key!r} must be finite and {lo_txt}{hi_txt}, got {value!r}")
+
+
+def _check_bool(at: str, key: str, value: object) -> None:
+    if not is_bool(value):
+        raise SpecTypeError("", at, f"{key!r} must be a bool, got {value!r}")
+
+
+def _check_muon_hyper(at: str, group: Mapping[str, Any]) -> None:
+    _check_real(at, "lr", group["lr"], 0.0)
+    _check_real(at, "weight_decay", group["weight_decay"], 0.0)
+    _check_real(at, "momentum", group["momentum"], 0.0, hi=1.0)
+    _check_bool(at, "nesterov", group["nesterov"])
+    coefficients = group["ns_coefficients"]
+    if (
+        not isinstance(coefficients, Sequence)
+        or isinstance(coefficients, str)
+        or len(coefficients) != 3
+        or not all(is_real(c) and math.isfinite(c) for c in coefficients)
+    ):
+        raise SpecTypeError(
+            "", at, f"'ns_coefficients' must be 3 finite real numbers, got {coefficients!r}"
+        )
+    steps = group["ns_steps"]
+    if not is_int(steps):
+        raise SpecTypeError("", at, f"'ns_steps' must be an int, got {steps!r}")
+    if not ns_steps_ok(steps):
+        raise SpecError("", at, f"'ns_steps' must be in [1, {MAX_NS_STEPS}), got {steps!r}")
+    _check_real(at, "eps", group["eps"], 0.0, lo_open=True)
+    if group["adjust_lr_fn"] is not None and group["adjust_lr_fn"] not in ADJUST_LR_FNS:
+        raise SpecError(
+            "",
+            at,
+            f"'adjust_lr_fn' must be one of {ADJUST_LR_FNS} (or None, meaning "
+            f"'original'), got {group['adjust_lr_fn']!r}",
+        )
+
+
+def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
+    _check_real(at, "lr", group["lr"], 0.0)
+    _check_real(at, "weight_decay", group["weight_decay"], 0.0)
+    betas = group["betas"]
+    if (
+        not isinstance(betas, Sequence)
+        or isinstance(betas, str)
+        or len(betas) != 2
+        or not all(is_real(x) for x in betas)
+    ):
+        raise SpecTypeError("", at, f"'betas' must be 2 real numbers, got {betas!r}")
+    for i, beta in enumerate(betas):
+        _check_real(at, f"betas[{i}]", beta, 0.0, hi=1.0)
+    _check_real(at, "eps", group["eps"], 0.0)
+    _check_bool(at, "amsgrad", group["amsgrad"])
+    _check_bool(at, "maximize", group["maximize"])
+    if group["foreach"] is not None:
+        _check_bool(at, "foreach", group["foreach"])
+    for key in ADAMW_FIXED:
+        if group[key] != ADAMW_OPTIONAL[key]:
+            raise SpecError(
+                "",
+                at,
+                f"{key}={group[key]!r} is not supported by MuonWithAdamW "
+                f"(only {key}={ADAMW_OPTIONAL[key]!r})",
+            )
+
+
+def _check_params(at: str, route: str, group: dict[str, Any]) -> None:
+    params, names = group["params"], group["param_names"]
+    if isinstance(params, Tensor) or not isinstance(params, Iterable) or isinstance(params, set):
+        raise SpecTypeError(
+            "", at, f"'params' must be a list of tensors, got {type(params).__name__}"
+        )
+    params = list(params)
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise SpecTypeError("", at, f"'param_names' must be a list of str, got {names!r}")
+    names = list(names)
+    if len(names) != len(params):
+        raise SpecError(
+            "", at, f"'params' has {len(params)} entries but 'param_names' has {len(names)}"
+        )
+    for name, p in zip(names, params, strict=True):
+        if not isinstance(name, str):
+            raise SpecTypeError("", at, f"'param_names' must hold str, got {name!r}")
+        if not isinstance(p, Tensor):
+            raise SpecTypeError("", at, f"parameter {name!r} is a {type(p).__name__}, not a tensor")
+        if route == "muon":
+            if p.ndim < 2:
+                raise SpecError(
+                    "",
+                    at,
+                    f"parameter {name!r} has shape {tuple(p.shape)} (ndim {p.ndim}); "
+                    "Muon needs ndim >= 2, route it to 'adamw'",
+                )
+            if p.numel() == 0:
+                raise SpecError("", at, f"parameter {name!r} is empty {tuple(p.shape)}")
+            if torch.is_complex(p) or not p.is_floating_point():
+                raise SpecTypeError(
+                    "",
+                    at,
+                    f"parameter {name!r} has dtype {p.dtype}; Muon needs a real "
+                    "floating-point parameter",
+                )
+    group["params"], group["param_names"] = params, names
+
+
+def normalize_group(index: int, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check one param group against the contract and return the dict the optimizer keeps.
+
+    The adamw optional keys are filled with torch's defaults; real hyper-parameters given as
+    numpy scalars become the Python numbers they equal (``betas``/``ns_coefficients`` become
+    tuples only if one of their items was a numpy scalar).
+    """
+    if not isinstance(raw, Mapping):
+        raise SpecTypeError(
+            "",
+            f"param group {index}",
+            f"must be a dict with 'params', 'param_names', 'route', ...; got {type(raw).__name__}",
+        )
+    if "route" not in raw:
+        raise SpecError("", f"param group {index}", f"missing required key 'route' ({ROUTES})")
+    route = raw["route"]
+    if route not in ROUTES:
+        raise SpecError(
+            "", f"param group {index}", f"unknown route {route!r}; expected one of {ROUTES}"
+        )
+    at = where(index, route)
+    keys = MUON_GROUP_KEYS if route == "muon" else ADAMW_GROUP_KEYS
+    for key in ("params", "param_names", *keys):
+        if key not in raw:
+            raise SpecError("", at, f"missing required key {key!r}")
+    group = dict(raw)
+    if route == "adamw":
+        for key, default in ADAMW_OPTIONAL.items():
+            group.setdefault(key, default)
+    _check_params(at, route, group)
+    if route == "muon":
+        _check_muon_hyper(at, group)
+    else:
+        _check_adamw_hyper(at, group)
+    for key in keys:
+        value = group[key]
+        if isinstance(value, tuple | list) and any(plain_number(x) is not x for x in value):
+            group[key] = tuple(plain_number(x) for x in value)
+        else:
+            group[key] = plain_number(value)
+    return group

@@ -6,7 +6,10 @@ Trainer grouping (``get_parameter_names`` with its norm and bias exclusions) and
 ``param_groups_weight_decay`` / ``param_groups_layer_decay``, on a GPT-2-small-sized stack and
 synthetic models of 1k/10k/100k small parameters. Prints µs per parameter and ratios.
 
-    python benchmarks/bench_param_groups.py [--quick]
+    python benchmarks/bench_param_groups.py [--quick] [--against REF]
+
+``--against REF`` adds optfn as it was at git commit REF (extracted and imported beside the
+current one, see ``_baseline.py``) as a candidate, timed round-robin with the others.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from torch import nn
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
+from _baseline import describe, load
 from _timing import header, interleaved_medians
 
 from optfn import AdamWSpec, ParamRules, make_param_groups, partition_params
@@ -70,6 +74,22 @@ def optfn_groups(model: nn.Module) -> list[dict[str, Any]]:
     return make_param_groups(partition_params(model, rules, spec=_SPEC), _SPEC)
 
 
+def baseline_groups_fn(ref: str) -> Callable[[nn.Module], list[dict[str, Any]]]:
+    """The same work as :func:`optfn_groups`, by optfn at commit ``ref``."""
+    base = load(ref)
+    spec = base.AdamWSpec()
+    rules = {
+        True: base.ParamRules(lr_scales={"0": 5.0}),
+        False: base.ParamRules(lr_scales={"head": 5.0}),
+    }
+
+    def groups(model: nn.Module) -> list[dict[str, Any]]:
+        r = rules[isinstance(model, nn.Sequential)]
+        return base.make_param_groups(base.partition_params(model, r, spec=spec), spec)  # type: ignore[no-any-return]
+
+    return groups
+
+
 def hf_groups_fn() -> Callable[[nn.Module], list[dict[str, Any]]] | str:
     try:
         from transformers.trainer_pt_utils import get_parameter_names
@@ -116,6 +136,7 @@ def timm_fns() -> dict[str, Callable[[nn.Module], Any]] | str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small models, few repeats (CI)")
+    ap.add_argument("--against", metavar="REF", help="also time optfn at this git commit")
     args = ap.parse_args(argv)
     header("bench_param_groups: building param groups")
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
@@ -129,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     methods: dict[str, Callable[[nn.Module], Any]] = {"naive loop": naive, "optfn": optfn_groups}
+    if args.against:
+        methods[f"optfn@{args.against}"] = baseline_groups_fn(args.against)
+        print(f"   baseline: {describe(args.against)}")
     hf = hf_groups_fn()
     if isinstance(hf, str):
         print(f"   NOTE: Hugging Face baseline not run: {hf}")

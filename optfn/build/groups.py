@@ -44,7 +44,7 @@ def make_param_groups(
             f"(routes {sorted(set(partition.routes))}), got {type(spec).__name__}; "
             "call partition_params(models, rules, spec=spec) with this spec"
         )
-    kind = kind_of(spec)
+    routes = {r.name: r for r in kind_of(spec).routes}
     # (route, decay, scale) in order of first appearance -> that group's two lists. Keys
     # whose hyper-parameters come out equal (e.g. weight_decay 0 and no decay) share a group.
     cols = (partition.routes, partition.decays, partition.lr_scales)
@@ -52,7 +52,7 @@ def make_param_groups(
     slots: dict[tuple[str, bool, float], tuple[list[Any], list[str]]] = {}
     for key in dict.fromkeys(zip(*cols, strict=True)):
         route, decay, scale = key
-        hp = kind.route(route).hyper(spec, decay, scale)
+        hp = routes[route].hyper(spec, decay, scale)
         merged = (route, hp["lr"], hp.get("weight_decay", 0.0))
         group = groups.get(merged)
         if group is None:

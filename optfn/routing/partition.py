@@ -163,36 +163,68 @@ def partition_params(
     spec = _DEFAULT_SPEC if spec is None else spec
     if not isinstance(rules, ParamRules):
         raise TypeError(f"rules: expected ParamRules, got {type(rules).__name__}")
-
     kind = kind_of(spec)
-    base_route = kind.default_route.name
     matrix_route = kind.matrix_route
-    use_muon = matrix_route is not None
-    muon = rules.muon
+
+    rows = _collect(models, rules, with_owners=matrix_route is not None)
+    _check_prefixes(rules, rows)
+    if matrix_route is None:
+        routes, why_route = [kind.default_route.name] * len(rows.names), []
+    else:
+        routes, why_route = _matrix_routes(rows, rules.muon, kind.default_route.name, matrix_route)
+        _matrix_lr_scales(rules, rows, routes, matrix_route)
+    depths, num_blocks = _apply_layer_decay(rules.layer_decay, rows, routes, matrix_route)
+
+    return Partition(
+        names=tuple(rows.names),
+        params=tuple(rows.params),
+        routes=tuple(routes),
+        decays=tuple([w is None for w in rows.why_decay]),
+        lr_scales=tuple(rows.lr_scales),
+        rules=rules,
+        spec=spec,
+        why_decay=tuple(rows.why_decay),
+        why_prefix=tuple(rows.why_prefix),
+        why_route=tuple(why_route),
+        depths=tuple(depths),
+        num_blocks=num_blocks,
+    )
+
+
+@attrs.define
+class _Rows:
+    """The columns :func:`_collect` fills, one row per trainable parameter."""
+
+    names: list[str] = attrs.Factory(list)
+    params: list[nn.Parameter] = attrs.Factory(list)
+    lr_scales: list[float] = attrs.Factory(list)
+    why_decay: list[_DecayWhy] = attrs.Factory(list)
+    why_prefix: list[str | None] = attrs.Factory(list)
+    owners: list[type] = attrs.Factory(list)  # module type of each row (with a matrix route)
+    used_prefixes: set[str] = attrs.Factory(set)
+    model_starts: list[tuple[int, str]] = attrs.Factory(list)  # (first row, model prefix)
+
+
+def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Rows:
+    """Walk the models once: every trainable parameter, its decay reason and LR scale.
+
+    Per-module facts are computed once per module (or once per module type); the per-
+    parameter loop only appends to columns. Reasons are kept as small shared codes.
+    """
     nd_names = name_matcher(rules.no_decay_names)
+    nd_match = nd_names.test if nd_names.patterns else None
     nd_types = _frozen(rules.no_decay_types)
     max_ndim = rules.no_decay_max_ndim
     scales = dict(rules.lr_scales)
-    ld = rules.layer_decay
-
-    nd_match = nd_names.matches if nd_names.patterns else None
-
-    # Per-module facts are computed once per module (or once per module type); the per-
-    # parameter loop only appends to columns. Reasons are kept as small shared codes.
+    rows = _Rows()
+    names, params, why_decay, owners = rows.names, rows.params, rows.why_decay, rows.owners
+    lr_scales, why_prefix, used_prefixes = rows.lr_scales, rows.why_prefix, rows.used_prefixes
     type_cache: dict[type, _DecayWhy] = {}
     seen_params: set[int] = set()
-    names: list[str] = []
-    params: list[nn.Parameter] = []
-    lr_scales: list[float] = []
-    why_decay: list[_DecayWhy] = []
-    why_prefix: list[str | None] = []
-    owners: list[type] = []  # module type of each parameter (only needed under a MuonSpec)
     own_prefixes: list[int] = []  # rows whose full parameter name is itself an lr_scales key
-    used_prefixes: set[str] = set()
     root_scale: Scale = (scales[""], "") if "" in scales else NO_SCALE
-    model_starts: list[tuple[int, str]] = []
     for prefix, root in named_models(models):
-        model_starts.append((len(names), prefix))
+        rows.model_starts.append((len(names), prefix))
         for mname, mod, cur in walk(root, prefix, scales, root_scale):
             plist = mod._parameters
             if not plist:
@@ -223,7 +255,7 @@ def partition_params(
                 names.append(name)
                 params.append(p)
                 why_decay.append(dwhy)
-                if use_muon:
+                if with_owners:
                     owners.append(cls)
                 if scales and name in scales:
                     own_prefixes.append(len(names) - 1)
@@ -234,74 +266,63 @@ def partition_params(
                 why_prefix.extend([sprefix] * added)
                 if sprefix is not None:
                     used_prefixes.add(sprefix)
-
     if scales:
         for i in own_prefixes:  # a parameter's own full name is the deepest prefix of all
             lr_scales[i] = scales[names[i]]
             why_prefix[i] = names[i]
             used_prefixes.add(names[i])
     else:
-        lr_scales = [1.0] * len(names)
-        why_prefix = [None] * len(names)
-    decays = [w is None for w in why_decay]
+        rows.lr_scales = [1.0] * len(names)
+        rows.why_prefix = [None] * len(names)
+    return rows
 
-    for pfx in scales:  # a prefix shadowed by deeper ones still matches: only "none" is an error
-        if pfx not in used_prefixes and not any(
-            pfx == "" or n == pfx or n.startswith(pfx + ".") for n in names
+
+def _check_prefixes(rules: ParamRules, rows: _Rows) -> None:
+    """Every ``lr_scales`` prefix matches some parameter (a shadowed one still matches)."""
+    for pfx, _ in rules.lr_scales:
+        if pfx not in rows.used_prefixes and not any(
+            pfx == "" or n == pfx or n.startswith(pfx + ".") for n in rows.names
         ):
-            _raise_unused_prefix(pfx, names)
+            _raise_unused_prefix(pfx, rows.names)
 
-    routes, why_route = (
-        _muon_routes(names, params, owners, muon, base_route, matrix_route)
-        if matrix_route is not None
-        else ([base_route] * len(names), [])
-    )
-    if use_muon:  # seed 000: Muon parameters always use the Muon LR
-        for i, r in enumerate(routes):
-            if r == matrix_route:
-                lr_scales[i] = 1.0  # why_prefix[i] is kept: reasons() says it was ignored
-        effective = {why_prefix[i] for i, r in enumerate(routes) if r != matrix_route}
-        idle = [p for p in scales if p not in effective and p in used_prefixes]
-        if idle:
-            warnings.warn(
-                f"ParamRules.lr_scales: {', '.join(map(repr, idle))}: covers only Muon "
-                "parameters, which always use MuonSpec.learning_rate (seed 000), so the scale "
-                "has no effect; set MuonSpec.learning_rate, or route them to AdamW",
-                RoutingWarning,
-                stacklevel=2,
-            )
 
-    depths: list[int] = []
-    num_blocks = 0
-    if ld is not None:
-        depths, num_blocks = _layer_depths(names, ld, model_starts)
-        for i, d in enumerate(depths):
-            if routes[i] != matrix_route:
-                lr_scales[i] *= ld.rate ** (num_blocks + 1 - d)
-
-    if use_muon and names and matrix_route not in routes:
+def _matrix_lr_scales(rules: ParamRules, rows: _Rows, routes: list[str], matrix: str) -> None:
+    """Seed 000: Muon parameters always use the Muon LR, so their LR scale is 1; warn when a
+    prefix then scales nothing, or when no parameter took the matrix route."""
+    for i, r in enumerate(routes):
+        if r == matrix:
+            rows.lr_scales[i] = 1.0  # why_prefix[i] is kept: reasons() says it was ignored
+    effective = {rows.why_prefix[i] for i, r in enumerate(routes) if r != matrix}
+    idle = [p for p, _ in rules.lr_scales if p not in effective and p in rows.used_prefixes]
+    if idle:
         warnings.warn(
-            f"MuonSpec: rules.muon routes no parameter to Muon (include={muon.include!r}); "
-            "every parameter will use AdamW. Use MuonRouting.hidden_matrices() or your own "
-            "include patterns to pick the matrices.",
+            f"ParamRules.lr_scales: {', '.join(map(repr, idle))}: covers only Muon "
+            "parameters, which always use MuonSpec.learning_rate (seed 000), so the scale "
+            "has no effect; set MuonSpec.learning_rate, or route them to AdamW",
             RoutingWarning,
-            stacklevel=2,
+            stacklevel=3,
+        )
+    if rows.names and matrix not in routes:
+        warnings.warn(
+            f"MuonSpec: rules.muon routes no parameter to Muon "
+            f"(include={rules.muon.include!r}); every parameter will use AdamW. Use "
+            "MuonRouting.hidden_matrices() or your own include patterns to pick the matrices.",
+            RoutingWarning,
+            stacklevel=3,
         )
 
-    return Partition(
-        names=tuple(names),
-        params=tuple(params),
-        routes=tuple(routes),
-        decays=tuple(decays),
-        lr_scales=tuple(lr_scales),
-        rules=rules,
-        spec=spec,
-        why_decay=tuple(why_decay),
-        why_prefix=tuple(why_prefix),
-        why_route=tuple(why_route),
-        depths=tuple(depths),
-        num_blocks=num_blocks,
-    )
+
+def _apply_layer_decay(
+    ld: LayerDecay | None, rows: _Rows, routes: list[str], matrix: str | None
+) -> tuple[list[int], int]:
+    """Multiply each non-matrix row's LR scale by ``rate ** (L + 1 - depth)``."""
+    if ld is None:
+        return [], 0
+    depths, num_blocks = _layer_depths(rows.names, ld, rows.model_starts)
+    for i, d in enumerate(depths):
+        if routes[i] != matrix:
+            rows.lr_scales[i] *= ld.rate ** (num_blocks + 1 - d)
+    return depths, num_blocks
 
 
 def _local_names(names: list[str], model_starts: list[tuple[int, str]]) -> Iterator[str]:
@@ -313,13 +334,8 @@ def _local_names(names: list[str], model_starts: list[tuple[int, str]]) -> Itera
             yield names[i][cut:]
 
 
-def _muon_routes(
-    names: list[str],
-    params: list[nn.Parameter],
-    owners: list[type],
-    muon: MuonRouting,
-    other: str,
-    matrix: str,
+def _matrix_routes(
+    rows: _Rows, muon: MuonRouting, other: str, matrix: str
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Route of every parameter of an optimizer with a matrix route, with the reason:
     ``matrix`` for the parameters ``muon`` picks, ``other`` for the rest."""
@@ -328,7 +344,7 @@ def _muon_routes(
     excluded_types = frozenset(muon.exclude_types)
     routes: list[str] = []
     why: list[tuple[str, str]] = []
-    for name, p, owner_cls in zip(names, params, owners, strict=True):
+    for name, p, owner_cls in zip(rows.names, rows.params, rows.owners, strict=True):
         ndim = p.ndim
         if ndim < muon.min_ndim:
             routes.append(other)

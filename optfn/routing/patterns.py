@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from functools import cache
 
 import attrs
@@ -45,22 +46,13 @@ class NameMatcher:
     """
 
     patterns: tuple[str, ...]
-    last: frozenset[str]
-    exact: frozenset[str]
-    suffixes: tuple[str, ...]
-    ends: tuple[str, ...]
-    regex: re.Pattern[str] | None
+    #: ``test(name, last)``: the match, compiled to only the checks these patterns need
+    #: (``last`` is the name's last component); what the partition's hot loop calls.
+    test: Callable[[str, str], bool] = attrs.field(eq=False, repr=False)
 
     def matches(self, name: str, last: str | None = None) -> bool:
         """Whether any pattern matches ``name`` (``last``: its last component, if known)."""
-        if last is None:
-            last = name.rpartition(".")[2]
-        return (
-            last in self.last
-            or (bool(self.ends) and name.endswith(self.ends))
-            or (bool(self.suffixes) and (name in self.exact or name.endswith(self.suffixes)))
-            or (self.regex is not None and self.regex.search(name) is not None)
-        )
+        return self.test(name, name.rpartition(".")[2] if last is None else last)
 
     def first(self, name: str) -> str | None:
         """The first pattern that matches ``name`` (to explain a match), or ``None``."""
@@ -85,10 +77,38 @@ def name_matcher(patterns: tuple[str, ...]) -> NameMatcher:
         p for p in patterns if _WILDCARDS & set(p) and not (p.startswith("*") and p[1:] in ends)
     )
     return NameMatcher(
-        patterns=patterns,
-        last=frozenset(p for p in literal if "." not in p),
-        exact=frozenset(dotted),
-        suffixes=tuple("." + p for p in dotted),
-        ends=ends,
-        regex=_regex(wild),
+        patterns,
+        _compile(
+            frozenset(p for p in literal if "." not in p),
+            frozenset(dotted),
+            tuple("." + p for p in dotted),
+            ends,
+            _regex(wild),
+        ),
     )
+
+
+def _compile(
+    last: frozenset[str],
+    exact: frozenset[str],
+    suffixes: tuple[str, ...],
+    ends: tuple[str, ...],
+    regex: re.Pattern[str] | None,
+) -> Callable[[str, str], bool]:
+    """The cheapest test for these parts: the common pattern sets (literal last components
+    and ``*suffix`` patterns only) get a one-line closure, the rest the general one."""
+    if not (suffixes or regex):
+        if not ends:
+            return lambda name, lst: lst in last
+        return lambda name, lst: lst in last or name.endswith(ends)
+    search = regex.search if regex is not None else None
+
+    def test(name: str, lst: str) -> bool:
+        return (
+            lst in last
+            or (bool(ends) and name.endswith(ends))
+            or (bool(suffixes) and (name in exact or name.endswith(suffixes)))
+            or (search is not None and search(name) is not None)
+        )
+
+    return test

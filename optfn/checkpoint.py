@@ -145,7 +145,7 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` (with ``weights_only=True``).
 
-    The config is read back strictly (:func:`optfn.io.serialization.from_dict`).
+    The config is read back strictly (:func:`optfn.from_dict`).
     """
     data = torch.load(path, map_location=map_location, weights_only=True)
     if not (isinstance(data, dict) and data.get("format") == FORMAT):

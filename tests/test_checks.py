@@ -287,10 +287,6 @@ def test_numpy_floats_serialize_and_compare_equal_after_a_round_trip() -> None:
         assert back == spec and hash(back) == hash(spec)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs an int unstructure hook in optfn/io/converter.py (see the report to the lead)",
-)
 def test_numpy_integers_serialize_and_compare_equal_after_a_round_trip() -> None:
     spec = MuonSpec(ns_steps=np.int64(7), nesterov=False)
     sched = WarmupCosine(warmup_steps=np.int64(3), total_steps=np.int32(10))
@@ -301,10 +297,6 @@ def test_numpy_integers_serialize_and_compare_equal_after_a_round_trip() -> None
     assert type(data["ns_steps"]) is int and data["nesterov"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs Route.hyper (optfn/optim/table.py) to store plain_number(...) values",
-)
 def test_an_optimizer_built_from_a_numpy_spec_checkpoints(tmp_path: Any) -> None:
     from optfn import load_checkpoint, make_optimizer, save_checkpoint
 

@@ -16,7 +16,7 @@ import pytest
 
 from optfn.compat.serialized import optimizer_from_serialized
 from optfn.errors import ConfigError
-from optfn.io.serialization import from_dict, from_json, from_toml, load_config
+from optfn.io import from_dict, from_json, from_toml, load_config
 
 TAGS = "'adam', 'adamw', "  # the allowed tags are listed, sorted
 Problems = list[tuple[str, str]]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from optfn.errors import SpecError
 from optfn.optim.table import kind_of
 from optfn.routing.partition import Partition
 from optfn.specs.optimizers import OptimizerSpecification
@@ -39,10 +40,12 @@ def make_param_groups(
     """
     spec = partition.spec if spec is None else spec
     if type(spec) is not type(partition.spec):
-        raise ValueError(
-            f"spec: the partition was made for {type(partition.spec).__name__} "
+        raise SpecError(
+            "",
+            "spec",
+            f"the partition was made for {type(partition.spec).__name__} "
             f"(routes {sorted(set(partition.routes))}), got {type(spec).__name__}; "
-            "call partition_params(models, rules, spec=spec) with this spec"
+            "call partition_params(models, rules, spec=spec) with this spec",
         )
     routes = {r.name: r for r in kind_of(spec).routes}
     # (route, decay, scale) in order of first appearance -> that group's two lists. Keys

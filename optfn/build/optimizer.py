@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from optfn.build.groups import make_param_groups
+from optfn.errors import SpecError
 from optfn.optim.table import kind_of
 from optfn.routing.partition import partition_params
 from optfn.routing.walk import ModelsLike
@@ -58,8 +59,10 @@ def param_groups_for(
 ) -> list[dict[str, Any]]:
     part = partition_params(models, rules, spec=spec)
     if not len(part):
-        raise ValueError(
-            f"models: {_describe(models)} has no trainable parameter (every parameter has "
-            "requires_grad=False); unfreeze some before building the optimizer"
+        raise SpecError(
+            "",
+            "models",
+            f"{_describe(models)} has no trainable parameter (every parameter has "
+            "requires_grad=False); unfreeze some before building the optimizer",
         )
     return make_param_groups(part, spec)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from optfn.build.optimizer import ModelsLike, make_optimizer, param_groups_for
-from optfn.errors import SpecError
+from optfn.errors import SpecError, SpecTypeError
 from optfn.routing.walk import iter_modules
 from optfn.scheduler import ScheduleLR
 from optfn.schedules import WarmupCosine
@@ -49,16 +49,20 @@ def _multiplier_prefixes(
     out: dict[str, float] = {}
     for mod, mult in lr_multipliers.items():
         if not isinstance(mod, nn.Module):
-            raise TypeError(
-                f"lr_multipliers: keys must be sub-modules of the model, got {type(mod).__name__}"
+            raise SpecTypeError(
+                "",
+                "lr_multipliers",
+                f"keys must be sub-modules of the model, got {type(mod).__name__}",
             )
         label = type(mod).__name__
         v.check_real("", f"lr_multipliers[{label}]", mult, 0.0, None, True, False)
         qualname = names.get(id(mod))
         if qualname is None:
-            raise ValueError(
-                f"lr_multipliers: the {label} module given as a key is not inside the model(s) "
-                "being optimized; pass sub-modules of the model (e.g. model.scoring_head)"
+            raise SpecError(
+                "",
+                "lr_multipliers",
+                f"the {label} module given as a key is not inside the model(s) "
+                "being optimized; pass sub-modules of the model (e.g. model.scoring_head)",
             )
         out[qualname] = float(mult)
     return out
@@ -81,9 +85,11 @@ def create_optimizer(
         scales = dict(rules.lr_scales)
         for prefix, scale in _multiplier_prefixes(models, lr_multipliers).items():
             if prefix in scales and scales[prefix] != scale:
-                raise ValueError(
-                    f"lr_multipliers: {prefix!r} is scaled x{scale:g} here and "
-                    f"x{scales[prefix]:g} by rules.lr_scales; give it in one place"
+                raise SpecError(
+                    "",
+                    "lr_multipliers",
+                    f"{prefix!r} is scaled x{scale:g} here and "
+                    f"x{scales[prefix]:g} by rules.lr_scales; give it in one place",
                 )
             scales[prefix] = scale
         rules = attrs.evolve(rules, lr_scales=scales)

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from optfn.errors import ConfigError
+from optfn.errors import ConfigError, SpecTypeError
 from optfn.io.converter import CONVERTER
 from optfn.io.formats import _structure
 from optfn.io.problems import show
@@ -33,7 +33,7 @@ def optimizer_params(spec: OptimizerSpecification) -> dict[str, Any]:
     ([0.9, 0.999], None)
     """
     if not isinstance(spec, OptimizerSpecification) or REGISTRY.tag_of(type(spec)) is None:
-        raise TypeError(f"spec: must be a registered optimizer spec, got {show(spec)}")
+        raise SpecTypeError("", "spec", f"must be a registered optimizer spec, got {show(spec)}")
     body = CONVERTER.unstructure(spec, type(spec))
     return {a.name: body.get(a.name) for a in attrs.fields(type(spec)) if a.init}
 

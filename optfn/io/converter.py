@@ -29,26 +29,24 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from optfn.errors import SpecError, SpecTypeError
 from optfn.io.problems import show as _show
 from optfn.io.registry import FAMILIES, REGISTRY, TAG_KEY, SpecRegistry
+from optfn.specs.checks import as_float, is_int, is_real
 
 __all__ = ["CONVERTER", "make_converter", "pick_class"]
 
 
 def _float(val: Any, _: Any) -> float:
-    if not isinstance(val, (int, float)) or isinstance(val, bool):
+    if not is_real(val):
         raise TypeError(f"must be a number, got {_show(val)}")
-    try:
-        out = float(val)
-    except OverflowError:
-        out = math.inf
+    out = as_float(val)
     if not math.isfinite(out):
         raise ValueError(f"must be a finite number, got {val!r}")
     return out
 
 
 def _int(val: Any, _: Any) -> int:
-    if not isinstance(val, int) or isinstance(val, bool):
+    if not is_int(val):
         raise TypeError(f"must be an integer, got {_show(val)}")
-    return val
+    return int(val)
 
 
 def _bool(val: Any, _: Any) -> bool:
@@ -209,6 +207,8 @@ def make_converter(registry: SpecRegistry) -> cattrs.Converter:
         conv.register_structure_hook(typ, hook)
     conv.register_structure_hook_func(_is_literal, _literal)
     conv.register_unstructure_hook(float, float)  # an int given to a float field is written 1.0
+    conv.register_unstructure_hook(int, int)  # a numpy integer in an int field is written an int
+    conv.register_unstructure_hook(bool, bool)  # after int's: a bool is an int, keep True/False
 
     def structure_tuple(val: Any, typ: Any) -> tuple[Any, ...]:
         if not isinstance(val, (list, tuple)):

@@ -51,7 +51,7 @@ from typing import Any, TypeVar, overload
 import tomli_w
 from cattrs.errors import ClassValidationError, IterableValidationError
 
-from optfn.errors import ConfigError
+from optfn.errors import ConfigError, SpecError, SpecTypeError
 from optfn.io.converter import CONVERTER, pick_class
 from optfn.io.problems import ROOT, join_path, render_problems
 from optfn.io.problems import show as _show
@@ -83,6 +83,7 @@ CONFIG_VERSION = 1
 def to_dict(spec: Any) -> dict[str, Any]:
     """``spec`` as plain, JSON/TOML-safe data with ``"version"`` and ``"type"`` at the top.
 
+    >>> from optfn import LayerDecay, ParamRules
     >>> to_dict(LayerDecay(rate=0.5, stem=()))
     {'version': 1, 'type': 'layer_decay', 'rate': 0.5, 'blocks': 'blocks', 'stem': []}
     >>> to_dict(ParamRules(lr_scales={"head": 5.0}))["lr_scales"]
@@ -90,7 +91,9 @@ def to_dict(spec: Any) -> dict[str, Any]:
     """
     tag = REGISTRY.tag_of(type(spec))
     if tag is None:
-        raise TypeError(f"spec: {type(spec).__name__} is not a registered spec (see register_spec)")
+        raise SpecTypeError(
+            "", "spec", f"{type(spec).__name__} is not a registered spec (see register_spec)"
+        )
     body: dict[str, Any] = CONVERTER.unstructure(spec, type(spec))
     return {VERSION_KEY: CONFIG_VERSION, TAG_KEY: tag, **body}
 
@@ -113,7 +116,9 @@ def _structure(data: Any, target: type | None, source: str | None, versioned: bo
         if cls is None:
             cls = pick_class(REGISTRY, data, target or object)
         elif REGISTRY.tag_of(cls) is None:
-            raise TypeError(f"cls: {cls.__name__} is not a registered spec (see register_spec)")
+            raise SpecTypeError(
+                "", "cls", f"{cls.__name__} is not a registered spec (see register_spec)"
+            )
         return CONVERTER.structure(data, cls)
     except (ClassValidationError, IterableValidationError, ValueError, KeyError) as err:
         raise ConfigError(render_problems(err), source) from None
@@ -139,6 +144,7 @@ def from_dict(data: Any, cls: Any = None, *, source: str | None = None) -> Any:
 def to_json(spec: Any, *, indent: int | None = 2) -> str:
     """``to_dict(spec)`` as JSON text (never NaN or Infinity).
 
+    >>> from optfn import LayerDecay
     >>> print(to_json(LayerDecay(rate=0.75, stem=()), indent=None))
     {"version": 1, "type": "layer_decay", "rate": 0.75, "blocks": "blocks", "stem": []}
     """
@@ -173,7 +179,7 @@ def from_json(text: str, cls: Any = None, *, source: str | None = None) -> Any:
 
 def _no_none(data: Any, path: str) -> None:
     if data is None:
-        raise ValueError(f"{path or ROOT}: TOML has no null; this None cannot be written")
+        raise SpecError("", path or ROOT, "TOML has no null; this None cannot be written")
     if isinstance(data, dict):
         for key, val in data.items():
             _no_none(val, join_path(path, key))
@@ -185,6 +191,7 @@ def _no_none(data: Any, path: str) -> None:
 def to_toml(spec: Any) -> str:
     """``to_dict(spec)`` as TOML text.
 
+    >>> from optfn import LayerDecay
     >>> print(to_toml(LayerDecay(rate=0.75)))
     version = 1
     type = "layer_decay"
@@ -228,7 +235,7 @@ _FORMATS: dict[str, tuple[Callable[[Any], str], Callable[..., Any]]] = {
 def _format(path: str | os.PathLike[str]) -> tuple[Callable[[Any], str], Callable[..., Any]]:
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
-        raise ValueError(f"path: {str(path)!r} must end in .toml or .json, got {suffix!r}")
+        raise SpecError("", "path", f"{str(path)!r} must end in .toml or .json, got {suffix!r}")
     return _FORMATS[suffix]
 
 

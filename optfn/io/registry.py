@@ -18,6 +18,7 @@ import attrs
 
 from optfn import schedules
 from optfn.config import OptimConfig
+from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import OPTIMIZERS, OptimizerTable
 from optfn.schedules import Schedule
 from optfn.specs.optimizers import OptimizerSpecification
@@ -65,9 +66,11 @@ class SpecRegistry:
         clash = opts.keys() & self.others.keys()
         if clash:
             tag = sorted(clash)[0]
-            raise ValueError(
-                f"tag {tag!r} names both the optimizer {opts[tag].__name__} and the spec "
-                f"{self.others[tag].__name__}; give one of them another tag"
+            raise SpecError(
+                "",
+                "tag",
+                f"{tag!r} names both the optimizer {opts[tag].__name__} and the spec "
+                f"{self.others[tag].__name__}; give one of them another tag",
             )
         return {**opts, **self.others}
 
@@ -84,35 +87,43 @@ class SpecRegistry:
     def register(self, cls: type, tag: str | None = None) -> str:
         """Add ``cls`` under ``tag``; registering the same pair again does nothing."""
         if not (isinstance(cls, type) and attrs.has(cls)):
-            raise TypeError(f"cls: must be an attrs class, got {cls!r}")
+            raise SpecTypeError("", "cls", f"must be an attrs class, got {cls!r}")
         if cls in FAMILIES:
-            raise TypeError(f"cls: {cls.__name__} is an abstract base; register its subclasses")
+            raise SpecTypeError(
+                "", "cls", f"{cls.__name__} is an abstract base; register its subclasses"
+            )
         if tag is None:
             tag = getattr(cls, "optimizer_type", "") or _snake_case(cls.__name__)
         if not (isinstance(tag, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", tag)):
-            raise ValueError(f"tag: must be a name like 'my_schedule', got {tag!r}")
+            raise SpecError("", "tag", f"must be a name like 'my_schedule', got {tag!r}")
         if issubclass(cls, OptimizerSpecification) and cls.optimizer_type != tag:
-            raise ValueError(
-                f"tag: an optimizer spec is tagged by its optimizer_type "
-                f"{cls.optimizer_type!r}, got {tag!r}"
+            raise SpecError(
+                "",
+                "tag",
+                f"an optimizer spec is tagged by its optimizer_type "
+                f"{cls.optimizer_type!r}, got {tag!r}",
             )
         clash = {TAG_KEY, VERSION_KEY} & {a.name for a in attrs.fields(cls)}
         if clash:
-            raise ValueError(f"cls: a spec field cannot be named {sorted(clash)[0]!r}")
+            raise SpecError("", "cls", f"a spec field cannot be named {sorted(clash)[0]!r}")
         by_tag = self.by_tag
         have, old = by_tag.get(tag), self.tag_of(cls)
         if (have is not None and have is not cls) or (old is not None and old != tag):
-            raise ValueError(
-                f"tag: {tag!r} is taken by {have.__name__}"
+            raise SpecError(
+                "",
+                "tag",
+                f"{tag!r} is taken by {have.__name__}"
                 if have is not None and have is not cls
-                else f"cls: {cls.__name__} is already registered as {old!r}"
+                else f"cls: {cls.__name__} is already registered as {old!r}",
             )
         if issubclass(cls, OptimizerSpecification):
             if old is not None:
                 return tag
-            raise TypeError(
-                f"cls: {cls.__name__} is an optimizer spec; register it with "
-                "optfn.register_optimizer(cls, build=...), which also tells optfn how to build it"
+            raise SpecTypeError(
+                "",
+                "cls",
+                f"{cls.__name__} is an optimizer spec; register it with "
+                "optfn.register_optimizer(cls, build=...), which also tells optfn how to build it",
             )
         self.others[tag] = cls
         return tag

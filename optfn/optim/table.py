@@ -28,7 +28,9 @@ from typing import Any
 import attrs
 import torch
 
+from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.muon import MuonWithAdamW
+from optfn.specs.checks import plain_number
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 
 __all__ = [
@@ -72,11 +74,19 @@ class Route:
 
     def hyper(self, spec: OptimizerSpecification, decay: bool, scale: float) -> dict[str, Any]:
         """The hyper-parameters of one group (everything but the parameters)."""
-        out: dict[str, Any] = {"route": self.name, "lr": getattr(spec, self.lr) * scale}
+        # plain_number: a numpy scalar in a spec becomes the Python number of the same value,
+        # so groups (and optimizer state_dicts) hold only what weights_only loading reads
+        out: dict[str, Any] = {
+            "route": self.name,
+            "lr": plain_number(getattr(spec, self.lr)) * scale,
+        }
         if self.weight_decay is not None:
-            out["weight_decay"] = getattr(spec, self.weight_decay) if decay else 0.0
+            out["weight_decay"] = plain_number(getattr(spec, self.weight_decay)) if decay else 0.0
         for key, field in self.keys:
-            out[key] = getattr(spec, field)
+            value = getattr(spec, field)
+            out[key] = (
+                tuple(map(plain_number, value)) if isinstance(value, tuple) else plain_number(value)
+            )
         out.update(self.fixed)
         return out
 
@@ -115,33 +125,42 @@ class OptimizerKind:
 def _check_kind(kind: OptimizerKind) -> None:
     cls: object = kind.spec
     if not (isinstance(cls, type) and issubclass(cls, OptimizerSpecification)):
-        raise TypeError(f"spec: must be an attrs subclass of OptimizerSpecification, got {cls!r}")
+        raise SpecTypeError(
+            "", "spec", f"must be an attrs subclass of OptimizerSpecification, got {cls!r}"
+        )
     tag: object = cls.optimizer_type
     if not attrs.has(cls):
-        raise TypeError(f"spec: {cls.__name__} must be an attrs class (@attrs.frozen)")
+        raise SpecTypeError("", "spec", f"{cls.__name__} must be an attrs class (@attrs.frozen)")
     if not (isinstance(tag, str) and _TAG.fullmatch(tag)):
-        raise ValueError(
-            f"{cls.__name__}.optimizer_type: must be a name like 'my_optimizer', got {tag!r}"
+        raise SpecError(
+            cls.__name__, "optimizer_type", f"must be a name like 'my_optimizer', got {tag!r}"
         )
     if not callable(kind.build):
-        raise TypeError(f"build: must be callable (groups, spec) -> Optimizer, got {kind.build!r}")
+        raise SpecTypeError(
+            "", "build", f"must be callable (groups, spec) -> Optimizer, got {kind.build!r}"
+        )
     if not kind.routes or not all(isinstance(r, Route) for r in kind.routes):
-        raise TypeError(f"routes: must be a non-empty tuple of Route, got {kind.routes!r}")
+        raise SpecTypeError(
+            "", "routes", f"must be a non-empty tuple of Route, got {kind.routes!r}"
+        )
     names = [r.name for r in kind.routes]
     if len(set(names)) != len(names):
-        raise ValueError(f"routes: route names must be distinct, got {names}")
+        raise SpecError("", "routes", f"route names must be distinct, got {names}")
     if kind.matrix_route is not None and kind.matrix_route not in names[1:]:
-        raise ValueError(
-            f"matrix_route: must name one of the routes after the first {names[1:]}, "
-            f"got {kind.matrix_route!r}"
+        raise SpecError(
+            "",
+            "matrix_route",
+            f"must name one of the routes after the first {names[1:]}, got {kind.matrix_route!r}",
         )
     fields = {a.name for a in attrs.fields(cls)}
     for r in kind.routes:
         used = [r.lr, *([r.weight_decay] if r.weight_decay else []), *(f for _, f in r.keys)]
         missing = [f for f in used if f not in fields]
         if missing:
-            raise ValueError(
-                f"routes: route {r.name!r} reads {missing} but {cls.__name__} has no such field"
+            raise SpecError(
+                "",
+                "routes",
+                f"route {r.name!r} reads {missing} but {cls.__name__} has no such field",
             )
 
 
@@ -157,13 +176,17 @@ class OptimizerTable:
         _check_kind(kind)
         have = self.by_tag.get(kind.tag)
         if have is not None and have != kind:
-            raise ValueError(
-                f"optimizer_type {kind.tag!r} is taken by {have.spec.__name__}; "
-                "give your spec another optimizer_type"
+            raise SpecError(
+                "",
+                "optimizer_type",
+                f"{kind.tag!r} is taken by {have.spec.__name__}; "
+                "give your spec another optimizer_type",
             )
         other = next((k for k in self.by_tag.values() if k.spec is kind.spec), None)
         if other is not None and other.tag != kind.tag:
-            raise ValueError(f"{kind.spec.__name__} is already registered as {other.tag!r}")
+            raise SpecError(
+                "", "spec", f"{kind.spec.__name__} is already registered as {other.tag!r}"
+            )
         self.by_tag[kind.tag] = kind
         return kind
 
@@ -260,9 +283,11 @@ def kind_of(spec: object) -> OptimizerKind:
     kind = OPTIMIZERS.get(spec) if isinstance(spec, OptimizerSpecification) else None
     if kind is None:
         known = ", ".join(k.spec.__name__ for k in OPTIMIZERS)
-        raise TypeError(
-            f"spec: expected a registered optimizer spec ({known}; add yours with "
-            f"optfn.register_optimizer), got {type(spec).__name__}"
+        raise SpecTypeError(
+            "",
+            "spec",
+            f"expected a registered optimizer spec ({known}; add yours with "
+            f"optfn.register_optimizer), got {type(spec).__name__}",
         )
     return kind
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import attrs
 from torch import nn
 
+from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import kind_of
 from optfn.routing.explain import explain_table, row_reasons
 from optfn.routing.patterns import NameMatcher, name_matcher
@@ -162,14 +163,15 @@ def partition_params(
     rules = _DEFAULT_RULES if rules is None else rules
     spec = _DEFAULT_SPEC if spec is None else spec
     if not isinstance(rules, ParamRules):
-        raise TypeError(f"rules: expected ParamRules, got {type(rules).__name__}")
+        raise SpecTypeError("", "rules", f"expected ParamRules, got {type(rules).__name__}")
     kind = kind_of(spec)
     matrix_route = kind.matrix_route
 
     rows = _collect(models, rules, with_owners=matrix_route is not None)
     _check_prefixes(rules, rows)
+    why_route: list[tuple[str, str]] = []
     if matrix_route is None:
-        routes, why_route = [kind.default_route.name] * len(rows.names), []
+        routes = [kind.default_route.name] * len(rows.names)
     else:
         routes, why_route = _matrix_routes(rows, rules.muon, kind.default_route.name, matrix_route)
         _matrix_lr_scales(rules, rows, routes, matrix_route)
@@ -373,10 +375,12 @@ def _layer_depths(
     raw = [_layer_depth(n, block_prefix, stem) for n in _local_names(names, model_starts)]
     blocks = [d for d in raw if d > 0]
     if not blocks:
-        raise ValueError(
-            f"ParamRules.layer_decay.blocks: {ld.blocks!r} matches no parameter "
+        raise SpecError(
+            "ParamRules",
+            "layer_decay.blocks",
+            f"{ld.blocks!r} matches no parameter "
             f"(expected names like '{ld.blocks}.0.weight'); "
-            f"first names are {', '.join(map(repr, names[:3]))}"
+            f"first names are {', '.join(map(repr, names[:3]))}",
         )
     num_blocks = max(blocks)  # block i has depth i + 1; the head has L + 1
     return [num_blocks + 1 if d < 0 else d for d in raw], num_blocks
@@ -395,11 +399,15 @@ def _layer_depth(local: str, block_prefix: str, stem: NameMatcher) -> int:
 
 def _raise_unused_prefix(prefix: str, names: list[str]) -> None:
     if not names:
-        raise ValueError(f"ParamRules.lr_scales[{prefix!r}]: the model has no trainable parameter")
+        raise SpecError(
+            "ParamRules", f"lr_scales[{prefix!r}]", "the model has no trainable parameter"
+        )
     modules = sorted({n.rsplit(".", 1)[0] for n in names if "." in n})
     close = difflib.get_close_matches(prefix, modules + names, n=3)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise ValueError(
-        f"ParamRules.lr_scales[{prefix!r}]: the prefix matches no trainable parameter{hint} "
-        f"(a prefix is a qualified module or parameter name, e.g. {(modules or names)[0]!r})"
+    raise SpecError(
+        "ParamRules",
+        f"lr_scales[{prefix!r}]",
+        f"the prefix matches no trainable parameter{hint} "
+        f"(a prefix is a qualified module or parameter name, e.g. {(modules or names)[0]!r})",
     )

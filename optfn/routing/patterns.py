@@ -41,7 +41,7 @@ class NameMatcher:
     matches the whole name or a dotted tail. Other wildcard patterns go through one regex.
 
     >>> m = name_matcher(("bias", "head.*"))
-    >>> m.matches("encoder.fc.bias"), m.matches("multihead.weight"), m.first("model.head.bias")
+    >>> m.matches("encoder.fc.bias"), m.matches("multihead.weight"), m.first("model.head.weight")
     (True, False, 'head.*')
     """
 

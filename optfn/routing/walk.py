@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from torch import nn
 
+from optfn.errors import SpecError, SpecTypeError
+
 __all__ = ["NO_SCALE", "ModelsLike", "Scale", "iter_modules", "named_models", "unwrap", "walk"]
 
 #: One module, a sequence of modules (names prefixed ``"0."``, ``"1."``...), or a mapping
@@ -54,26 +56,36 @@ def named_models(models: ModelsLike) -> list[tuple[str, nn.Module]]:
         out = []
         for key, m in models.items():
             if not isinstance(key, str) or not key or "." in key:
-                raise ValueError(
-                    f"models: mapping keys name the models and must be non-empty strings "
-                    f"without dots, got {key!r}"
+                raise SpecError(
+                    "",
+                    "models",
+                    "mapping keys name the models and must be non-empty strings "
+                    f"without dots, got {key!r}",
                 )
             if not isinstance(m, nn.Module):
-                raise TypeError(f"models[{key!r}]: must be a torch.nn.Module, got {type(m)!r}")
+                raise SpecTypeError(
+                    "", f"models[{key!r}]", f"must be a torch.nn.Module, got {type(m)!r}"
+                )
             out.append((key + ".", unwrap(m)))
         return out
     if isinstance(models, Sequence) and not isinstance(models, str):
         out = []
         for i, m in enumerate(models):
             if not isinstance(m, nn.Module):
-                raise TypeError(f"models[{i}]: must be a torch.nn.Module, got {type(m)!r}")
+                raise SpecTypeError(
+                    "", f"models[{i}]", f"must be a torch.nn.Module, got {type(m)!r}"
+                )
             out.append((f"{i}.", unwrap(m)))
         if not out:
-            raise ValueError("models: got an empty sequence; pass at least one torch.nn.Module")
+            raise SpecError(
+                "", "models", "got an empty sequence; pass at least one torch.nn.Module"
+            )
         return out
-    raise TypeError(
-        f"models: expected a torch.nn.Module, a sequence of them or a mapping name -> module, "
-        f"got {type(models).__name__}"
+    raise SpecTypeError(
+        "",
+        "models",
+        "expected a torch.nn.Module, a sequence of them or a mapping name -> module, "
+        f"got {type(models).__name__}",
     )
 
 

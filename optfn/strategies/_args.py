@@ -6,61 +6,64 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from hypothesis import strategies as st
 from torch import nn
+
+from optfn.errors import SpecError, SpecTypeError
+from optfn.specs.checks import is_int, real_arg
 
 # ---- argument checks -------------------------------------------------------------------------
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
     rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name}: must be an integer {rng}, got {value!r} ({type(value).__name__})")
-    if value < lo or (hi is not None and value > hi):
-        raise ValueError(f"{name}: must be an integer {rng}, got {value!r}")
-    return value
+    if not is_int(value):
+        raise SpecTypeError(
+            "", name, f"must be an integer {rng}, got {value!r} ({type(value).__name__})"
+        )
+    n: int = int(value)  # type: ignore[call-overload]
+    if n < lo or (hi is not None and n > hi):
+        raise SpecError("", name, f"must be an integer {rng}, got {value!r}")
+    return n
 
 
 def _check_real(name: str, value: object, lo: float, *, lo_open: bool) -> float:
-    rng = f"{'>' if lo_open else '>='} {lo:g}"
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name}: must be a number {rng}, got {value!r} ({type(value).__name__})")
-    x = float(value)
-    if not math.isfinite(x) or x < lo or (lo_open and x == lo):
-        raise ValueError(f"{name}: must be a finite number {rng}, got {value!r}")
-    return x
+    return real_arg("", name, value, lo, lo_open=lo_open)
 
 
 def _check_bounds(name: str, lo: float, hi: float, lo_name: str, hi_name: str) -> None:
     if lo > hi:
-        raise ValueError(f"{name}: {lo_name} ({lo!r}) must be <= {hi_name} ({hi!r})")
+        raise SpecError("", name, f"{lo_name} ({lo!r}) must be <= {hi_name} ({hi!r})")
 
 
 def _check_kinds(kinds: object, allowed: Sequence[str]) -> tuple[str, ...]:
     choices = ", ".join(repr(k) for k in allowed)
     if isinstance(kinds, str) or not isinstance(kinds, Sequence):
-        raise TypeError(
-            f"kinds: must be a sequence of kind names like ({allowed[0]!r},), got {kinds!r}; "
-            f"allowed: {choices}"
+        raise SpecTypeError(
+            "",
+            "kinds",
+            f"must be a sequence of kind names like ({allowed[0]!r},), got {kinds!r}; "
+            f"allowed: {choices}",
         )
     bad = [k for k in kinds if k not in allowed]
     if bad or not kinds:
         what = f"unknown {', '.join(repr(k) for k in bad)}" if bad else "no kind given"
-        raise ValueError(f"kinds: {what}; allowed: {choices}")
+        raise SpecError("", "kinds", f"{what}; allowed: {choices}")
     return tuple(dict.fromkeys(kinds))
 
 
 def _check_strategy(name: str, value: object) -> None:
     if value is not None and not isinstance(value, st.SearchStrategy):
-        raise TypeError(f"{name}: must be a hypothesis strategy or None, got {value!r}")
+        raise SpecTypeError("", name, f"must be a hypothesis strategy or None, got {value!r}")
 
 
 def _check_model(model: object) -> None:
     if model is not None and not isinstance(model, nn.Module):
-        raise TypeError(f"model: must be a torch.nn.Module or None, got {type(model).__name__}")
+        raise SpecTypeError(
+            "", "model", f"must be a torch.nn.Module or None, got {type(model).__name__}"
+        )
 
 
 # ---- numbers ---------------------------------------------------------------------------------

@@ -1,9 +1,13 @@
 """Strategies of whole configs (optimizer + rules + schedule).
 
->>> from optfn import OptimConfig
+>>> from hypothesis import given, settings
+>>> from optfn import OptimConfig, from_dict, to_dict
 >>> from optfn.strategies import configs
->>> isinstance(configs().example(), OptimConfig)
-True
+>>> @settings(max_examples=5, deadline=None)
+... @given(configs())
+... def test_round_trip(cfg):
+...     assert from_dict(to_dict(cfg)) == cfg
+>>> test_round_trip()
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
 """Small random module trees: tied weights, shared and frozen parameters, many layer kinds.
 
 >>> import torch
+>>> from hypothesis import given, settings
 >>> from optfn.strategies import modules
->>> isinstance(modules().example(), torch.nn.Module)
-True
+>>> @settings(max_examples=5, deadline=None)
+... @given(modules())
+... def test_is_module(model):
+...     assert isinstance(model, torch.nn.Module)
+>>> test_is_module()
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import torch
 from hypothesis import strategies as st
 from torch import nn
 
+from optfn.errors import SpecTypeError
 from optfn.routing.walk import iter_modules
 from optfn.strategies._args import (
     _check_int,
@@ -139,5 +144,5 @@ def modules(
     _check_int("max_children", max_children, 1, len(_CHILD_NAMES))
     for name, flag in (("shared", shared), ("frozen", frozen)):
         if not isinstance(flag, bool):
-            raise TypeError(f"{name}: must be True or False, got {flag!r}")
+            raise SpecTypeError("", name, f"must be True or False, got {flag!r}")
     return _modules(max_depth, shared, frozen, max_children)

@@ -1,8 +1,12 @@
 """Strategies of optimizer specs: every kind of the optimizer table.
 
+>>> from hypothesis import given, settings
 >>> from optfn.strategies import optimizer_specs
->>> optimizer_specs(kinds=("adamw",)).example().optimizer_type
-'adamw'
+>>> @settings(max_examples=5)
+... @given(optimizer_specs(kinds=("adamw",)))
+... def test_kind(spec):
+...     assert spec.optimizer_type == "adamw"
+>>> test_kind()
 """
 
 from __future__ import annotations
@@ -91,8 +95,9 @@ def optimizer_specs(
     decays in ``[0, max_weight_decay]``, ``eps`` in [1e-12, 1e-3], and Muon's
     ``ns_coefficients`` are ones that converge. Float fields are sometimes whole numbers
     (``1`` for 1.0), which specs accept. A kind added with :func:`optfn.register_optimizer`
-    is drawn by ``st.from_type(its spec class)``: its defaults, or the strategy you gave it
-    with ``hypothesis.strategies.register_type_strategy``.
+    is drawn with its defaults, since optfn cannot know its valid ranges; to vary it, give
+    your class a strategy with ``hypothesis.strategies.register_type_strategy`` and draw
+    ``st.from_type(YourSpec)`` beside this one.
 
     >>> from hypothesis import given, settings
     >>> from optfn.strategies import optimizer_specs
@@ -114,8 +119,7 @@ def optimizer_specs(
         "adamw": _adam_like(AdamWSpec, lrs, wds),
         "muon": _muon(lrs, wds),
     }
-    # A kind added with register_optimizer: hypothesis's strategy for its class (its defaults,
-    # or what st.register_type_strategy gave it); the bounds above cannot apply to it.
+    # A kind added with register_optimizer: its defaults (optfn cannot know its valid ranges)
     return st.one_of(
-        *(own[k] if k in own else st.from_type(OPTIMIZERS.by_tag[k].spec) for k in kinds)
+        *(own[k] if k in own else st.builds(OPTIMIZERS.by_tag[k].spec) for k in kinds)
     )

@@ -1,9 +1,13 @@
 """Strategies of routing rules: ``ParamRules``, ``MuonRouting``, ``LayerDecay``.
 
+>>> from hypothesis import given, settings
 >>> from optfn import ParamRules
 >>> from optfn.strategies import param_rules
->>> isinstance(param_rules().example(), ParamRules)
-True
+>>> @settings(max_examples=5)
+... @given(param_rules())
+... def test_rules(rules):
+...     assert isinstance(rules, ParamRules)
+>>> test_rules()
 """
 
 from __future__ import annotations

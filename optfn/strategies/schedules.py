@@ -1,8 +1,13 @@
 """Strategies of schedules: every shape and (nested) ``Join`` of them.
 
+>>> from hypothesis import given, settings
+>>> from optfn import WarmupCosine
 >>> from optfn.strategies import schedule_specs
->>> type(schedule_specs(kinds=("warmup_cosine",)).example()).__name__
-'WarmupCosine'
+>>> @settings(max_examples=5)
+... @given(schedule_specs(kinds=("warmup_cosine",)))
+... def test_shape(s):
+...     assert isinstance(s, WarmupCosine) and s.warmup_steps <= s.total_steps
+>>> test_shape()
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Callable, Sequence
 import attrs
 from hypothesis import strategies as st
 
+from optfn.errors import SpecError
 from optfn.io import SpecRegistry
 from optfn.schedules import (
     MAX_STEPS,
@@ -175,15 +181,18 @@ def _schedule_gen(
     _check_int("max_pieces", max_pieces, 1)
     shapes = tuple(_SCHEDULE_TAGS[k] for k in kinds if k != "join")
     if not shapes:
-        raise ValueError(
-            "kinds: a join needs pieces; name at least one shape besides 'join' "
-            f"(allowed: {', '.join(repr(k) for k in SCHEDULE_KINDS)})"
+        raise SpecError(
+            "",
+            "kinds",
+            "a join needs pieces; name at least one shape besides 'join' "
+            f"(allowed: {', '.join(repr(k) for k in SCHEDULE_KINDS)})",
         )
     fits = [c for c in shapes if _SHAPES[c][0] <= max_total_steps]
     if not fits:
-        raise ValueError(
-            f"max_total_steps: {max_total_steps} is too few for {kinds!r} "
-            f"(cosine_restarts needs >= 2)"
+        raise SpecError(
+            "",
+            "max_total_steps",
+            f"{max_total_steps} is too few for {kinds!r} (cosine_restarts needs >= 2)",
         )
     return _ScheduleGen(shapes, "join" in kinds, max_pieces), kinds
 

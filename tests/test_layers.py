@@ -130,7 +130,7 @@ def test_no_import_cycle_between_modules() -> None:
         state[node] = 1
         for nxt in graph[node]:
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt) :] + [nxt] if nxt in stack else [node, nxt]
+                cycle = [*stack[stack.index(nxt) :], nxt] if nxt in stack else [node, nxt]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt, [*stack, nxt])

@@ -348,7 +348,11 @@ def reaches(strategy: st.SearchStrategy[Any], condition: Callable[[Any], bool]) 
         (lambda: optimizer_specs(kinds=()), ValueError, "no kind given; allowed: 'adam'"),
         (lambda: optimizer_specs(kinds="adamw"), TypeError, "sequence of kind names"),
         (lambda: optimizer_specs(min_lr=0.0), ValueError, "min_lr: must be finite and > 0"),
-        (lambda: optimizer_specs(max_lr=math.inf), ValueError, "max_lr: must be finite and > 0, got inf"),
+        (
+            lambda: optimizer_specs(max_lr=math.inf),
+            ValueError,
+            "max_lr: must be finite and > 0, got inf",
+        ),
         (lambda: optimizer_specs(max_lr="1"), TypeError, "max_lr: must be a number"),
         (lambda: optimizer_specs(min_lr=0.1, max_lr=0.01), ValueError, r"min_lr \(0.1\) must be"),
         (lambda: optimizer_specs(max_weight_decay=-1.0), ValueError, "max_weight_decay"),

@@ -8,9 +8,11 @@ same inputs: a ratio against the past that machine load cannot bend.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import io
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -33,6 +35,7 @@ def load(ref: str, name: str = "optfn_base") -> ModuleType:
         capture_output=True,
     ).stdout
     folder = Path(tempfile.mkdtemp(prefix=f"{name}_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # modules import lazily
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         tar.extractall(folder, filter="data")
     pkg = folder / "optfn"

@@ -21,15 +21,17 @@ resuming from a saved state gives the very LRs of an uninterrupted run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from optfn.errors import ConfigError, SpecError, SpecTypeError
-from optfn.io.serialization import from_dict, to_dict
-from optfn.schedules import Schedule, lr_lambda
+from optfn.errors import ConfigError, SpecTypeError, StateError
+from optfn.io import from_dict, to_dict
+from optfn.io.problems import show
+from optfn.schedules import Schedule, lr_curve, lr_lambda
+from optfn.specs.checks import in_range, is_int, is_real
 
 __all__ = [
     "ScheduleLR",
@@ -37,10 +39,24 @@ __all__ = [
     "schedule_record",
 ]
 
-#: Multipliers are looked up from blocks of this many steps, computed by the vectorized form.
+#: Multipliers are looked up from blocks of this many steps, computed by ``lr_curve``.
 _BLOCK = 1024
 #: From this step on, each step is evaluated alone: blocks stay where steps are exact floats.
 _BLOCK_LIMIT = 2**53 - _BLOCK
+#: Every key a ScheduleLR state may hold (LambdaLR's, and the schedule record).
+_STATE_KEYS = frozenset(
+    {
+        "schedule",
+        "base_lrs",
+        "last_epoch",
+        "_step_count",
+        "_is_initial",
+        "_get_lr_called_within_step",
+        "_last_lr",
+        "lr_lambdas",
+        "verbose",
+    }
+)
 #: Attributes of ScheduleLR that are caches, never state.
 _CACHE_KEYS = ("_block", "_block_start")
 
@@ -117,8 +133,8 @@ class ScheduleLR(LambdaLR):
         if type(step) is int and 0 <= step < _BLOCK_LIMIT:
             i = step - self._block_start
             if not 0 <= i < len(self._block):
-                steps = np.arange(step, step + _BLOCK, dtype=np.int64)
-                self._block, self._block_start, i = self.schedule._curve(steps).tolist(), step, 0
+                block = lr_curve(self.schedule, _BLOCK, start=step)
+                self._block, self._block_start, i = block.tolist(), step, 0
             return self._block[i]
         return self.lr_lambdas[0](step)  # huge or invalid steps: the checked scalar form
 
@@ -145,34 +161,77 @@ class ScheduleLR(LambdaLR):
                 group["lr"] = lr
 
     def check_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Raise ``ValueError`` unless ``state_dict`` can be loaded (same schedule, same groups).
+        """Raise :class:`~optfn.errors.StateError` (a ``ValueError``) unless ``state_dict`` can
+        be loaded: saved by a ``ScheduleLR`` running the same schedule, over as many groups,
+        every entry of the kind ``LambdaLR`` keeps, and no other key (``LambdaLR`` copies every
+        key of a state into the scheduler's attributes).
 
         Changes nothing: :func:`optfn.restore` calls it before loading anything.
         """
+        where = "ScheduleLR.state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise StateError(f"{where}: must be a dict, got {type(state_dict).__name__}")
         mine = schedule_record(self.schedule)
         if "schedule" not in state_dict:
-            raise SpecError(
-                "ScheduleLR",
-                "state_dict",
-                "has no 'schedule' record (not saved by a ScheduleLR?), "
-                f"so it cannot be checked against this scheduler's {_render(mine)}",
+            raise StateError(
+                f"{where}: has no 'schedule' record (not saved by a ScheduleLR?), "
+                f"so it cannot be checked against this scheduler's {_render(mine)}"
             )
         saved = state_dict["schedule"]
         if saved != mine:
-            raise SpecError(
-                "ScheduleLR",
-                "state_dict['schedule']",
-                f"the state was saved under {_render(saved)}, but this scheduler runs "
-                f"{_render(mine)}; build the scheduler with the saved schedule to resume",
+            raise StateError(
+                f"{where}['schedule']: the state was saved under {_render(saved)}, but this "
+                f"scheduler runs {_render(mine)}; build the scheduler with the saved schedule "
+                "to resume"
             )
+        unknown = sorted(map(repr, state_dict.keys() - _STATE_KEYS))
+        if unknown:
+            raise StateError(f"{where}: unknown key(s) {', '.join(unknown)[:200]}")
         n_groups = len(self.optimizer.param_groups)
-        base_lrs = state_dict.get("base_lrs", ())
-        if len(base_lrs) != n_groups:
-            raise SpecError(
-                "ScheduleLR",
-                "state_dict['base_lrs']",
-                f"has {len(base_lrs)} value(s) but the optimizer has {n_groups} param group(s)",
+        for key in ("base_lrs", "lr_lambdas"):
+            if key not in state_dict:
+                raise StateError(f"{where}: has no {key!r}")
+        base_lrs = state_dict["base_lrs"]
+        if not isinstance(base_lrs, list | tuple) or len(base_lrs) != n_groups:
+            got = f"{len(base_lrs)} value(s)" if isinstance(base_lrs, list | tuple) else "none"
+            raise StateError(
+                f"{where}['base_lrs']: has {got} but the optimizer has {n_groups} param group(s)"
             )
+        for i, lr in enumerate(base_lrs):
+            if not _is_lr(lr):
+                raise StateError(
+                    f"{where}['base_lrs'][{i}]: must be a finite number >= 0, got {show(lr)}"
+                )
+        lambdas = state_dict["lr_lambdas"]
+        if not isinstance(lambdas, list | tuple) or len(lambdas) != n_groups:
+            raise StateError(
+                f"{where}['lr_lambdas']: must be a list of {n_groups} entries, got {show(lambdas)}"
+            )
+        if any(x is not None and x != {} for x in lambdas):
+            raise StateError(
+                f"{where}['lr_lambdas']: must hold only empty entries (an optfn multiplier has "
+                f"no state), got {show(lambdas)}"
+            )
+        last = state_dict.get("last_epoch", 0)
+        if not is_int(last) or last < 0:
+            raise StateError(f"{where}['last_epoch']: must be an integer >= 0, got {show(last)}")
+        count = state_dict.get("_step_count", 0)
+        if not is_int(count) or count < 0:
+            raise StateError(f"{where}['_step_count']: must be an integer >= 0, got {show(count)}")
+        for key in ("_is_initial", "_get_lr_called_within_step"):
+            if key in state_dict and not isinstance(state_dict[key], bool):
+                raise StateError(
+                    f"{where}[{key!r}]: must be true or false, got {show(state_dict[key])}"
+                )
+        last_lr = state_dict.get("_last_lr", [])
+        if not isinstance(last_lr, list | tuple) or not all(_is_lr(x) for x in last_lr):
+            raise StateError(f"{where}['_last_lr']: must be a list of LRs, got {show(last_lr)}")
+
+
+def _is_lr(x: object) -> bool:
+    if isinstance(x, torch.Tensor):
+        return x.ndim == 0 and x.is_floating_point() and bool(torch.isfinite(x) & (x >= 0))
+    return is_real(x) and in_range(x, 0.0)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule) -> ScheduleLR:

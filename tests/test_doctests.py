@@ -18,7 +18,6 @@ WITHOUT_EXAMPLES = {
     "optfn.optim",
     "optfn.routing",
     "optfn.schedules",
-    "optfn.schedules._math",
     "optfn.specs",
     "optfn.specs.checks",
 }

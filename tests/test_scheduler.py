@@ -8,6 +8,7 @@ import io
 import math
 import pickle
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from torch.optim.lr_scheduler import ExponentialLR, LambdaLR
 
 from optfn.compat.builders import build_scheduler, build_warmup_cosine
+from optfn.errors import StateError
 from optfn.scheduler import (
     ScheduleLR,
     make_scheduler,
@@ -317,6 +319,49 @@ def test_loading_a_state_saved_under_another_schedule_is_refused() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda st: st.pop("lr_lambdas"), r"has no 'lr_lambdas'"),
+        (lambda st: st.pop("base_lrs"), r"has no 'base_lrs'"),
+        (
+            lambda st: st.update(last_epoch="x"),
+            r"\['last_epoch'\]: must be an integer >= 0, got 'x'",
+        ),
+        (lambda st: st.update(last_epoch=-5), r"\['last_epoch'\]: must be an integer >= 0, got -5"),
+        (lambda st: st.update(last_epoch=True), r"\['last_epoch'\]: must be an integer"),
+        (lambda st: st.update(_step_count=2.5), r"\['_step_count'\]: must be an integer"),
+        (lambda st: st.update(base_lrs=[0.1, "x", 0.3]), r"\['base_lrs'\]\[1\]: must be a finite"),
+        (lambda st: st.update(base_lrs=[0.1, float("nan"), 0.3]), r"\['base_lrs'\]\[1\]"),
+        (lambda st: st.update(lr_lambdas=[{"func": print}, {}, {}]), r"only empty entries"),
+        (lambda st: st.update(optimizer="hijack"), r"unknown key\(s\) 'optimizer'"),
+        (lambda st: st.update(_is_initial="no"), r"\['_is_initial'\]: must be true or false"),
+        (lambda st: st.update(_last_lr="0.1"), r"\['_last_lr'\]: must be a list of LRs"),
+    ],
+)
+def test_a_malformed_state_is_refused_and_changes_nothing(
+    change: Callable[[dict[str, Any]], object], match: str
+) -> None:
+    """Every entry is checked before anything is loaded (LambdaLR would copy any key into the
+    scheduler's attributes, e.g. replace its optimizer)."""
+    opt = _optimizer(_model())
+    sched = make_scheduler(opt, WarmupCosine(warmup_steps=2, total_steps=10))
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    state = sched.state_dict()
+    change(state)
+    fresh_opt = _optimizer(_model())
+    fresh = make_scheduler(fresh_opt, WarmupCosine(warmup_steps=2, total_steps=10))
+    before = (fresh.last_epoch, list(fresh.base_lrs), [g["lr"] for g in fresh_opt.param_groups])
+    with pytest.raises(StateError, match=match):
+        fresh.load_state_dict(state)
+    assert fresh.optimizer is fresh_opt
+    assert (fresh.last_epoch, list(fresh.base_lrs), [g["lr"] for g in fresh_opt.param_groups]) == (
+        before
+    )
+
+
 def test_lr_lambda_works_in_a_plain_lambda_lr() -> None:
     s = Join(pieces=(LinearWarmup(warmup_steps=3), CosineDecay(decay_steps=9)), boundaries=(3,))
     opt = _optimizer(_model())
@@ -493,3 +538,28 @@ def test_partial_of_module_function() -> None:
     # a module-level function of the schedules package: it pickles by reference
     assert f.func.__module__.startswith("optfn.schedules.") and "." not in f.func.__qualname__
     assert pickle.loads(pickle.dumps(f))(0) == 1.0
+
+
+def test_scheduler_runs_a_users_own_schedule() -> None:
+    import attrs
+    import numpy as np
+
+    from optfn.schedules.xp import MathNamespace
+
+    @attrs.frozen(kw_only=True)
+    class Sawtooth(Schedule):
+        period: int
+
+        def formula(self, x: Any, xp: MathNamespace) -> Any:
+            return 1.0 - xp.to_float(x % self.period) / float(self.period)
+
+    s = Join(pieces=(LinearWarmup(warmup_steps=4), Sawtooth(period=7)), boundaries=(4,))
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    sched = ScheduleLR(opt, s)
+    seen = []
+    for _ in range(2100):  # across two blocks
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == (lr_curve(s, 2100) * 2.0).tolist()
+    assert np.array_equal(lr_curve(s, 2100), [lr_lambda(s)(i) for i in range(2100)])

@@ -6,10 +6,18 @@ the peak is always 1.0). Two pure functions evaluate it:
 
 * :func:`lr_lambda` returns ``step -> multiplier`` (a picklable ``functools.partial``), the
   function that :func:`optfn.scheduler.make_scheduler` hands to torch;
-* :func:`lr_curve` returns the multipliers of steps ``0 .. n-1`` as a float64 array, computed
-  vectorized by the same math, equal to :func:`lr_lambda` at every step: bit for bit, by
-  construction (the same float64 operations in the same order, through the same numpy
-  kernels; see :mod:`optfn.schedules._math`), and proved by the tests.
+* :func:`lr_curve` returns the multipliers of steps ``0 .. n-1`` (or ``start ..``) as a
+  float64 array, computed vectorized, equal to :func:`lr_lambda` at every step: bit for bit,
+  by construction, and proved by the tests.
+
+One formula per shape: each shape writes its closed form once, ``formula(x, xp)``, against a
+math namespace that is scalar for :func:`lr_lambda` and numpy for :func:`lr_curve` (the same
+float64 operations in the same order, through the same numpy kernels; see
+:mod:`optfn.schedules.xp`). Piecewise structure is data, not branches: a shape lists its
+:meth:`Schedule.segments` (a warmup ramp, a decay, a constant hold, the pieces of a
+:class:`Join`), and one evaluator serves both forms: it looks a step's segment up with
+``bisect`` (scalar) or cuts a range of steps at the segment starts and fills each slice, a
+constant one without computing (vector). Every warmup is the one :class:`LinearWarmup` ramp.
 
 Every shape is defined for every step ``>= 0``: shapes with an end hold their last value past
 it, and steps as large as ``2**53`` (or larger) neither overflow nor raise.
@@ -31,16 +39,16 @@ from __future__ import annotations
 
 import abc
 import functools
+import math
 from bisect import bisect_right
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import attrs
 import numpy as np
 
 from optfn.errors import SpecError, SpecTypeError
-from optfn.schedules import _math as m
-from optfn.schedules._math import FloatArray, IntArray
+from optfn.schedules.xp import _SCALAR_FAST, SCALAR, VECTOR, FloatArray, MathNamespace
 from optfn.specs import checks as v
 
 __all__ = [
@@ -69,6 +77,15 @@ MAX_STEPS = 2**53
 #: The cool-down shapes of :class:`WarmupStableDecay`.
 DecayShape = Literal["linear", "cosine", "1-sqrt"]
 
+#: Seed 002's lower bound of the warmup multiplier.
+RAMP_FLOOR = 1e-8
+
+#: ``(start, origin, piece)``: from step ``start`` on (until the next segment's start), the
+#: multiplier is ``piece.formula(s - origin, xp)``, or ``piece`` itself if it is a float (a
+#: constant, filled without computing). ``piece`` is the schedule itself or another schedule,
+#: whose own segments are then used (shifted by ``origin``).
+Segment = tuple[int, int, "Schedule | float"]
+
 _scale = v.real(0.0, 1.0)
 
 
@@ -80,22 +97,129 @@ def _steps(minimum: int) -> v.Validator:
 class Schedule(abc.ABC):
     """Base of every schedule spec: a frozen, validated description of ``step -> multiplier``.
 
-    Subclasses hold plain numbers (or nested schedules) and delegate their scalar closed form
-    and its vectorized twin to :mod:`optfn.schedules._math`. Evaluate them with
-    :func:`lr_lambda` and :func:`lr_curve`; ``Schedule`` itself cannot be instantiated.
+    Evaluate a schedule with :func:`lr_lambda` (one step) and :func:`lr_curve` (many steps);
+    ``Schedule`` itself cannot be instantiated. A schedule is defined by two methods:
 
-    >>> from optfn.schedules import Constant, Schedule
+    * :meth:`formula` (abstract): its closed form, written once for both evaluations;
+    * :meth:`segments`: where that formula applies. By default it applies at every step;
+      piecewise shapes list their pieces (a warmup ramp, a decay, a constant hold), so that
+      their formulas stay free of branches.
+
+    **Your own schedule**: subclass ``Schedule``, decorate it with
+    ``@attrs.frozen(kw_only=True)``, give it fields, and implement ``formula``. Then
+    :func:`lr_lambda`, :func:`lr_curve`, :class:`Join` and :class:`optfn.scheduler.ScheduleLR`
+    all work with it, and ``lr_curve`` equals ``lr_lambda`` bit for bit by construction.
+    (Register it with :func:`optfn.register_spec` to save it in configs and checkpoints.)
+
+    >>> import attrs
+    >>> from optfn.schedules import Constant, Schedule, lr_curve, lr_lambda
     >>> isinstance(Constant(), Schedule)
     True
+    >>> @attrs.frozen(kw_only=True)
+    ... class Halving(Schedule):
+    ...     every: int
+    ...     def formula(self, x, xp):
+    ...         return xp.pow(0.5, xp.to_float(x // self.every))
+    >>> lr_curve(Halving(every=2), 5).tolist(), lr_lambda(Halving(every=2))(4)
+    ([1.0, 1.0, 0.5, 0.5, 0.25], 0.25)
     """
 
     @abc.abstractmethod
-    def _at(self, s: int) -> float:
-        """The multiplier at step ``s`` (a non-negative ``int``)."""
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        """The multiplier at local step ``x``, element-wise, written once for both forms.
 
-    @abc.abstractmethod
-    def _curve(self, s: IntArray) -> FloatArray:
-        """The multipliers at the steps ``s`` (a non-negative, ascending ``int64`` array)."""
+        ``x`` is a Python ``int >= 0`` (of any size) with ``xp`` =
+        :data:`optfn.schedules.xp.SCALAR`, or an ``int64`` numpy array of steps ``>= 0`` with
+        ``xp`` = :data:`optfn.schedules.xp.VECTOR`; return a float, or a float64 array of
+        ``x``'s shape (a float is broadcast). Use ``+ - * /`` with floats, ``//`` and ``%``
+        with ints, and ``xp.to_float``, ``xp.cos``, ``xp.sqrt``, ``xp.pow``, ``xp.maximum``,
+        ``xp.minimum``, ``xp.full`` (see :mod:`optfn.schedules.xp`); no ``if`` on ``x`` and
+        no ``math``/``np`` transcendentals. ``x`` is measured from the segment's origin (step
+        ``s - b`` for a piece joined at boundary ``b``).
+        """
+
+    def segments(self, stop: int) -> Sequence[Segment]:
+        """The schedule's pieces, ascending by start, the first at 0: ``(start, origin, piece)``.
+
+        They must cover the local steps ``0 .. stop - 1`` (only cycles that never end need
+        ``stop``). The default, ``((0, 0, self),)``, applies :meth:`formula` everywhere.
+        """
+        return ((0, 0, self),)
+
+
+def _evaluate(schedule: Schedule, x: Any, xp: MathNamespace) -> Any:
+    """The formula of a piecewise schedule: its segments evaluated at arbitrary local steps."""
+    if not xp.vector:
+        step = int(x)
+        _, _, origin, fn = _flatten(schedule, step, step + 1)[0]
+        return fn if isinstance(fn, float) else fn(step - origin, xp)
+    steps = np.asarray(x, dtype=np.int64)
+    out = np.empty(steps.shape, dtype=np.float64)
+    if steps.size:
+        for a, b, origin, fn in _flatten(schedule, int(steps.min()), int(steps.max()) + 1):
+            inside = (steps >= a) & (steps < b)
+            out[inside] = fn if isinstance(fn, float) else fn(steps[inside] - origin, xp)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_segments(schedule: Any) -> tuple[Segment, ...]:
+    """The segments of a compound shape, built once per spec value (not a ``cached_property``:
+    that gives an attrs slotted class a ``__getattr__``, which slows every field access)."""
+    segments: tuple[Segment, ...] = schedule._segments()
+    return segments
+
+
+def _decay_segments(decay: Schedule, steps: int) -> tuple[Segment, ...]:
+    """A decay over ``steps`` steps, then its hold: the formula's own value at ``steps``."""
+    hold = float(decay.formula(steps, SCALAR))  # the same value as the vector form's
+    return ((0, 0, decay), (steps, steps, hold))
+
+
+def _tail(alpha: float, f: Any) -> Any:
+    """``alpha + (1 - alpha) * f``: every decay, ``f`` falling from exactly 1 to exactly 0.
+
+    So every decay starts at exactly 1.0 (``alpha + fl(1 - alpha) == 1`` for every double
+    ``alpha`` in [0, 1]), ends at exactly ``alpha`` and stays within ``[alpha, 1]``.
+    """
+    return alpha + (1.0 - alpha) * f
+
+
+def _linear_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
+    return _tail(alpha, 1.0 - xp.to_float(x) / float(d))
+
+
+def _cosine_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
+    # float / float in both forms: a cycle length can exceed 2**53 (CosineRestarts with
+    # cycle_mult > 1), where Python's exact int / int would round differently
+    return _tail(alpha, 0.5 * (1.0 + xp.cos(math.pi * (xp.to_float(x) / float(d)))))
+
+
+def _sqrt_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
+    return _tail(alpha, 1.0 - xp.sqrt(xp.to_float(x) / float(d)))
+
+
+_FALLS: dict[str, Callable[[Any, int, float, MathNamespace], Any]] = {
+    "linear": _linear_fall,
+    "cosine": _cosine_fall,
+    "1-sqrt": _sqrt_fall,
+}
+
+
+@attrs.frozen(kw_only=True)
+class _Fall(Schedule):
+    """A decay piece of a compound shape (no step limit: a restart cycle may exceed 2**53)."""
+
+    fall: Callable[[Any, int, float, MathNamespace], Any]
+    steps: int
+    floor: float
+    hold: bool = True  # hold the floor after the decay (a restart cycle ends on it instead)
+
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return self.fall(x, self.steps, self.floor, xp)
+
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return _decay_segments(self, self.steps) if self.hold else ((0, 0, self),)
 
 
 @attrs.frozen(kw_only=True)
@@ -107,11 +231,11 @@ class Constant(Schedule):
     1.0
     """
 
-    def _at(self, s: int) -> float:
-        return m.constant(s)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return xp.full(x, 1.0)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.constant_v(s)
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return ((0, 0, 1.0),)
 
 
 @attrs.frozen(kw_only=True)
@@ -130,11 +254,8 @@ class ExponentialDecay(Schedule):
     gamma: float = attrs.field(validator=v.real(0.0, 1.0, lo_open=True))
     steps_per_epoch: int = attrs.field(default=1, validator=_steps(1))
 
-    def _at(self, s: int) -> float:
-        return m.exponential(s, self.gamma, self.steps_per_epoch)
-
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.exponential_v(s, self.gamma, self.steps_per_epoch)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return xp.pow(float(self.gamma), xp.to_float(x // int(self.steps_per_epoch)))
 
 
 @attrs.frozen(kw_only=True)
@@ -155,11 +276,17 @@ class MultiStepDecay(Schedule):
     )
     gamma: float = attrs.field(validator=v.real(0.0, 1.0, lo_open=True))
 
-    def _at(self, s: int) -> float:
-        return m.multi_step(s, self.gamma, self.boundaries)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return _evaluate(self, x, xp)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.multi_step_v(s, self.gamma, self.boundaries)
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return _cached_segments(self)
+
+    def _segments(self) -> tuple[Segment, ...]:
+        # gamma ** k for k = 0 .. n: constants between boundaries, computed once
+        n = len(self.boundaries)
+        values = VECTOR.pow(float(self.gamma), np.arange(n + 1, dtype=np.float64)).tolist()
+        return tuple(zip((0, *self.boundaries), (0, *self.boundaries), values, strict=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -195,11 +322,19 @@ class WarmupCosine(Schedule):
                 f"must be <= total_steps ({self.total_steps}), got {self.warmup_steps}",
             )
 
-    def _at(self, s: int) -> float:
-        return m.warmup_cosine(s, self.warmup_steps, self.total_steps, self.min_lr_scale)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return _evaluate(self, x, xp)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.warmup_cosine_v(s, self.warmup_steps, self.total_steps, self.min_lr_scale)
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return _cached_segments(self)
+
+    def _segments(self) -> tuple[Segment, ...]:
+        w = self.warmup_steps
+        decay = CosineDecay(
+            decay_steps=max(1, self.total_steps - w), min_lr_scale=self.min_lr_scale
+        )
+        ramp: tuple[Segment, ...] = ((0, 0, LinearWarmup(warmup_steps=w)),) if w else ()
+        return (*ramp, (w, w, decay))
 
 
 @attrs.frozen(kw_only=True)
@@ -221,11 +356,15 @@ class LinearWarmup(Schedule):
     warmup_steps: int = attrs.field(validator=_steps(1))
     init_scale: float = attrs.field(default=0.0, validator=_scale)
 
-    def _at(self, s: int) -> float:
-        return m.linear_warmup(s, self.warmup_steps, self.init_scale)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        # the one warmup ramp of every shape: init_scale = 0 gives seed 002's ramp exactly
+        # the hottest scalar path, so _tail is written out and the step meets a float by
+        # promotion (x + 1.0 converts x as xp.to_float does; x < W <= 2**53 here)
+        init = self.init_scale
+        return init + (1.0 - init) * xp.maximum(RAMP_FLOOR, (x + 1.0) / self.warmup_steps)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.linear_warmup_v(s, self.warmup_steps, self.init_scale)
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return ((0, 0, self), (self.warmup_steps, self.warmup_steps, 1.0))
 
 
 @attrs.frozen(kw_only=True)
@@ -241,11 +380,11 @@ class LinearDecay(Schedule):
     decay_steps: int = attrs.field(validator=_steps(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=_scale)
 
-    def _at(self, s: int) -> float:
-        return m.decay_then_hold(s, self.decay_steps, self.min_lr_scale, "linear")
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return _linear_fall(x, self.decay_steps, self.min_lr_scale, xp)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.decay_then_hold_v(s, self.decay_steps, self.min_lr_scale, "linear")
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return _decay_segments(self, self.decay_steps)
 
 
 @attrs.frozen(kw_only=True)
@@ -264,11 +403,11 @@ class CosineDecay(Schedule):
     decay_steps: int = attrs.field(validator=_steps(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=_scale)
 
-    def _at(self, s: int) -> float:
-        return m.decay_then_hold(s, self.decay_steps, self.min_lr_scale, "cosine")
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return _cosine_fall(x, self.decay_steps, self.min_lr_scale, xp)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.decay_then_hold_v(s, self.decay_steps, self.min_lr_scale, "cosine")
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return _decay_segments(self, self.decay_steps)
 
 
 @attrs.frozen(kw_only=True)
@@ -287,11 +426,12 @@ class PolynomialDecay(Schedule):
     power: float = attrs.field(default=1.0, validator=v.real(0.0, lo_open=True))
     min_lr_scale: float = attrs.field(default=0.0, validator=_scale)
 
-    def _at(self, s: int) -> float:
-        return m.decay_then_hold(s, self.decay_steps, self.min_lr_scale, "polynomial", self.power)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        t = xp.to_float(x) / float(self.decay_steps)
+        return _tail(self.min_lr_scale, xp.pow(1.0 - t, float(self.power)))
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.decay_then_hold_v(s, self.decay_steps, self.min_lr_scale, "polynomial", self.power)
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return _decay_segments(self, self.decay_steps)
 
 
 @attrs.frozen(kw_only=True)
@@ -313,11 +453,18 @@ class InverseSqrt(Schedule):
     warmup_steps: int = attrs.field(validator=_steps(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=_scale)
 
-    def _at(self, s: int) -> float:
-        return m.inverse_sqrt(s, self.warmup_steps, self.min_lr_scale)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        # on the absolute step s (origin 0): sqrt(W / (s + 1)); float(s) + 1.0, as s may
+        # exceed 2**53, where s + 1 is not a float (and a huge int saturates to inf: 0)
+        w = self.warmup_steps  # an int, promoted to float64 by the division in both forms
+        return xp.maximum(self.min_lr_scale, xp.sqrt(w / (xp.to_float(x) + 1.0)))
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.inverse_sqrt_v(s, self.warmup_steps, self.min_lr_scale)
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return _cached_segments(self)
+
+    def _segments(self) -> tuple[Segment, ...]:
+        w = self.warmup_steps
+        return ((0, 0, LinearWarmup(warmup_steps=w)), (w, 0, self))
 
 
 @attrs.frozen(kw_only=True)
@@ -339,11 +486,28 @@ class CosineRestarts(Schedule):
     cycle_mult: int = attrs.field(default=1, validator=_steps(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=_scale)
 
-    def _at(self, s: int) -> float:
-        return m.cosine_restarts(s, self.cycle_steps, self.cycle_mult, self.min_lr_scale)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        if self.cycle_mult != 1:  # cycles of growing length: segments
+            return _evaluate(self, x, xp)
+        first = int(self.cycle_steps)
+        return _cosine_fall(x % first, first - 1, self.min_lr_scale, xp)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.cosine_restarts_v(s, self.cycle_steps, self.cycle_mult, self.min_lr_scale)
+    def segments(self, stop: int) -> Sequence[Segment]:
+        if self.cycle_mult == 1:
+            return ((0, 0, self),)
+        out: list[Segment] = []
+        start, length = 0, int(self.cycle_steps)
+        while not out or start < stop:  # cycles of first * mult**i steps, up to stop
+            out.append(
+                (
+                    start,
+                    start,
+                    _Fall(fall=_cosine_fall, steps=length - 1, floor=self.min_lr_scale, hold=False),
+                )
+            )
+            start += length
+            length *= int(self.cycle_mult)
+        return out
 
 
 @attrs.frozen(kw_only=True)
@@ -371,7 +535,7 @@ class WarmupStableDecay(Schedule):
     total_steps: int = attrs.field(validator=_steps(1))
     decay_steps: int = attrs.field(validator=_steps(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=_scale)
-    decay_shape: DecayShape = attrs.field(default="linear", validator=v.one_of(*m.DECAY_SHAPES))
+    decay_shape: DecayShape = attrs.field(default="linear", validator=v.one_of(*_FALLS))
 
     def __attrs_post_init__(self) -> None:
         if self.warmup_steps + self.decay_steps > self.total_steps:
@@ -382,25 +546,23 @@ class WarmupStableDecay(Schedule):
                 f"got {self.warmup_steps} + {self.decay_steps}",
             )
 
-    def _at(self, s: int) -> float:
-        return m.warmup_stable_decay(
-            s,
-            self.warmup_steps,
-            self.total_steps,
-            self.decay_steps,
-            self.min_lr_scale,
-            self.decay_shape,
-        )
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return _evaluate(self, x, xp)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        return m.warmup_stable_decay_v(
-            s,
-            self.warmup_steps,
-            self.total_steps,
-            self.decay_steps,
-            self.min_lr_scale,
-            self.decay_shape,
-        )
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return _cached_segments(self)
+
+    def _segments(self) -> tuple[Segment, ...]:
+        w, d = self.warmup_steps, self.decay_steps
+        start = self.total_steps - d
+        out: list[Segment] = []
+        if w:
+            out.append((0, 0, LinearWarmup(warmup_steps=w)))
+        if start > w:
+            out.append((w, w, 1.0))
+        fall = _Fall(fall=_FALLS[self.decay_shape], steps=d, floor=self.min_lr_scale)
+        out.append((start, start, fall))
+        return tuple(out)
 
 
 @attrs.frozen(kw_only=True)
@@ -437,19 +599,12 @@ class Join(Schedule):
                 f"got {len(self.boundaries)}: {self.boundaries!r}",
             )
 
-    def _at(self, s: int) -> float:
-        i = bisect_right(self.boundaries, s)
-        return self.pieces[i]._at(s - self.boundaries[i - 1] if i else s)
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return _evaluate(self, x, xp)
 
-    def _curve(self, s: IntArray) -> FloatArray:
-        out = np.empty(s.shape, dtype=np.float64)
-        cuts = [0, *np.searchsorted(s, self.boundaries, side="left").tolist(), s.size]
+    def segments(self, stop: int) -> Sequence[Segment]:
         starts = (0, *self.boundaries)
-        for i, sched in enumerate(self.pieces):
-            lo, hi = cuts[i], cuts[i + 1]
-            if hi > lo:
-                out[lo:hi] = sched._curve(s[lo:hi] - starts[i])
-        return out
+        return tuple(zip(starts, starts, self.pieces, strict=True))
 
 
 def _check_schedule(owner: str, schedule: object) -> Schedule:
@@ -462,11 +617,80 @@ def _check_schedule(owner: str, schedule: object) -> Schedule:
     return schedule
 
 
-def _multiplier(schedule: Schedule, step: int) -> float:
+#: The scalar form's table lists segments up to this step (every int64 and uint64 step); from
+#: there on, a step looks its segment up alone.
+_TABLE_STOP = 2**64
+#: One past the last step that :func:`lr_curve` evaluates: steps are ``int64``.
+_CURVE_STOP = 2**63
+
+#: A flattened segment: steps ``[start, stop)`` get ``fn(s - origin, xp)``, or ``fn`` if a float.
+_Flat = tuple[int, int, int, "Callable[[Any, MathNamespace], Any] | float"]
+
+
+def _flatten(schedule: Schedule, lo: int, hi: int, shift: int = 0) -> list[_Flat]:
+    """The primitive segments of ``schedule`` (local step 0 at absolute step ``shift``) that
+    cover the absolute steps ``lo .. hi - 1``, nested schedules (joins) flattened, ascending."""
+    out: list[_Flat] = []
+    segs = schedule.segments(hi - shift)
+    last = len(segs) - 1
+    for k, (start, origin, piece) in enumerate(segs):
+        a = max(lo, shift + int(start))  # int(): a spec may hold numpy ints
+        b = hi if k == last else min(hi, shift + int(segs[k + 1][0]))
+        origin = int(origin)
+        if a >= b:
+            continue
+        if piece is schedule:
+            out.append((a, b, shift + origin, piece.formula))
+        elif isinstance(piece, Schedule):
+            out.extend(_flatten(piece, a, b, shift + origin))
+        else:
+            out.append((a, b, shift + origin, float(piece)))
+    return out
+
+
+#: The scalar form's table: the starts of the segments after the first, and per segment
+#: ``(origin, formula, hold)`` (``formula`` is ``None`` for a constant ``hold``).
+_Table = tuple[
+    tuple[int, ...],
+    tuple[tuple[int, "Callable[[Any, MathNamespace], Any] | None", float], ...],
+]
+
+
+@attrs.frozen
+class _Beyond:
+    """The table's last segment, from step 2**64 on: the schedule's segments there, looked up
+    per call (steps that large are rare; only endless cycles have segments there)."""
+
+    schedule: Schedule
+
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return _evaluate(self.schedule, x, xp)
+
+
+def _multiplier(table: _Table, step: int) -> float:
     if type(step) is not int or step < 0:
         step = v.step_arg("lr_lambda", "step", step)
-    # float(): a spec may hold ints (gamma=1, min_lr_scale=0); the multiplier is always a float
-    return float(schedule._at(step))
+    starts, segs = table
+    origin, fn, hold = segs[bisect_right(starts, step)]
+    if fn is None:
+        return hold
+    try:
+        value = fn(step - origin, _SCALAR_FAST)
+    except OverflowError:  # a float conversion beyond float64's range: saturate it
+        value = fn(step - origin, SCALAR)
+    # a spec may hold ints (gamma=1, min_lr_scale=0); the multiplier is always a float
+    return value if value.__class__ is float else float(value)
+
+
+def _table(schedule: Schedule) -> _Table:
+    flat = _flatten(schedule, 0, _TABLE_STOP)
+    flat.append((_TABLE_STOP, _TABLE_STOP + 1, 0, _Beyond(schedule).formula))
+    starts = tuple(a for a, _, _, _ in flat[1:])  # segment i + 1 starts at starts[i]
+    segs = tuple(
+        (origin, None, fn) if isinstance(fn, float) else (origin, fn, 0.0)
+        for _, _, origin, fn in flat
+    )
+    return starts, segs
 
 
 def lr_lambda(schedule: Schedule) -> Callable[[int], float]:
@@ -475,28 +699,47 @@ def lr_lambda(schedule: Schedule) -> Callable[[int], float]:
     Defined for every integer step ``>= 0`` (Python or numpy ints, any size; past a schedule's
     end it holds the last value); a float or a bool is a ``TypeError``, a negative step a
     ``ValueError``. It has no state, and it is a ``functools.partial`` of a module-level
-    function, so it pickles and ``torch.optim.lr_scheduler.LambdaLR.state_dict()`` works.
+    function over the schedule's segments (plain data and bound methods of frozen specs), so
+    it pickles and ``torch.optim.lr_scheduler.LambdaLR.state_dict()`` works.
 
     >>> from optfn.schedules import WarmupCosine, lr_lambda
     >>> f = lr_lambda(WarmupCosine(warmup_steps=10, total_steps=100, min_lr_scale=0.1))
     >>> f(0), f(9), f(100), f(2**53)
     (0.1, 1.0, 0.1, 0.1)
     """
-    return functools.partial(_multiplier, _check_schedule("lr_lambda", schedule))
+    sched = _check_schedule("lr_lambda", schedule)
+    return functools.partial(_multiplier, _table(sched))
 
 
-def lr_curve(schedule: Schedule, num_steps: int) -> FloatArray:
-    """The multipliers of steps ``0 .. num_steps - 1``: ``[λ(0), ..., λ(num_steps - 1)]``.
+def lr_curve(schedule: Schedule, num_steps: int, *, start: int = 0) -> FloatArray:
+    """The multipliers of steps ``start .. start + num_steps - 1``: ``[λ(start), ...]``.
 
-    A float64 array of shape ``(num_steps,)``, computed vectorized by the same math as
+    A float64 array of shape ``(num_steps,)``, computed vectorized by the same formulas as
     :func:`lr_lambda` and equal to it at every step. Multiply by a group's base LR for its LRs.
+    ``start`` (default 0) and ``num_steps`` are integers ``>= 0`` with
+    ``start + num_steps <= 2**63``.
 
     >>> from optfn.schedules import LinearDecay, lr_curve
     >>> c = lr_curve(LinearDecay(decay_steps=1000), 1_000_000)
     >>> c.dtype, c.shape, c[[0, 500, -1]].tolist()
     (dtype('float64'), (1000000,), [1.0, 0.5, 0.0])
+    >>> lr_curve(LinearDecay(decay_steps=1000), 3, start=999).round(6).tolist()
+    [0.001, 0.0, 0.0]
     """
     sched = _check_schedule("lr_curve", schedule)
     n = v.step_arg("lr_curve", "num_steps", num_steps)
-    out = sched._curve(np.arange(n, dtype=np.int64))
-    return np.ascontiguousarray(out, dtype=np.float64)
+    s0 = v.step_arg("lr_curve", "start", start)
+    if s0 + n > _CURVE_STOP:
+        raise SpecError(
+            "lr_curve",
+            "start",
+            f"start + num_steps must be <= 2**63 (steps are int64), got {s0} + {n}",
+        )
+    out = np.empty(n, dtype=np.float64)
+    for a, b, origin, fn in _flatten(sched, s0, s0 + n):
+        if isinstance(fn, float):
+            out[a - s0 : b - s0] = fn
+        else:
+            x = np.arange(a - origin, b - origin, dtype=np.int64)
+            out[a - s0 : b - s0] = fn(x, VECTOR)
+    return out

@@ -36,6 +36,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -154,17 +155,8 @@ SCALAR = MathNamespace(
 #: saturating): what ``lr_lambda`` uses first, falling back to ``SCALAR`` if it raises. For steps
 #: below 2**64 no formula of optfn's converts a value out of range, so a call costs one Python
 #: frame less.
-_SCALAR_FAST = MathNamespace(
-    "scalar",
-    vector=False,
-    to_float=float,
-    cos=_cos,
-    sqrt=math.sqrt,
-    pow=_pow,
-    maximum=_maximum,
-    minimum=_minimum,
-    full=_full,
-)
+_SCALAR_FAST = copy.copy(SCALAR)
+_SCALAR_FAST.to_float = float
 
 
 # ---- vector --------------------------------------------------------------------------------

@@ -728,3 +728,55 @@ def test_numpy_integer_fields_are_the_same_schedule() -> None:
     assert a == b and hash(a) == hash(b)
     assert np.array_equal(lr_curve(a, 50), lr_curve(b, 50))
     assert lr_lambda(a)(2**80) == lr_lambda(b)(2**80)
+
+
+def _nested_join(depth: int) -> Schedule:
+    s: Schedule = LinearDecay(decay_steps=4)
+    for i in range(depth):
+        s = Join(pieces=(LinearWarmup(warmup_steps=1 + i), s), boundaries=(1 + i,))
+    return s
+
+
+def test_joins_work_at_every_depth_construction_allows() -> None:
+    """Issue 19: every operation works at MAX_JOIN_DEPTH; one deeper is refused, by name."""
+    from optfn import from_dict, from_json, from_toml, to_dict, to_json, to_toml
+    from optfn.schedules import MAX_JOIN_DEPTH, join_depth
+
+    deepest = _nested_join(MAX_JOIN_DEPTH)
+    assert join_depth(deepest) == MAX_JOIN_DEPTH
+    for dump, load in ((to_dict, from_dict), (to_json, from_json), (to_toml, from_toml)):
+        back = load(dump(deepest))  # type: ignore[operator]
+        assert back == deepest and hash(back) == hash(deepest) and repr(back) == repr(deepest)
+    assert np.array_equal(lr_curve(deepest, 300), scalar_curve(deepest, 300))
+    with pytest.raises(SpecError, match=r"Join\.pieces: Joins nest 17 deep; at most 16") as info:
+        Join(pieces=(deepest, Constant()), boundaries=(3,))
+    assert (info.value.owner, info.value.field) == ("Join", "pieces")
+    # the same refusal from a file, with the path of the field
+    data = to_dict(Join(pieces=(Constant(), Constant()), boundaries=(3,)))
+    data["pieces"][0] = {k: x for k, x in to_dict(deepest).items() if k != "version"}
+    with pytest.raises(ValueError, match=r"pieces: Joins nest 17 deep"):
+        from_dict(data)
+
+
+def test_lr_curve_length_is_bounded_and_memory_errors_are_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from optfn.schedules import MAX_CURVE_LENGTH
+
+    for n in (MAX_CURVE_LENGTH + 1, 2**62, 2**63 - 1, 10**18):
+        with pytest.raises(SpecError, match=r"lr_curve\.num_steps: must be <= 1,073,741,824"):
+            lr_curve(Constant(), n)
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(np, "empty", no_memory)
+    with pytest.raises(SpecError, match=r"1,000 steps need 8,000 bytes.*chunks with start="):
+        lr_curve(Constant(), 1000)
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedule_specs(), st.sampled_from([2**64, 2**200, 2**1023, 2**1024, 2**5000]))
+def test_astronomical_steps_give_a_multiplier_never_an_overflow(s: Schedule, step: int) -> None:
+    value = lr_lambda(s)(step)
+    assert isinstance(value, float) and math.isfinite(value) and 0.0 <= value <= 1.0

@@ -368,7 +368,16 @@ def reaches(strategy: st.SearchStrategy[Any], condition: Callable[[Any], bool]) 
             ValueError,
             "too few",
         ),
-        (lambda: schedule_specs(max_depth=-1), ValueError, "max_depth: must be an integer >= 0"),
+        (
+            lambda: schedule_specs(max_depth=-1),
+            ValueError,
+            r"max_depth: must be an integer in \[0, 16\]",
+        ),
+        (
+            lambda: schedule_specs(max_depth=17),
+            ValueError,
+            r"max_depth: must be an integer in \[0, 16\]",
+        ),
         (lambda: schedule_specs(max_pieces=0), ValueError, "max_pieces"),
         (lambda: joins(max_depth=0), ValueError, "max_depth: must be an integer >= 1"),
         (lambda: param_rules(model="net"), TypeError, "model: must be a torch.nn.Module"),

@@ -1,6 +1,8 @@
 """Schedules: frozen specs of ``step -> multiplier`` and the functions that evaluate them."""
 
 from optfn.schedules.shapes import (
+    MAX_CURVE_LENGTH,
+    MAX_JOIN_DEPTH,
     MAX_STEPS,
     Constant,
     CosineDecay,
@@ -16,11 +18,14 @@ from optfn.schedules.shapes import (
     Schedule,
     WarmupCosine,
     WarmupStableDecay,
+    join_depth,
     lr_curve,
     lr_lambda,
 )
 
 __all__ = [
+    "MAX_CURVE_LENGTH",
+    "MAX_JOIN_DEPTH",
     "MAX_STEPS",
     "Constant",
     "CosineDecay",
@@ -36,6 +41,7 @@ __all__ = [
     "Schedule",
     "WarmupCosine",
     "WarmupStableDecay",
+    "join_depth",
     "lr_curve",
     "lr_lambda",
 ]

@@ -52,6 +52,8 @@ from optfn.schedules.xp import _SCALAR_FAST, SCALAR, VECTOR, FloatArray, MathNam
 from optfn.specs import checks as v
 
 __all__ = [
+    "MAX_CURVE_LENGTH",
+    "MAX_JOIN_DEPTH",
     "MAX_STEPS",
     "Constant",
     "CosineDecay",
@@ -67,12 +69,20 @@ __all__ = [
     "Schedule",
     "WarmupCosine",
     "WarmupStableDecay",
+    "join_depth",
     "lr_curve",
     "lr_lambda",
 ]
 
 #: The largest step count a spec accepts: every step count is then exact in float64.
 MAX_STEPS = 2**53
+#: How deep :class:`Join`\ s may nest (a Join of Joins); deeper is refused at construction, so
+#: that every operation (evaluation, ``repr``, ``==``, configs, checkpoints) works at every
+#: depth a spec can have.
+MAX_JOIN_DEPTH = 16
+#: The most steps one :func:`lr_curve` call returns (8 GiB of float64); take longer ranges in
+#: chunks with ``start=``.
+MAX_CURVE_LENGTH = 2**30
 
 #: The cool-down shapes of :class:`WarmupStableDecay`.
 DecayShape = Literal["linear", "cosine", "1-sqrt"]
@@ -186,17 +196,17 @@ def _tail(alpha: float, f: Any) -> Any:
 
 
 def _linear_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
-    return _tail(alpha, 1.0 - xp.to_float(x) / float(d))
+    return _tail(alpha, 1.0 - xp.ratio(x, d))
 
 
 def _cosine_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
-    # float / float in both forms: a cycle length can exceed 2**53 (CosineRestarts with
-    # cycle_mult > 1), where Python's exact int / int would round differently
-    return _tail(alpha, 0.5 * (1.0 + xp.cos(math.pi * (xp.to_float(x) / float(d)))))
+    # xp.ratio is float / float in both forms: a cycle length can exceed 2**53 (CosineRestarts
+    # with cycle_mult > 1), where Python's exact int / int would round differently
+    return _tail(alpha, 0.5 * (1.0 + xp.cos(math.pi * xp.ratio(x, d))))
 
 
 def _sqrt_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
-    return _tail(alpha, 1.0 - xp.sqrt(xp.to_float(x) / float(d)))
+    return _tail(alpha, 1.0 - xp.sqrt(xp.ratio(x, d)))
 
 
 _FALLS: dict[str, Callable[[Any, int, float, MathNamespace], Any]] = {
@@ -427,7 +437,7 @@ class PolynomialDecay(Schedule):
     min_lr_scale: float = attrs.field(default=0.0, validator=_scale)
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
-        t = xp.to_float(x) / float(self.decay_steps)
+        t = xp.ratio(x, self.decay_steps)
         return _tail(self.min_lr_scale, xp.pow(1.0 - t, float(self.power)))
 
     def segments(self, stop: int) -> Sequence[Segment]:
@@ -598,6 +608,14 @@ class Join(Schedule):
                 f"must hold len(pieces) - 1 = {len(self.pieces) - 1} step(s), "
                 f"got {len(self.boundaries)}: {self.boundaries!r}",
             )
+        depth = join_depth(self)
+        if depth > MAX_JOIN_DEPTH:
+            raise SpecError(
+                type(self).__name__,
+                "pieces",
+                f"Joins nest {depth} deep; at most {MAX_JOIN_DEPTH} are allowed (a Join of "
+                "Joins flattens: list the pieces of the inner Joins in one Join instead)",
+            )
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
         return _evaluate(self, x, xp)
@@ -605,6 +623,25 @@ class Join(Schedule):
     def segments(self, stop: int) -> Sequence[Segment]:
         starts = (0, *self.boundaries)
         return tuple(zip(starts, starts, self.pieces, strict=True))
+
+
+def join_depth(schedule: Schedule) -> int:
+    """How deep Joins nest in ``schedule``: 0 for a shape, 1 for a Join of shapes, ...
+
+    Walked without recursion (construction keeps it at most :data:`MAX_JOIN_DEPTH`).
+
+    >>> from optfn.schedules import Constant, Join
+    >>> join_depth(Join(pieces=(Constant(), Join(pieces=(Constant(),)))))
+    2
+    """
+    deepest, todo = 0, [(schedule, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, Join):
+            depth += 1
+            deepest = max(deepest, depth)
+            todo.extend((p, depth) for p in node.pieces)
+    return deepest
 
 
 def _check_schedule(owner: str, schedule: object) -> Schedule:
@@ -717,7 +754,8 @@ def lr_curve(schedule: Schedule, num_steps: int, *, start: int = 0) -> FloatArra
     A float64 array of shape ``(num_steps,)``, computed vectorized by the same formulas as
     :func:`lr_lambda` and equal to it at every step. Multiply by a group's base LR for its LRs.
     ``start`` (default 0) and ``num_steps`` are integers ``>= 0`` with
-    ``start + num_steps <= 2**63``.
+    ``num_steps <= MAX_CURVE_LENGTH`` (2**30) and ``start + num_steps <= 2**63``; memory that
+    runs out below that limit is a ``SpecError`` too.
 
     >>> from optfn.schedules import LinearDecay, lr_curve
     >>> c = lr_curve(LinearDecay(decay_steps=1000), 1_000_000)
@@ -729,13 +767,28 @@ def lr_curve(schedule: Schedule, num_steps: int, *, start: int = 0) -> FloatArra
     sched = _check_schedule("lr_curve", schedule)
     n = v.step_arg("lr_curve", "num_steps", num_steps)
     s0 = v.step_arg("lr_curve", "start", start)
+    if n > MAX_CURVE_LENGTH:
+        raise SpecError(
+            "lr_curve",
+            "num_steps",
+            f"must be <= {MAX_CURVE_LENGTH:,} (2**30 float64 values, 8 GiB) per call, got {n:,}; "
+            "take longer ranges in chunks with start=",
+        )
     if s0 + n > _CURVE_STOP:
         raise SpecError(
             "lr_curve",
             "start",
             f"start + num_steps must be <= 2**63 (steps are int64), got {s0} + {n}",
         )
-    out = np.empty(n, dtype=np.float64)
+    try:
+        out = np.empty(n, dtype=np.float64)
+    except MemoryError:
+        raise SpecError(
+            "lr_curve",
+            "num_steps",
+            f"{n:,} steps need {8 * n:,} bytes, more than this machine can give; "
+            "take the range in chunks with start=",
+        ) from None
     for a, b, origin, fn in _flatten(sched, s0, s0 + n):
         if isinstance(fn, float):
             out[a - s0 : b - s0] = fn

@@ -61,7 +61,10 @@ class MathNamespace:
     * ``cos(t)``, ``sqrt(t)``: element-wise;
     * ``pow(x, p)``: ``x ** p`` element-wise, either operand a float or (vector) an array;
     * ``maximum(a, b)``, ``minimum(a, b)``: element-wise, either operand a float;
-    * ``full(x, value)``: ``value`` in ``x``'s shape (the float itself for a scalar ``x``).
+    * ``full(x, value)``: ``value`` in ``x``'s shape (the float itself for a scalar ``x``);
+    * ``ratio(x, d)``: ``x / d`` for a whole count ``d``, as ``float(x) / float(d)`` (so a
+      count beyond 2**53 rounds alike in both forms); past float64's range (scalar steps
+      beyond 2**1023), Python's correctly rounded ``x / d``.
 
     >>> from optfn.schedules.xp import SCALAR, VECTOR
     >>> SCALAR, VECTOR.vector
@@ -77,6 +80,7 @@ class MathNamespace:
     maximum: Callable[[Any, Any], Any]
     minimum: Callable[[Any, Any], Any]
     full: Callable[[Any, float], Any]
+    ratio: Callable[[Any, int], Any]
 
     def __init__(
         self,
@@ -90,6 +94,7 @@ class MathNamespace:
         maximum: Callable[[Any, Any], Any],
         minimum: Callable[[Any, Any], Any],
         full: Callable[[Any, float], Any],
+        ratio: Callable[[Any, int], Any],
     ) -> None:
         self.name = name
         self.vector = vector
@@ -100,6 +105,7 @@ class MathNamespace:
         self.maximum = maximum
         self.minimum = minimum
         self.full = full
+        self.ratio = ratio
 
     def __repr__(self) -> str:
         return f"MathNamespace({self.name!r})"
@@ -125,6 +131,13 @@ def _pow(x: float, p: float) -> float:
     return float(np.power(np.array([x], dtype=np.float64), np.array([p], dtype=np.float64))[0])
 
 
+def _ratio(x: int, d: int) -> float:
+    try:
+        return float(x) / float(d)
+    except OverflowError:  # only a scalar step beyond 2**1023 gets here: exact int division
+        return x / d
+
+
 def _full(x: Any, value: float) -> float:
     return value
 
@@ -148,6 +161,7 @@ SCALAR = MathNamespace(
     maximum=_maximum,
     minimum=_minimum,
     full=_full,
+    ratio=_ratio,
 )
 
 
@@ -204,6 +218,12 @@ def _minimum_v(a: Any, b: Any) -> FloatArray:
     return out
 
 
+def _ratio_v(x: IntArray, d: int) -> FloatArray:
+    out: FloatArray = x.astype(np.float64)
+    out /= float(d)
+    return out
+
+
 def _full_v(x: IntArray, value: float) -> FloatArray:
     return np.full(x.shape, value, dtype=np.float64)
 
@@ -219,4 +239,5 @@ VECTOR = MathNamespace(
     maximum=_maximum_v,
     minimum=_minimum_v,
     full=_full_v,
+    ratio=_ratio_v,
 )

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from optfn.errors import SpecError
 from optfn.io import SpecRegistry
 from optfn.schedules import (
+    MAX_JOIN_DEPTH,
     MAX_STEPS,
     Constant,
     CosineDecay,
@@ -177,7 +178,7 @@ def _schedule_gen(
 ) -> tuple[_ScheduleGen, tuple[str, ...]]:
     kinds = _check_kinds(kinds, SCHEDULE_KINDS)
     _check_int("max_total_steps", max_total_steps, 1, MAX_STEPS)
-    _check_int("max_depth", max_depth, 0)
+    _check_int("max_depth", max_depth, 0, MAX_JOIN_DEPTH)
     _check_int("max_pieces", max_pieces, 1)
     shapes = tuple(_SCHEDULE_TAGS[k] for k in kinds if k != "join")
     if not shapes:

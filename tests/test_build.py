@@ -142,7 +142,7 @@ def test_all_frozen_is_a_clear_error() -> None:
 def test_spec_of_unknown_kind() -> None:
     with pytest.raises(
         TypeError,
-        match=r"spec: expected a registered optimizer spec \(AdamSpec, AdamWSpec, MuonSpec; ",
+        match=r"expected a registered optimizer spec \(AdamSpec, AdamWSpec, MuonSpec, SGDSpec, ",
     ):
         make_optimizer(DenseNetwork(), ParamRules())  # type: ignore[arg-type]
 

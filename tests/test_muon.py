@@ -330,7 +330,7 @@ def test_bad_adamw_values_and_inputs() -> None:
     with pytest.raises(ValueError, match=r"'betas\[1\]'"):
         MuonWithAdamW([adamw_group([b], betas=(0.9, 1.0))])
     with pytest.raises(ValueError, match="fused"):
-        MuonWithAdamW([adamw_group([b], fused=True)])
+        MuonWithAdamW([adamw_group([b], fused=True, foreach=True)])
     with pytest.raises(TypeError, match="list of param-group dicts"):
         MuonWithAdamW([b])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="no param groups"):

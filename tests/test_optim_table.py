@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 from torch import nn
 
 from optfn import (
@@ -73,7 +73,21 @@ def model() -> nn.Module:
 
 def test_builtin_kinds() -> None:
     assert [k.tag for k in OPTIMIZERS][:3] == ["adam", "adamw", "muon"]
-    assert OPTIMIZER_KINDS == ("adam", "adamw", "muon")
+    assert OPTIMIZER_KINDS == (
+        "adam",
+        "adamw",
+        "muon",
+        "sgd",
+        "nadam",
+        "radam",
+        "adamax",
+        "adagrad",
+        "rmsprop",
+        "adadelta",
+        "adafactor",
+        "asgd",
+        "rprop",
+    )
     muon = kind_of(MuonSpec())
     assert [r.name for r in muon.routes] == ["adamw", "muon"] and muon.matrix_route == "muon"
     assert kind_of(AdamWSpec()).matrix_route is None
@@ -144,7 +158,10 @@ def test_strategies_draw_registered_kinds(toy: OptimizerKind) -> None:
             assert spec == ToySGDSpec()
 
     draw()
-    assert "toy_sgd" in seen and {"adam", "adamw", "muon"} <= seen
+    assert seen
+    # every kind, the registered one included, is drawn
+    for tag in (*OPTIMIZER_KINDS, "toy_sgd"):
+        assert find(optimizer_specs(), lambda s, tag=tag: s.optimizer_type == tag)
 
 
 def test_unregistered_optimizer_is_refused_everywhere() -> None:
@@ -160,7 +177,10 @@ def test_unregistered_optimizer_is_refused_everywhere() -> None:
         partition_params(model(), spec=Loose())
     with pytest.raises(TypeError, match=r"register it with optfn.register_optimizer"):
         register_spec(Loose)
-    with pytest.raises(ConfigError, match=r"unknown type 'loose'; allowed: 'adam', 'adamw'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown type 'loose'; allowed: 'adadelta', 'adafactor', 'adagrad', 'adam'",
+    ):
         from_dict({"type": "loose", "learning_rate": 0.1})
 
 

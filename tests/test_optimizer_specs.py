@@ -117,3 +117,30 @@ def test_bad_values_name_field_value_and_range(
 def test_evolve_revalidates() -> None:
     with pytest.raises(SpecError, match="learning_rate"):
         attrs.evolve(AdamWSpec(), learning_rate=-1.0)
+
+
+def test_torch_specs_default_to_torch() -> None:
+    """Every spec of a torch.optim class has that class's own defaults (and every argument of
+    torch's that changes the math is a field)."""
+    import inspect
+
+    import torch
+
+    from optfn.optim.table import OPTIMIZERS
+
+    plumbing = {"self", "params", "foreach", "fused", "capturable", "differentiable", "kwargs"}
+    for kind in OPTIMIZERS:
+        if kind.tag == "muon":
+            continue
+        cls = getattr(torch.optim, kind.build.__qualname__.removeprefix("build_"))
+        sig = inspect.signature(cls.__init__).parameters
+        spec = kind.spec()  # type: ignore[call-arg]
+        fields = attrs.asdict(spec, recurse=False)
+        fields["lr"] = fields.pop("learning_rate")
+        if "eps1" in fields:
+            fields["eps"] = (fields.pop("eps1"), fields.pop("eps2"))
+        assert fields.pop("implementation") == "auto"
+        assert fields.pop("lr_decay_gamma") is None
+        assert set(sig) - plumbing == set(fields), kind.tag
+        for name, value in fields.items():
+            assert value == sig[name].default, (kind.tag, name, value)

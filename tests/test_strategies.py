@@ -344,7 +344,11 @@ def reaches(strategy: st.SearchStrategy[Any], condition: Callable[[Any], bool]) 
 @pytest.mark.parametrize(
     ("make", "exc", "match"),
     [
-        (lambda: optimizer_specs(("sgd",)), ValueError, "unknown 'sgd'; allowed: 'adam', 'adamw'"),
+        (
+            lambda: optimizer_specs(("lion",)),
+            ValueError,
+            "unknown 'lion'; allowed: 'adam', 'adamw'",
+        ),
         (lambda: optimizer_specs(kinds=()), ValueError, "no kind given; allowed: 'adam'"),
         (lambda: optimizer_specs(kinds="adamw"), TypeError, "sequence of kind names"),
         (lambda: optimizer_specs(min_lr=0.0), ValueError, "min_lr: must be finite and > 0"),

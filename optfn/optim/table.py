@@ -13,8 +13,8 @@ only name a registered tag: the table is closed to files and open to code.
 
 >>> from optfn import MuonSpec
 >>> from optfn.optim.table import OPTIMIZERS
->>> [k.tag for k in OPTIMIZERS][:3]
-['adam', 'adamw', 'muon']
+>>> [k.tag for k in OPTIMIZERS][:5]
+['adam', 'adamw', 'muon', 'sgd', 'nadam']
 >>> OPTIMIZERS.get(MuonSpec()).matrix_route
 'muon'
 """
@@ -32,12 +32,26 @@ from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.muon import MuonWithAdamW
 from optfn.specs.checks import plain_number
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
+from optfn.specs.torch_optimizers import (
+    AdadeltaSpec,
+    AdafactorSpec,
+    AdagradSpec,
+    AdamaxSpec,
+    ASGDSpec,
+    NAdamSpec,
+    RAdamSpec,
+    RMSpropSpec,
+    RpropSpec,
+    SGDSpec,
+)
 
 __all__ = [
+    "IMPLEMENTATION_KEYS",
     "OPTIMIZERS",
     "OptimizerKind",
     "OptimizerTable",
     "Route",
+    "check_implementation",
     "kind_of",
     "register_optimizer",
     "torch_builder",
@@ -47,6 +61,15 @@ __all__ = [
 Builder = Callable[[list[dict[str, Any]], Any], torch.optim.Optimizer]
 
 _TAG = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+#: What a spec's ``implementation`` puts in each param group (and in torch's constructor):
+#: ``"auto"`` nothing (torch's own default), the others torch's ``foreach``/``fused`` flags.
+IMPLEMENTATION_KEYS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "auto": (),
+    "foreach": (("foreach", True),),
+    "fused": (("fused", True),),
+    "for_loop": (("foreach", False),),
+}
 
 
 @attrs.frozen
@@ -59,6 +82,8 @@ class Route:
       decay), or ``None`` when the optimizer has no weight decay.
     - ``keys``: ``(group key, spec field)`` pairs copied as they are (``("betas", "betas")``).
     - ``fixed``: ``(group key, value)`` pairs every group of the route carries.
+    - ``implementation``: the spec field holding the implementation choice (``"auto"``,
+      ``"foreach"``, ``"fused"``, ``"for_loop"``; see :data:`IMPLEMENTATION_KEYS`), or ``None``.
 
     >>> r = Route("adamw", keys=(("betas", "betas"), ("eps", "eps")))
     >>> from optfn import AdamWSpec
@@ -71,6 +96,7 @@ class Route:
     weight_decay: str | None = "weight_decay"
     keys: tuple[tuple[str, str], ...] = ()
     fixed: tuple[tuple[str, Any], ...] = ()
+    implementation: str | None = None
 
     def hyper(self, spec: OptimizerSpecification, decay: bool, scale: float) -> dict[str, Any]:
         """The hyper-parameters of one group (everything but the parameters)."""
@@ -88,6 +114,8 @@ class Route:
                 tuple(map(plain_number, value)) if isinstance(value, tuple) else plain_number(value)
             )
         out.update(self.fixed)
+        if self.implementation is not None:
+            out.update(IMPLEMENTATION_KEYS[getattr(spec, self.implementation)])
         return out
 
 
@@ -154,8 +182,16 @@ def _check_kind(kind: OptimizerKind) -> None:
         )
     fields = {a.name for a in attrs.fields(cls)}
     for r in kind.routes:
-        used = [r.lr, *([r.weight_decay] if r.weight_decay else []), *(f for _, f in r.keys)]
-        missing = [f for f in used if f not in fields]
+        used = [
+            r.lr,
+            *([r.weight_decay] if r.weight_decay else []),
+            *(f for _, f in r.keys),
+            *([r.implementation] if r.implementation else []),
+        ]
+        # a field, or a property computed from fields (AdafactorSpec.eps)
+        missing = [
+            f for f in used if f not in fields and not isinstance(getattr(cls, f, None), property)
+        ]
         if missing:
             raise SpecError(
                 "",
@@ -201,7 +237,8 @@ class OptimizerTable:
 
     @classmethod
     def library(cls) -> OptimizerTable:
-        """A new table holding optfn's own kinds (Adam, AdamW, Muon)."""
+        """A new table holding optfn's own kinds (Adam, AdamW, Muon, then torch.optim's SGD,
+        NAdam, RAdam, Adamax, Adagrad, RMSprop, Adadelta, Adafactor, ASGD and Rprop)."""
         table = cls()
         for kind in _library_kinds():
             table.register(kind)
@@ -214,29 +251,94 @@ class OptimizerTable:
         return len(self.by_tag)
 
 
-def torch_builder(cls: type[torch.optim.Optimizer], route: Route) -> Builder:
+def torch_builder(
+    cls: type[torch.optim.Optimizer], route: Route, *, group_only: tuple[str, ...] = ()
+) -> Builder:
     """A builder for a torch optimizer class taking ``(params, **hyper-parameters)``: the groups
-    carry every hyper-parameter, and ``optimizer.defaults`` are ``route``'s for the spec."""
+    carry every hyper-parameter, and ``optimizer.defaults`` are ``route``'s for the spec.
+
+    ``group_only``: keys the groups carry but the class's constructor does not take (Rprop's
+    ``weight_decay``, always 0.0, so that every optfn group states its decay)."""
 
     def build(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimizer:
         defaults = route.hyper(spec, decay=True, scale=1.0)
         del defaults["route"]
+        for key in group_only:
+            del defaults[key]
+        check_implementation(groups, spec, name)
         return cls(groups, **defaults)
+
+    in_torch = getattr(torch.optim, cls.__name__, None) is cls
+    name = f"torch.optim.{cls.__name__}" if in_torch else f"{cls.__module__}.{cls.__qualname__}"
 
     build.__qualname__ = f"build_{cls.__name__}"
     return build
 
 
+def _fused_devices() -> list[str]:
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # pragma: no cover - torch moved it: trust torch's own check
+        return ["cpu", "cuda", "mps", "xpu", "hpu", "mtia"]
+    return list(_get_fused_kernels_supported_devices())
+
+
+def check_implementation(groups: list[dict[str, Any]], spec: Any, torch_name: str) -> None:
+    """Refuse, before torch sees them, parameters the spec's ``implementation`` cannot run.
+
+    ``"fused"`` needs every parameter to be a real floating-point tensor on a device with
+    torch's fused kernels; anything else is a :class:`~optfn.errors.SpecError` (a
+    ``ValueError``) naming the parameter, its dtype and device, and the choice.
+    """
+    if not any(g.get("fused") for g in groups):
+        return
+    devices = _fused_devices()
+    for g in groups:
+        if not g.get("fused"):
+            continue
+        names = g.get("param_names") or [f"#{i}" for i in range(len(g["params"]))]
+        for name, p in zip(names, g["params"], strict=True):
+            if p.device.type not in devices or not torch.is_floating_point(p):
+                raise SpecError(
+                    type(spec).__name__,
+                    "implementation",
+                    f"'fused' cannot run parameter {name!r} ({p.dtype} on {p.device.type}): "
+                    f"{torch_name}'s fused kernels need real floating-point parameters on "
+                    f"{', '.join(devices)}; choose 'foreach', 'for_loop' or 'auto'",
+                )
+
+
 def _muon_builder(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimizer:
+    check_implementation(groups, spec, "MuonWithAdamW (AdamW groups)")
     return MuonWithAdamW(groups)
 
 
-_ADAM_KEYS = (("betas", "betas"), ("eps", "eps"))
-_ADAM = Route("adam", keys=_ADAM_KEYS)
-_ADAMW = Route("adamw", keys=_ADAM_KEYS)
+def _torch_kind(
+    spec: type[OptimizerSpecification],
+    cls: type[torch.optim.Optimizer],
+    keys: tuple[str | tuple[str, str], ...],
+    *,
+    group_only: tuple[str, ...] = (),
+) -> OptimizerKind:
+    """The entry of a torch class whose group keys are the spec's field names (a pair renames).
+
+    Every such spec has ``implementation``; the route is named after the tag."""
+    pairs = tuple((k, k) if isinstance(k, str) else k for k in keys)
+    route = Route(spec.optimizer_type, keys=pairs, implementation="implementation")
+    return OptimizerKind(spec, torch_builder(cls, route, group_only=group_only), (route,))
+
+
+_ADAM_KEYS = (("betas", "betas"), ("eps", "eps"), ("amsgrad", "amsgrad"), ("maximize", "maximize"))
+_ADAM = Route(
+    "adam",
+    keys=(*_ADAM_KEYS, ("decoupled_weight_decay", "decoupled_weight_decay")),
+    implementation="implementation",
+)
+_ADAMW = Route("adamw", keys=_ADAM_KEYS, implementation="implementation")
 
 
 def _library_kinds() -> tuple[OptimizerKind, ...]:
+    optim = torch.optim
     return (
         OptimizerKind(AdamSpec, torch_builder(torch.optim.Adam, _ADAM), (_ADAM,)),
         OptimizerKind(AdamWSpec, torch_builder(torch.optim.AdamW, _ADAMW), (_ADAMW,)),
@@ -249,6 +351,7 @@ def _library_kinds() -> tuple[OptimizerKind, ...]:
                     lr="adamw_lr",
                     keys=(("betas", "betas"), ("eps", "adamw_eps")),
                     fixed=(("amsgrad", False),),
+                    implementation="implementation",
                 ),
                 Route(
                     "muon",
@@ -264,6 +367,32 @@ def _library_kinds() -> tuple[OptimizerKind, ...]:
                 ),
             ),
             matrix_route="muon",
+        ),
+        _torch_kind(SGDSpec, optim.SGD, ("momentum", "dampening", "nesterov", "maximize")),
+        _torch_kind(
+            NAdamSpec,
+            optim.NAdam,
+            ("betas", "eps", "momentum_decay", "decoupled_weight_decay", "maximize"),
+        ),
+        _torch_kind(RAdamSpec, optim.RAdam, ("betas", "eps", "decoupled_weight_decay", "maximize")),
+        _torch_kind(AdamaxSpec, optim.Adamax, ("betas", "eps", "maximize")),
+        _torch_kind(
+            AdagradSpec,
+            optim.Adagrad,
+            ("lr_decay", "initial_accumulator_value", "eps", "maximize"),
+        ),
+        _torch_kind(
+            RMSpropSpec, optim.RMSprop, ("alpha", "eps", "momentum", "centered", "maximize")
+        ),
+        _torch_kind(AdadeltaSpec, optim.Adadelta, ("rho", "eps", "maximize")),
+        _torch_kind(AdafactorSpec, optim.Adafactor, ("beta2_decay", "eps", "d", "maximize")),
+        _torch_kind(ASGDSpec, optim.ASGD, ("lambd", "alpha", "t0", "maximize")),
+        # Rprop has no weight decay: its groups say weight_decay=0.0 (RpropSpec.weight_decay)
+        _torch_kind(
+            RpropSpec,
+            optim.Rprop,
+            ("etas", "step_sizes", "maximize"),
+            group_only=("weight_decay",),
         ),
     )
 

@@ -7,13 +7,35 @@ of :class:`OptimizerSpecification` reach the builders through function-local imp
 
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
+from optfn.specs.torch_optimizers import (
+    AdadeltaSpec,
+    AdafactorSpec,
+    AdagradSpec,
+    AdamaxSpec,
+    ASGDSpec,
+    NAdamSpec,
+    RAdamSpec,
+    RMSpropSpec,
+    RpropSpec,
+    SGDSpec,
+)
 
 __all__ = [
+    "ASGDSpec",
+    "AdadeltaSpec",
+    "AdafactorSpec",
+    "AdagradSpec",
     "AdamSpec",
     "AdamWSpec",
+    "AdamaxSpec",
     "LayerDecay",
     "MuonRouting",
     "MuonSpec",
+    "NAdamSpec",
     "OptimizerSpecification",
     "ParamRules",
+    "RAdamSpec",
+    "RMSpropSpec",
+    "RpropSpec",
+    "SGDSpec",
 ]

@@ -21,11 +21,14 @@ from optfn.errors import SpecError
 from optfn.specs import checks as v
 
 __all__ = [
+    "IMPLEMENTATIONS",
     "MAX_NS_STEPS",
     "AdamSpec",
     "AdamWSpec",
+    "Implementation",
     "MuonSpec",
     "OptimizerSpecification",
+    "implementation_choice",
     "ns_steps_ok",
 ]
 
@@ -39,6 +42,14 @@ TORCH_MUON_EPS = 1e-7
 MAX_NS_STEPS = 100
 
 AdjustLr = Literal["original", "match_rms_adamw"]
+
+#: How torch runs an optimizer's step: ``"auto"`` (torch's own default: foreach on CUDA, a
+#: for-loop on CPU), ``"foreach"`` (multi-tensor kernels), ``"fused"`` (one fused kernel per
+#: device and dtype) or ``"for_loop"`` (one parameter at a time).
+Implementation = Literal["auto", "foreach", "fused", "for_loop"]
+IMPLEMENTATIONS: tuple[str, ...] = ("auto", "foreach", "fused", "for_loop")
+#: The choices of a torch class with no fused kernel (``fused=`` is not an argument).
+WITHOUT_FUSED: tuple[str, ...] = ("auto", "foreach", "for_loop")
 
 _positive = v.real(0.0, lo_open=True)
 _nonneg = v.real(0.0)
@@ -61,6 +72,22 @@ def _check_below_max_ns_steps(inst: Any, attr: attrs.Attribute[Any], n: int) -> 
 
 
 _below_max_ns_steps = v.Validator(f"below({MAX_NS_STEPS})", _check_below_max_ns_steps)
+
+
+def implementation_choice(offered: tuple[str, ...], torch_name: str) -> v.Validator:
+    """The validator of an ``implementation`` field: one of the choices ``offered`` by the
+    torch class ``torch_name``; a choice it does not offer is a :class:`SpecError`."""
+    names = ", ".join(repr(c) for c in offered)
+
+    def check(inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+        if not (type(value) is str and value in offered):
+            known = type(value) is str and value in IMPLEMENTATIONS
+            why = f"{torch_name} does not offer {value!r}; " if known else ""
+            raise SpecError(
+                type(inst).__name__, attr.name, f"{why}must be one of {names}, got {value!r}"
+            )
+
+    return v.Validator(f"one_of({names})", check)
 
 
 @attrs.frozen(kw_only=True)
@@ -97,11 +124,17 @@ class _AdamFamily(OptimizerSpecification):
     )
     eps: float = attrs.field(default=1e-8, validator=_positive)
     weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    amsgrad: bool = attrs.field(default=False, validator=v.boolean)
+    maximize: bool = attrs.field(default=False, validator=v.boolean)
 
 
 @attrs.frozen(kw_only=True)
 class AdamSpec(_AdamFamily):
-    """Adam (``torch.optim.Adam``); its ``weight_decay`` is an L2 penalty added to the gradient.
+    """Adam (``torch.optim.Adam``); its ``weight_decay`` is an L2 penalty added to the gradient
+    (``decoupled_weight_decay=True`` makes it AdamW's decay, as in torch).
+
+    ``amsgrad``, ``maximize`` and ``implementation`` (``"auto"``, ``"foreach"``, ``"fused"``,
+    ``"for_loop"``) are torch's arguments of the same names, with torch's defaults.
 
     >>> AdamSpec(learning_rate=0.001, lr_decay_gamma=0.95, weight_decay=0.01).optimizer_type
     'adam'
@@ -109,10 +142,17 @@ class AdamSpec(_AdamFamily):
 
     optimizer_type: ClassVar[str] = "adam"
 
+    decoupled_weight_decay: bool = attrs.field(default=False, validator=v.boolean)
+    implementation: Implementation = attrs.field(
+        default="auto", validator=implementation_choice(IMPLEMENTATIONS, "torch.optim.Adam")
+    )
+
 
 @attrs.frozen(kw_only=True)
 class AdamWSpec(_AdamFamily):
     """AdamW (``torch.optim.AdamW``) with decoupled weight decay (default 0.01).
+
+    ``amsgrad``, ``maximize`` and ``implementation`` as in :class:`AdamSpec`.
 
     >>> AdamWSpec(learning_rate=0.001).weight_decay
     0.01
@@ -121,6 +161,9 @@ class AdamWSpec(_AdamFamily):
     optimizer_type: ClassVar[str] = "adamw"
 
     weight_decay: float = attrs.field(default=0.01, validator=_nonneg)
+    implementation: Implementation = attrs.field(
+        default="auto", validator=implementation_choice(IMPLEMENTATIONS, "torch.optim.AdamW")
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -134,6 +177,8 @@ class MuonSpec(OptimizerSpecification):
     ``ns_coefficients=(3.4445, -4.7750, 2.0315)``, ``muon_eps=1e-7`` and
     ``adjust_lr_fn="original"``; ``adamw_eps=1e-8`` is AdamW's. ``ns_steps`` is in
     ``[1, 100)`` (``MAX_NS_STEPS``: torch.optim.Muon refuses 100 and more).
+    ``implementation`` is the AdamW groups' (``"auto"``, ``"foreach"``, ``"fused"``,
+    ``"for_loop"``, as torch.optim.AdamW's); the Muon groups have one implementation.
 
     >>> spec = MuonSpec(learning_rate=0.02, adamw_lr=0.0003, lr_decay_gamma=0.98)
     >>> spec.optimizer_type, spec.muon_weight_decay, spec.ns_steps
@@ -162,4 +207,7 @@ class MuonSpec(OptimizerSpecification):
     muon_eps: float = attrs.field(default=TORCH_MUON_EPS, validator=_positive)
     adjust_lr_fn: AdjustLr = attrs.field(
         default="original", validator=v.one_of("original", "match_rms_adamw")
+    )
+    implementation: Implementation = attrs.field(
+        default="auto", validator=implementation_choice(IMPLEMENTATIONS, "torch.optim.AdamW")
     )

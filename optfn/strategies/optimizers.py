@@ -12,17 +12,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import strategies as st
 
 from optfn.optim.table import OPTIMIZERS, OptimizerTable
 from optfn.specs.optimizers import (
+    IMPLEMENTATIONS,
     TORCH_MUON_NS_COEFFICIENTS,
+    WITHOUT_FUSED,
     AdamSpec,
     AdamWSpec,
+    Implementation,
     MuonSpec,
     OptimizerSpecification,
+)
+from optfn.specs.torch_optimizers import (
+    AdadeltaSpec,
+    AdafactorSpec,
+    AdagradSpec,
+    AdamaxSpec,
+    ASGDSpec,
+    NAdamSpec,
+    RAdamSpec,
+    RMSpropSpec,
+    RpropSpec,
+    SGDSpec,
 )
 from optfn.strategies._args import (
     _check_bounds,
@@ -34,13 +49,23 @@ from optfn.strategies._args import (
 # ---- optimizer specs -------------------------------------------------------------------------
 
 OPTIMIZER_KINDS: tuple[str, ...] = tuple(k.tag for k in OptimizerTable.library())
-"""optfn's own optimizer kinds: ``("adam", "adamw", "muon")``. :func:`optimizer_specs` draws
-these and every kind added to the optimizer table with :func:`optfn.register_optimizer`."""
+"""optfn's own optimizer kinds: ``("adam", "adamw", "muon", "sgd", "nadam", "radam",
+"adamax", "adagrad", "rmsprop", "adadelta", "adafactor", "asgd", "rprop")``.
+:func:`optimizer_specs` draws these and every kind added to the optimizer table with
+:func:`optfn.register_optimizer`."""
 
 #: Newton-Schulz coefficients that converge: torch's default, the cubic and a plain quintic.
 _NS_COEFFICIENTS = (TORCH_MUON_NS_COEFFICIENTS, (1.5, -0.5, 0.0), (2.0, -1.5, 0.5))
 _BETAS = st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exclude_max=True))
 _EPS = st.floats(1e-12, 1e-3)
+_GAMMA = st.none() | _reals(0.0, 1.0, exclude_min=True)
+_UNIT = _reals(0.0, 1.0)
+_WITH_FUSED: st.SearchStrategy[Implementation] = st.sampled_from(
+    cast("tuple[Implementation, ...]", IMPLEMENTATIONS)
+)
+_NO_FUSED: st.SearchStrategy[Implementation] = st.sampled_from(
+    cast("tuple[Implementation, ...]", WITHOUT_FUSED)
+)
 
 
 @st.composite
@@ -56,6 +81,10 @@ def _adam_like(
         betas=draw(_BETAS),
         eps=draw(_EPS),
         weight_decay=draw(wds),
+        amsgrad=draw(st.booleans()),
+        maximize=draw(st.booleans()),
+        implementation=draw(_WITH_FUSED),
+        **({"decoupled_weight_decay": draw(st.booleans())} if cls is AdamSpec else {}),
     )
 
 
@@ -77,7 +106,105 @@ def _muon(
         ns_coefficients=draw(st.sampled_from(_NS_COEFFICIENTS)),
         muon_eps=draw(_EPS),
         adjust_lr_fn=draw(st.sampled_from(["original", "match_rms_adamw"])),
+        implementation=draw(_WITH_FUSED),
     )
+
+
+def _torch_specs(
+    lrs: st.SearchStrategy[float], wds: st.SearchStrategy[float]
+) -> dict[str, st.SearchStrategy[Any]]:
+    """One strategy per torch.optim kind, every field over its valid range."""
+    common: dict[str, Any] = {
+        "learning_rate": lrs,
+        "lr_decay_gamma": _GAMMA,
+        "maximize": st.booleans(),
+    }
+
+    def kind(cls: type[OptimizerSpecification], fused: bool, **fields: Any) -> Any:
+        impl = _WITH_FUSED if fused else _NO_FUSED
+        return st.builds(cls, **common, implementation=impl, **fields)
+
+    @st.composite
+    def sgd(draw: st.DrawFn) -> SGDSpec:
+        nesterov = draw(st.booleans())
+        spec: SGDSpec = draw(
+            kind(
+                SGDSpec,
+                True,
+                momentum=_reals(0.0, 1.0, exclude_min=nesterov, exclude_max=True),
+                dampening=st.just(0.0) if nesterov else _UNIT,
+                nesterov=st.just(nesterov),
+                weight_decay=wds,
+            )
+        )
+        return spec
+
+    @st.composite
+    def rprop(draw: st.DrawFn) -> RpropSpec:
+        lo = draw(_reals(0.0, 1.0))
+        hi = draw(_reals(lo, 100.0))
+        spec: RpropSpec = draw(
+            kind(
+                RpropSpec,
+                False,
+                etas=st.tuples(
+                    _reals(0.0, 1.0, exclude_min=True, exclude_max=True),
+                    _reals(1.0, 10.0, exclude_min=True),
+                ),
+                step_sizes=st.just((lo, hi)),
+            )
+        )
+        return spec
+
+    adam_like = {"betas": _BETAS, "eps": _EPS, "weight_decay": wds}
+    return {
+        "sgd": sgd(),
+        "nadam": kind(
+            NAdamSpec,
+            False,
+            **adam_like,
+            momentum_decay=_reals(0.0, 0.1),
+            decoupled_weight_decay=st.booleans(),
+        ),
+        "radam": kind(RAdamSpec, False, **adam_like, decoupled_weight_decay=st.booleans()),
+        "adamax": kind(AdamaxSpec, False, **adam_like),
+        "adagrad": kind(
+            AdagradSpec,
+            True,
+            lr_decay=_reals(0.0, 0.1),
+            weight_decay=wds,
+            initial_accumulator_value=_reals(0.0, 1.0),
+            eps=_EPS,
+        ),
+        "rmsprop": kind(
+            RMSpropSpec,
+            False,
+            alpha=_UNIT,
+            eps=_EPS,
+            weight_decay=wds,
+            momentum=_reals(0.0, 1.0, exclude_max=True),
+            centered=st.booleans(),
+        ),
+        "adadelta": kind(AdadeltaSpec, False, rho=_UNIT, eps=_EPS, weight_decay=wds),
+        "adafactor": kind(
+            AdafactorSpec,
+            False,
+            beta2_decay=_reals(-1.0, 0.0),
+            eps1=st.none() | _EPS,
+            eps2=_reals(0.0, 1e-2),
+            d=_reals(1.0, 10.0),
+            weight_decay=wds,
+        ),
+        "asgd": kind(
+            ASGDSpec,
+            False,
+            lambd=_reals(0.0, 1e-2),
+            alpha=_reals(0.0, 1.0),
+            t0=_reals(0.0, 1e6),
+            weight_decay=wds,
+        ),
+        "rprop": rprop(),
+    }
 
 
 def optimizer_specs(
@@ -90,7 +217,8 @@ def optimizer_specs(
     """Random valid optimizer specs of the given ``kinds`` (default: every kind in the
     optimizer table, :data:`optfn.optim.table.OPTIMIZERS`).
 
-    For optfn's own kinds every field varies over its valid range; the learning rates
+    For optfn's own kinds (torch.optim's included) every field varies over its valid range,
+    ``implementation`` over the choices the kind offers; the learning rates
     (``learning_rate`` and Muon's ``adamw_lr``) lie in ``[min_lr, max_lr]``, the weight
     decays in ``[0, max_weight_decay]``, ``eps`` in [1e-12, 1e-3], and Muon's
     ``ns_coefficients`` are ones that converge. Float fields are sometimes whole numbers
@@ -118,8 +246,7 @@ def optimizer_specs(
         "adam": _adam_like(AdamSpec, lrs, wds),
         "adamw": _adam_like(AdamWSpec, lrs, wds),
         "muon": _muon(lrs, wds),
+        **_torch_specs(lrs, wds),
     }
     # A kind added with register_optimizer: its defaults (optfn cannot know its valid ranges)
-    return st.one_of(
-        *(own[k] if k in own else st.builds(OPTIMIZERS.by_tag[k].spec) for k in kinds)
-    )
+    return st.one_of(*(own[k] if k in own else st.builds(OPTIMIZERS.by_tag[k].spec) for k in kinds))

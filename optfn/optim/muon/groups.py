@@ -2,10 +2,11 @@
 
 Every group names its ``route`` (:data:`ROUTES`), its ``params`` and their ``param_names``, and
 the route's hyper-parameters (:data:`MUON_GROUP_KEYS` or :data:`ADAMW_GROUP_KEYS`; an adamw
-group may add ``amsgrad``, ``maximize`` and ``foreach``). :func:`normalize_group` checks one
-group with optfn's one checker set (:mod:`optfn.specs.checks`: a number is any real number,
-numpy scalars included, never a bool) and returns the dict the optimizer keeps, numpy scalars
-turned into Python numbers so that its ``state_dict`` loads with ``weights_only=True``.
+group may add ``amsgrad``, ``maximize``, ``foreach`` and ``fused``). :func:`normalize_group`
+checks one group with optfn's one checker set (:mod:`optfn.specs.checks`: a number is any
+real number, numpy scalars included, never a bool) and returns the dict the optimizer keeps,
+numpy scalars turned into Python numbers so that its ``state_dict`` loads with
+``weights_only=True``.
 
 A bad value raises :class:`~optfn.errors.SpecError` (a ``ValueError``) or
 :class:`~optfn.errors.SpecTypeError` (a ``TypeError``) whose ``field`` is the group (its index
@@ -68,7 +69,8 @@ ADAMW_GROUP_KEYS: tuple[str, ...] = ("lr", "weight_decay", "betas", "eps")
 
 #: Optional keys of an adamw group, filled with torch.optim.AdamW's defaults when absent, so
 #: that the group (and the state_dict) looks like one of torch's AdamW groups. Only
-#: ``amsgrad``, ``maximize`` and ``foreach`` may differ from these; the others are fixed.
+#: ``amsgrad``, ``maximize``, ``foreach`` and ``fused`` may differ from these; the others are
+#: fixed.
 ADAMW_OPTIONAL: dict[str, Any] = {
     "amsgrad": False,
     "maximize": False,
@@ -78,7 +80,7 @@ ADAMW_OPTIONAL: dict[str, Any] = {
     "fused": None,
     "decoupled_weight_decay": True,
 }
-ADAMW_FIXED = ("capturable", "differentiable", "fused", "decoupled_weight_decay")
+ADAMW_FIXED = ("capturable", "differentiable", "decoupled_weight_decay")
 
 #: The values of a muon group's ``adjust_lr_fn`` (``None`` means ``"original"``, as in torch).
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
@@ -157,8 +159,11 @@ def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
     _check_real(at, "eps", group["eps"], 0.0)
     _check_bool(at, "amsgrad", group["amsgrad"])
     _check_bool(at, "maximize", group["maximize"])
-    if group["foreach"] is not None:
-        _check_bool(at, "foreach", group["foreach"])
+    for key in ("foreach", "fused"):
+        if group[key] is not None:
+            _check_bool(at, key, group[key])
+    if group["foreach"] and group["fused"]:
+        raise SpecError("", at, "'foreach' and 'fused' cannot both be True (as in torch)")
     for key in ADAMW_FIXED:
         if group[key] != ADAMW_OPTIONAL[key]:
             raise SpecError(
@@ -208,6 +213,21 @@ def _check_params(at: str, route: str, group: dict[str, Any]) -> None:
     group["params"], group["param_names"] = params, names
 
 
+def _check_fused(at: str, group: Mapping[str, Any]) -> None:
+    """torch's fused AdamW runs real floating-point parameters on its fused devices only."""
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    devices = _get_fused_kernels_supported_devices()
+    for name, p in zip(group["param_names"], group["params"], strict=True):
+        if p.device.type not in devices or not torch.is_floating_point(p):
+            raise SpecError(
+                "",
+                at,
+                f"fused=True cannot run parameter {name!r} ({p.dtype} on {p.device.type}): "
+                f"torch's fused AdamW needs real floating-point parameters on {', '.join(devices)}",
+            )
+
+
 def normalize_group(index: int, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check one param group against the contract and return the dict the optimizer keeps.
 
@@ -242,6 +262,8 @@ def normalize_group(index: int, raw: Mapping[str, Any]) -> dict[str, Any]:
         _check_muon_hyper(at, group)
     else:
         _check_adamw_hyper(at, group)
+        if group["fused"]:
+            _check_fused(at, group)
     for key in keys:
         value = group[key]
         if isinstance(value, tuple | list) and any(plain_number(x) is not x for x in value):

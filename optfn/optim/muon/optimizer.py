@@ -65,11 +65,13 @@ class MuonWithAdamW(torch.optim.Optimizer):
       is orthogonalized as its ``(shape[0], -1)`` matrix, the update reshaped back, and the LR
       adjustment uses that matrix's shape (torch's Muon refuses ``ndim != 2``).
     - ``"adamw"``: ``lr``, ``weight_decay``, ``betas``, ``eps``; optional ``amsgrad``,
-      ``maximize`` (default ``False``) and ``foreach`` (default ``None``: torch's own choice,
-      i.e. foreach on CUDA). The step calls torch's functional ``torch.optim.adamw.adamw`` and
-      keeps torch.optim.AdamW's state (``step`` as a CPU tensor, ``exp_avg``, ``exp_avg_sq``),
-      so it is ``torch.optim.AdamW`` exactly. ``fused``/``capturable``/``differentiable`` are
-      not supported (the group carries torch's defaults ``None``/``False``/``False``).
+      ``maximize`` (default ``False``), ``foreach`` and ``fused`` (default ``None``: torch's
+      own choice, i.e. foreach on CUDA; not both ``True``). The step calls torch's functional
+      ``torch.optim.adamw.adamw`` and keeps torch.optim.AdamW's state (``step`` as a CPU
+      tensor, or a float32 tensor on the parameter's device when fused, ``exp_avg``,
+      ``exp_avg_sq``), so it is ``torch.optim.AdamW`` exactly, for each of these choices.
+      ``capturable``/``differentiable`` are not supported (the group carries torch's defaults
+      ``False``/``False``).
 
     A missing key, an unknown route or a bad value raises :class:`~optfn.errors.SpecError` (a
     ``ValueError``) or :class:`~optfn.errors.SpecTypeError` (a ``TypeError``) naming the group
@@ -274,8 +276,12 @@ class MuonWithAdamW(torch.optim.Optimizer):
         for p in params:
             has_complex |= torch.is_complex(p)
             state = self.state[p]
-            if len(state) == 0:  # torch.optim.Adam._init_group's lazy init (not fused/capturable)
-                state["step"] = torch.tensor(0.0, dtype=_scalar_dtype(), device="cpu")
+            if len(state) == 0:  # torch.optim.Adam._init_group's lazy init (not capturable)
+                state["step"] = (
+                    torch.zeros((), dtype=torch.float32, device=p.device)
+                    if group["fused"]
+                    else torch.tensor(0.0, dtype=_scalar_dtype(), device="cpu")
+                )
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if group["amsgrad"]:
@@ -298,7 +304,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
             foreach=group["foreach"],
             capturable=False,
             differentiable=False,
-            fused=None,
+            fused=group["fused"],
             grad_scale=None,
             found_inf=None,
             has_complex=has_complex,

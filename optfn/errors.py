@@ -86,13 +86,27 @@ class ConfigError(OptfnError, ValueError):
     """Everything wrong with one serialized config, one line per problem, each with its path.
 
     ``err.problems`` is the list of lines, e.g.
-    ``["optimizer.betas[1]: must be in [0, 1), got 1.2", "optimizer.lr: unknown key"]``.
+    ``["optimizer.betas[1]: must be in [0, 1), got 1.2", "optimizer.lr: unknown key"]``;
+    ``str(err)`` shows the first :attr:`MAX_SHOWN` of them, and ``source`` (the file) with any
+    non-printable character escaped.
     """
+
+    #: The message lists at most this many problems (``problems`` holds them all).
+    MAX_SHOWN = 50
 
     def __init__(self, problems: list[str], source: str | None = None) -> None:
         self.problems = list(problems)
         self.source = source
-        head = f"invalid config{f' {source}' if source else ''}"
-        body = "\n".join(f"  {p}" for p in self.problems)
+        head = f"invalid config{f' {_printable(source)}' if source else ''}"
+        shown = self.problems[: self.MAX_SHOWN]
+        body = "\n".join(f"  {p}" for p in shown)
         n = len(self.problems)
+        if n > len(shown):
+            body += f"\n  ... and {n - len(shown)} more"
         super().__init__(f"{head} ({n} problem{'s' if n != 1 else ''}):\n{body}")
+
+
+def _printable(text: object) -> str:
+    """``text`` as is if every character prints, else its ``repr`` (escape codes escaped)."""
+    s = str(text)
+    return s if s.isprintable() else repr(s)

@@ -28,13 +28,13 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from optfn.errors import ConfigError, SpecTypeError, StateError
-from optfn.io import from_dict, to_dict
-from optfn.io.problems import show
+from optfn.io import from_dict, is_plain, to_dict
 from optfn.schedules import Schedule, lr_curve, lr_lambda
-from optfn.specs.checks import in_range, is_int, is_real
+from optfn.specs.checks import brief, in_range, is_int, is_real, show
 
 __all__ = [
     "ScheduleLR",
+    "is_lr",
     "make_scheduler",
     "schedule_record",
 ]
@@ -78,11 +78,14 @@ def schedule_record(schedule: Schedule) -> dict[str, Any]:
 
 
 def _render(record: Any) -> str:
-    """A record written back as the spec's repr, or as the raw data if it is not a schedule."""
-    try:
-        return repr(from_dict(record, Schedule))
-    except (ConfigError, TypeError, ValueError):
-        return repr(record)
+    """A record written back as the spec's repr, or as the raw data (bounded) if it is not a
+    schedule."""
+    if is_plain(record):
+        try:
+            return brief(from_dict(record, Schedule), 300)
+        except (ConfigError, TypeError, ValueError):
+            pass
+    return brief(record)
 
 
 class ScheduleLR(LambdaLR):
@@ -116,13 +119,13 @@ class ScheduleLR(LambdaLR):
             raise SpecTypeError(
                 "ScheduleLR",
                 "optimizer",
-                f"must be a torch.optim.Optimizer, got {optimizer!r} ({type(optimizer).__name__})",
+                f"must be a torch.optim.Optimizer, got {show(optimizer)}",
             )
         if not isinstance(schedule, Schedule):
             raise SpecTypeError(
                 "ScheduleLR",
                 "schedule",
-                f"must be a Schedule, got {schedule!r} ({type(schedule).__name__})",
+                f"must be a Schedule, got {brief(schedule)} ({type(schedule).__name__})",
             )
         self.schedule = schedule
         self._block: list[float] = []
@@ -178,6 +181,10 @@ class ScheduleLR(LambdaLR):
                 f"so it cannot be checked against this scheduler's {_render(mine)}"
             )
         saved = state_dict["schedule"]
+        if not is_plain(saved):
+            raise StateError(
+                f"{where}['schedule']: must be plain data (a schedule record), got {brief(saved)}"
+            )
         if saved != mine:
             raise StateError(
                 f"{where}['schedule']: the state was saved under {_render(saved)}, but this "
@@ -190,7 +197,7 @@ class ScheduleLR(LambdaLR):
         n_groups = len(self.optimizer.param_groups)
         for key in ("base_lrs", "lr_lambdas"):
             if key not in state_dict:
-                raise StateError(f"{where}: has no {key!r}")
+                raise StateError(f"{where}: has no {brief(key)}")
         base_lrs = state_dict["base_lrs"]
         if not isinstance(base_lrs, list | tuple) or len(base_lrs) != n_groups:
             got = f"{len(base_lrs)} value(s)" if isinstance(base_lrs, list | tuple) else "none"
@@ -198,7 +205,7 @@ class ScheduleLR(LambdaLR):
                 f"{where}['base_lrs']: has {got} but the optimizer has {n_groups} param group(s)"
             )
         for i, lr in enumerate(base_lrs):
-            if not _is_lr(lr):
+            if not is_lr(lr):
                 raise StateError(
                     f"{where}['base_lrs'][{i}]: must be a finite number >= 0, got {show(lr)}"
                 )
@@ -221,14 +228,20 @@ class ScheduleLR(LambdaLR):
         for key in ("_is_initial", "_get_lr_called_within_step"):
             if key in state_dict and not isinstance(state_dict[key], bool):
                 raise StateError(
-                    f"{where}[{key!r}]: must be true or false, got {show(state_dict[key])}"
+                    f"{where}[{brief(key)}]: must be true or false, got {show(state_dict[key])}"
                 )
         last_lr = state_dict.get("_last_lr", [])
-        if not isinstance(last_lr, list | tuple) or not all(_is_lr(x) for x in last_lr):
+        if not isinstance(last_lr, list | tuple) or not all(is_lr(x) for x in last_lr):
             raise StateError(f"{where}['_last_lr']: must be a list of LRs, got {show(last_lr)}")
 
 
-def _is_lr(x: object) -> bool:
+def is_lr(x: object) -> bool:
+    """A learning rate as a state holds one: a finite number >= 0, or such a 0-D tensor.
+
+    >>> import torch
+    >>> is_lr(0.1), is_lr(torch.tensor(0.1)), is_lr(-1.0), is_lr("0.1")
+    (True, True, False, False)
+    """
     if isinstance(x, torch.Tensor):
         return x.ndim == 0 and x.is_floating_point() and bool(torch.isfinite(x) & (x >= 0))
     return is_real(x) and in_range(x, 0.0)

@@ -237,3 +237,331 @@ def test_restore_refuses_before_changing_anything(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"model: 'bias' is only in the checkpoint"):
         restore(load_checkpoint(path), opt2, None, other)
     assert len(opt2.state) == 0
+
+
+# ---- issue 19: every bad file is a StateError, extra loads back, restore is atomic -----------
+import datetime  # noqa: E402
+import fractions  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from optfn import (  # noqa: E402
+    OptimConfig,
+    WarmupCosine,
+    make_optimizer,
+    make_scheduler,
+)
+from optfn.errors import OptfnError, SpecTypeError, StateError  # noqa: E402
+
+
+def _run(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A stepped run saved to a checkpoint; returns the path and the raw payload."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 4))
+    opt = make_optimizer(model, AdamWSpec())
+    sched = make_scheduler(opt, WarmupCosine(warmup_steps=2, total_steps=10))
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(2, 4)).sum().backward()
+        opt.step()
+        sched.step()
+    path = tmp_path / "run.pt"
+    config = OptimConfig(schedule=WarmupCosine(warmup_steps=2, total_steps=10))
+    save_checkpoint(path, config=config, optimizer=opt, scheduler=sched, model=model)
+    return path, torch.load(path, weights_only=True)
+
+
+def _fresh() -> tuple[nn.Module, torch.optim.Optimizer, Any]:
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 4))
+    opt = make_optimizer(model, AdamWSpec())
+    sched = make_scheduler(opt, WarmupCosine(warmup_steps=2, total_steps=10))
+    return model, opt, sched
+
+
+def _rewrite(tmp_path: Path, raw: dict[str, Any], **changes: Any) -> Path:
+    path = tmp_path / "edited.pt"
+    torch.save({**raw, **changes}, path)
+    return path
+
+
+@pytest.mark.parametrize("key", ["layout", "config", "optimizer", "scheduler", "model", "extra"])
+def test_a_missing_entry_is_a_state_error(tmp_path: Path, key: str) -> None:
+    _, raw = _run(tmp_path)
+    del raw[key]
+    path = tmp_path / "edited.pt"
+    torch.save(raw, path)
+    with pytest.raises(StateError, match=f"not a complete optfn checkpoint: no '{key}' entry"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"layout": {"a": 1}}, r"layout: must be a list of param groups, got \{'a': 1\} \(dict\)"),
+        ({"layout": [[["0.weight", [8.7, 4.2]]]]}, r"layout\[0\]\[0\]: the shape must be a list"),
+        ({"layout": [[[3, [8, 4]]]]}, r"layout\[0\]\[0\]: the name must be a string, got 3"),
+        ({"layout": [["x"]]}, r"layout\[0\]\[0\]: must be \[name, shape\], got 'x'"),
+        ({"version": 1.0}, "unsupported checkpoint version 1.0"),
+        ({"version": True}, "unsupported checkpoint version True"),
+        ({"model": [1, 2]}, r"model: must be a dict \(a state_dict\), got \[1, 2\] \(list\)"),
+        ({"model": {0: torch.zeros(2)}}, r"model: keys must be strings, got 0 \(int\)"),
+        ({"model": {"0.weight": 3}}, r"model\['0.weight'\]: must be a tensor, got 3 \(int\)"),
+        ({"optimizer": 7}, r"optimizer: must be a dict \(a state_dict\), got 7 \(int\)"),
+        ({"optimizer": {"state": {}}}, "optimizer: has no 'param_groups' entry"),
+        ({"scheduler": [1]}, r"scheduler: must be a dict \(a state_dict\), got \[1\]"),
+        ({"extra": [1]}, r"extra: must be a dict, got \[1\] \(list\)"),
+        ({"extra": {"when": "x", 3: 1}}, r"extra: dict keys must be strings, got 3 \(int\)"),
+        ({"surplus": 1}, "unknown entry 'surplus'"),
+        ({"format": "other"}, r"is not an optfn checkpoint \(format 'other'\)"),
+    ],
+)
+def test_malformed_entries_are_state_errors(
+    tmp_path: Path, changes: dict[str, Any], words: str
+) -> None:
+    _, raw = _run(tmp_path)
+    with pytest.raises(StateError, match=words):
+        load_checkpoint(_rewrite(tmp_path, raw, **changes))
+
+
+def test_a_config_that_is_a_nested_list_is_a_config_error(tmp_path: Path) -> None:
+    _, raw = _run(tmp_path)
+    deep: list[Any] = []
+    for _ in range(200):
+        deep = [deep]
+    with pytest.raises(ConfigError, match=r"(?s)\[config\].*must be a table/mapping") as info:
+        load_checkpoint(_rewrite(tmp_path, raw, config=deep))
+    assert len(str(info.value)) < 400
+    with pytest.raises(ConfigError, match="nested deeper than 64 levels"):
+        load_checkpoint(_rewrite(tmp_path, raw, config={"type": "adamw", "betas": deep}))
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "is not a readable optfn checkpoint"),
+        (b"\x1b[2J\x1b[31m" + bytes(range(256)) * 4, "is not a readable optfn checkpoint"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, content: bytes, words: str) -> None:
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(StateError, match=words) as info:
+        load_checkpoint(path)
+    assert "\x1b" not in str(info.value)  # never a terminal escape code
+    assert len(str(info.value)) < 600
+
+
+def test_a_truncated_file_and_a_missing_one(tmp_path: Path) -> None:
+    path, _ = _run(tmp_path)
+    data = path.read_bytes()
+    for cut in (len(data) // 2, len(data) - 10, 20):
+        short = tmp_path / f"cut{cut}.pt"
+        short.write_bytes(data[:cut])
+        with pytest.raises(StateError, match="is not a readable optfn checkpoint"):
+            load_checkpoint(short)
+    with pytest.raises(StateError, match=r"missing\.pt': cannot read: No such file"):
+        load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(StateError, match="cannot read: Is a directory"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "kind"),
+    [
+        (np.zeros(3), "extra['rng']", "numpy.ndarray"),
+        (np.float64(1.0), "extra['rng']", "numpy.float64"),
+        (np.random.get_state(), "extra['rng'][1]", "numpy.ndarray"),
+        ({"t": datetime.datetime(2026, 1, 1)}, "extra['rng']['t']", "datetime.datetime"),
+        ([Path("x")], "extra['rng'][0]", "pathlib.PosixPath"),
+        (fractions.Fraction(1, 3), "extra['rng']", "fractions.Fraction"),
+        (AdamWSpec(), "extra['rng']", "optfn.specs.optimizers.AdamWSpec"),
+        ({1: 2}, "extra['rng']", None),
+    ],
+)
+def test_save_refuses_extra_that_would_not_load(
+    tmp_path: Path, value: Any, where: str, kind: str | None
+) -> None:
+    model = _two_layers()
+    old = tmp_path / "c.pt"
+    save_checkpoint(old, config=AdamWSpec(), optimizer=_tiny(["0.weight"], model))
+    before = old.read_bytes()
+    with pytest.raises(SpecTypeError) as info:
+        save_checkpoint(
+            old, config=AdamWSpec(), optimizer=_tiny(["0.weight"], model), extra={"rng": value}
+        )
+    assert info.value.field == where
+    if kind is not None:
+        assert f"a {kind} cannot be read back by torch.load(weights_only=True)" in str(info.value)
+    assert old.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_what_save_accepts_load_reads_back(tmp_path: Path) -> None:
+    extra = {
+        "none": None,
+        "flags": [True, False],
+        "n": 2**70,
+        "x": -1.5,
+        "nan": float("nan"),
+        "s": "é\x1b",
+        "b": b"\x00\xff",
+        "t": torch.arange(3),
+        "p": torch.nn.Parameter(torch.ones(2)),
+        "nested": {"a": (1, [2, {"b": ()}])},
+        "spec": to_dict(AdamWSpec()),
+    }
+    path = tmp_path / "c.pt"
+    save_checkpoint(
+        path, config=AdamWSpec(), optimizer=_tiny(["0.weight"], _two_layers()), extra=extra
+    )
+    back = load_checkpoint(path).extra
+    assert back.keys() == extra.keys()
+    assert torch.equal(back["t"], extra["t"]) and torch.equal(back["p"], extra["p"])
+    for key in ("none", "flags", "n", "x", "s", "b", "nested", "spec"):
+        assert back[key] == extra[key], key
+    deep: Any = 0
+    for _ in range(70):
+        deep = [deep]
+    with pytest.raises(SpecTypeError, match="nested deeper than 64 levels"):
+        save_checkpoint(
+            path,
+            config=AdamWSpec(),
+            optimizer=_tiny(["0.weight"], _two_layers()),
+            extra={"d": deep},
+        )
+
+
+def _snapshot(model: nn.Module, opt: torch.optim.Optimizer, sched: Any) -> Any:
+    import copy
+
+    return (
+        copy.deepcopy(model.state_dict()),
+        copy.deepcopy(opt.state_dict()),
+        copy.deepcopy(sched.state_dict()),
+        [g["lr"] for g in opt.param_groups],
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _stepped_fresh() -> tuple[nn.Module, torch.optim.Optimizer, Any]:
+    """A fresh build that has already taken a step: restore must not lose that state."""
+    model, opt, sched = _fresh()
+    model(torch.ones(1, 4)).sum().backward()
+    opt.step()
+    sched.step()
+    return model, opt, sched
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda s: s["scheduler"].pop("lr_lambdas"), "lr_lambdas"),
+        (lambda s: s["scheduler"].update(last_epoch="x"), "last_epoch"),
+        (lambda s: s["scheduler"].update(last_epoch=-5), "last_epoch"),
+        (lambda s: s["scheduler"].update(base_lrs=7), "base_lrs"),
+        (lambda s: s["scheduler"].update(step=3), "step"),
+        (lambda s: s["optimizer"]["state"][0].update(exp_avg=torch.zeros(3, 3)), "exp_avg"),
+        (lambda s: s["optimizer"]["param_groups"][0].update(lr="x"), "lr"),
+        (lambda s: s["model"].update({"0.weight": torch.zeros(3, 3)}), "0.weight"),
+        (lambda s: s["model"].pop("1.bias"), "1.bias"),
+        (lambda s: s["optimizer"]["state"][0].pop("step"), "load_state_dict refused"),
+        (
+            lambda s: s["scheduler"]["schedule"].update(version="x" * 5000),
+            r"ScheduleLR\.state_dict\['schedule'\]: the state was saved under \{'version': "
+            r"'x{20,80}\.\.\., but this scheduler runs WarmupCosine",
+        ),
+        (lambda s: s["scheduler"]["schedule"].update(total_steps=torch.zeros(1, 0)), "plain"),
+        (lambda s: s["optimizer"]["state"][0].update(step=None), "step"),
+        (lambda s: s["optimizer"]["state"][0].update(step=10**400), "step"),
+        (lambda s: s["optimizer"]["param_groups"][0].update(amsgrad=[[1]]), "amsgrad"),
+        (lambda s: s["model"].update({"0.bias": torch.zeros(8, dtype=torch.complex64)}), "bias"),
+    ],
+)
+def test_a_refused_restore_changes_nothing(tmp_path: Path, edit: Any, words: str) -> None:
+    _, raw = _run(tmp_path)
+    edit(raw)
+    ckpt = load_checkpoint(_rewrite(tmp_path, raw))
+    model, opt, sched = _stepped_fresh()
+    before = _snapshot(model, opt, sched)
+    with pytest.raises(StateError, match=words) as info:
+        restore(ckpt, opt, sched, model)
+    assert _same(_snapshot(model, opt, sched), before)
+    assert len(str(info.value)) < 600
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("stage", ["optimizer", "scheduler", "model"])
+def test_a_failure_while_loading_puts_everything_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str, when: str
+) -> None:
+    path, _ = _run(tmp_path)
+    ckpt = load_checkpoint(path)
+    model, opt, sched = _stepped_fresh()
+    before = _snapshot(model, opt, sched)
+    cls = type({"optimizer": opt, "scheduler": sched, "model": model}[stage])
+    real = cls.load_state_dict
+
+    def fail(self: Any, state: Any, *args: Any, **kwargs: Any) -> None:
+        if when == "after":
+            real(self, state, *args, **kwargs)  # it loaded, then something broke
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(cls, "load_state_dict", fail)
+    # what torch's loading of the optimizer or scheduler raises is a StateError, undone
+    expected = RuntimeError if stage == "model" else StateError
+    with pytest.raises(expected, match="injected failure"):
+        restore(ckpt, opt, sched, model)
+    monkeypatch.undo()
+    after = _snapshot(model, opt, sched)
+    # the optimizer and the scheduler are put back; the model is only loaded last
+    assert _same(after[1:], before[1:])
+    if stage != "model" or when == "before":
+        assert _same(after[0], before[0])
+    restore(ckpt, opt, sched, model)  # and the restore still works afterwards
+    assert _same(opt.state_dict()["state"], ckpt.optimizer_state["state"])
+
+
+def test_a_restored_run_matches_after_a_refusal(tmp_path: Path) -> None:
+    path, raw = _run(tmp_path)
+    ckpt = load_checkpoint(path)
+    model, opt, sched = _fresh()
+    bad = Checkpoint(
+        config=ckpt.config,
+        optimizer_state=ckpt.optimizer_state,
+        layout=ckpt.layout,
+        scheduler_state={**raw["scheduler"], "last_epoch": -5},
+        model_state=ckpt.model_state,
+    )
+    with pytest.raises(StateError):
+        restore(bad, opt, sched, model)
+    restore(ckpt, opt, sched, model)
+    assert sched.last_epoch == 3 and len(opt.state) == 4
+
+
+def test_wrong_arguments_are_optfn_errors(tmp_path: Path) -> None:
+    with pytest.raises(SpecTypeError, match="optimizer: must be a torch optimizer"):
+        save_checkpoint(tmp_path / "c.pt", config=AdamWSpec(), optimizer=3)  # type: ignore[arg-type]
+    with pytest.raises(SpecTypeError, match="extra: must be a dict"):
+        save_checkpoint(
+            tmp_path / "c.pt",
+            config=AdamWSpec(),
+            optimizer=_tiny(["0.weight"], _two_layers()),
+            extra=[1],  # type: ignore[arg-type]
+        )
+    with pytest.raises(OptfnError):
+        restore("x", _tiny(["0.weight"], _two_layers()))  # type: ignore[arg-type]
+    with pytest.raises(SpecTypeError, match="load_checkpoint.path: must be a str or a Path"):
+        load_checkpoint(3)  # type: ignore[arg-type]  (open(3) would read file descriptor 3)
+    path, _ = _run(tmp_path)
+    _, opt, _ = _fresh()
+    with pytest.raises(SpecTypeError, match="restore.scheduler: must be an LR scheduler"):
+        restore(load_checkpoint(path), opt, 5)  # type: ignore[arg-type]

@@ -308,3 +308,91 @@ def test_an_optimizer_built_from_a_numpy_spec_checkpoints(tmp_path: Any) -> None
     opt.step()
     save_checkpoint(tmp_path / "c.pt", config=spec, optimizer=opt)
     assert load_checkpoint(tmp_path / "c.pt").config == spec
+
+
+# ---- issue 19: one bounded rendering of values; exact floats; text a file can hold -------------
+class _BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def _nested(n: int) -> Any:
+    out: Any = 0
+    for _ in range(n):
+        out = [out]
+    return out
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _nested(100_000),
+        {"a": _nested(5000)},
+        list(range(1_000_000)),
+        "x" * 1_000_000,
+        b"\x00" * 1_000_000,
+        10**100_000,
+        -(10**5000),
+        _BadRepr(),
+        np.zeros(10_000),
+        torch.zeros(1000, 1000),
+        {i: str(i) * 50 for i in range(1000)},
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_brief_is_bounded_and_never_fails(value: Any) -> None:
+    text = checks.brief(value)
+    assert len(text) <= checks.SHOW_WIDTH
+    assert len(checks.show(value)) <= checks.SHOW_WIDTH + 3 + len(type(value).__name__)
+
+
+def test_brief_reads_like_repr_when_short() -> None:
+    for value in (0.1, 3, "lr", (0.9, 0.95), [1, 2], {"a": 1}, None, True, (1,), np.float32(2)):
+        assert checks.brief(value) == repr(value)
+    assert checks.brief("\x1b[31m") == repr("\x1b[31m")  # control characters escaped
+    assert checks.brief(_nested(10)) == "[[[[[...]]]]]"
+    assert checks.brief(10**1000) == "<int of about 1001 digits>"
+    assert checks.brief(_BadRepr()) == "<_BadRepr object>"
+
+
+def test_escaped_escapes_control_characters_and_bounds() -> None:
+    assert checks.escaped("a\x1b[2Jb\nc\ud800") == "a\\x1b[2Jb\\nc\\ud800"
+    assert checks.escaped("é ok") == "é ok"
+    assert len(checks.escaped("x" * 10_000)) == 200
+    assert checks.escaped(ValueError("bad \x07")) == "bad \\x07"
+
+
+@pytest.mark.parametrize(
+    ("value", "exact"),
+    [
+        (2**53, True),
+        (2**53 + 1, False),
+        (-(2**53) - 1, False),
+        (2**60, True),
+        (10**400, False),
+        (np.int64(2**53 + 1), False),
+        (np.uint64(2**64 - 1), False),
+        (0.1, True),
+        (Fraction(1, 3), True),  # not an int: the finite/range checks decide
+    ],
+)
+def test_exact_float(value: Any, exact: bool) -> None:
+    assert checks.exact_float(value) is exact
+
+
+def test_an_inexact_int_is_refused_by_spec_and_converter_alike() -> None:
+    with pytest.raises(SpecError) as spec_err:
+        AdamWSpec(eps=2**53 + 1)
+    assert spec_err.value.reason == checks.inexact_reason(2**53 + 1)
+    with pytest.raises(ValueError, match="write it as a float"):
+        from_dict({"type": "adamw", "eps": 2**53 + 1})
+    assert AdamWSpec(eps=2**53).eps == 2**53
+
+
+def test_check_text() -> None:
+    checks.check_text("O", "f", "layers.*")
+    checks.check_text("O", "f", "tab\there", name=False)
+    with pytest.raises(SpecError, match="lone surrogate at index 1"):
+        checks.check_text("O", "f", "a\ud800", name=False)
+    with pytest.raises(SpecError, match="non-printable"):
+        checks.check_text("O", "f", "a\x00")

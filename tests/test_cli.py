@@ -304,3 +304,77 @@ def test_unreadable_config_files_are_user_errors(
     assert f"optfn validate: path: '{text}' must end in .toml or .json, got '.txt'" in err
     assert main(["validate", str(tmp_path)]) == 2
     assert "is a directory, expected a .toml or .json config file" in capsys.readouterr().err
+
+
+# ---- issue 19: hostile files and arguments exit 2 with one message, no traceback ---------------
+def _deep_files(tmp_path: Path) -> list[Path]:
+    texts = {
+        "deep.json": "[" * 1000 + "]" * 1000,
+        "deep_array.toml": "type = " + "[" * 500 + "]" * 500,
+        "deep_table.toml": "type = " + "{a = " * 330 + "1" + "}" * 330,
+        "dotted.toml": "type." + ".".join(["a"] * 1000) + " = 1",
+        "deep_version.json": '{"version": ' + "[" * 60 + "]" * 60 + ', "type": "adamw"}',
+    }
+    out = []
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        out.append(tmp_path / name)
+    return out
+
+
+def test_validate_deep_files_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for path in _deep_files(tmp_path):
+        assert main(["validate", str(path)]) == 2, path
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "RecursionError" not in err
+        assert "(1 problem)" in err and max(map(len, err.splitlines())) < 300, err
+
+
+@pytest.mark.parametrize("steps", ["1000000000000000000", "9223372036854775808", "10000001"])
+def test_curve_steps_beyond_the_maximum_exit_2(
+    config_file: Path, steps: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["curve", str(config_file), "--steps", steps]) == 2
+    err = capsys.readouterr().err
+    assert "--steps: must be <= 10,000,000 (the command holds the whole curve in memory)" in err
+
+
+def test_curve_at_the_maximum_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from optfn.cli.commands import MAX_CURVE_STEPS
+
+    path = tmp_path / "c.toml"
+    path.write_text('type = "constant"\n')
+    assert main(["curve", str(path), "--steps", str(MAX_CURVE_STEPS)]) == 0
+    assert f"end (step {MAX_CURVE_STEPS - 1})" in capsys.readouterr().out
+
+
+def test_a_factory_that_raises_and_a_module_that_fails_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "fails_at_import.py").write_text("import no_such_module_anywhere\n")
+    for ref in ("asyncio:get_running_loop", "fails_at_import:f"):
+        run = subprocess.run(
+            [sys.executable, "-m", "optfn.cli", "plan", "--model", ref],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+        )
+        assert run.returncode == 2, run.stderr
+        assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+        assert "--model" in run.stderr
+
+
+def test_user_text_is_escaped_in_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(
+        '{"type": "adamw", "\\u001b[2J\\u001b[31mred": 1, "betas": [' + "0.5, " * 10_000 + "0.5]}"
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "'\\x1b[2J\\x1b[31mred': unknown key" in err
+    assert max(map(len, err.splitlines())) < 300
+    odd = tmp_path / "odd\x1bname.toml"
+    assert main(["validate", str(odd)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "odd\\x1bname.toml: no such file" in err

@@ -8,6 +8,7 @@ must have exactly one line per expected problem, starting with ``path: `` and co
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,14 @@ import pytest
 
 from optfn.compat.serialized import optimizer_from_serialized
 from optfn.errors import ConfigError
-from optfn.io import from_dict, from_json, from_toml, load_config
+from optfn.io import from_dict, from_json, from_toml, load_config, to_dict
 
-TAGS = "'adam', 'adamw', "  # the allowed tags are listed, sorted
+TAGS = "'adadelta', 'adafactor', 'adagrad', 'adam', 'adamax', 'adamw', 'asgd', "  # sorted
+#: Every optimizer kind's tag, sorted (torch.optim's optimizers and Muon).
+OPTIMIZER_TAGS = (
+    "'adadelta', 'adafactor', 'adagrad', 'adam', 'adamax', 'adamw', 'asgd', 'muon', 'nadam', "
+    "'radam', 'rmsprop', 'rprop', 'sgd'"
+)
 Problems = list[tuple[str, str]]
 
 
@@ -162,19 +168,19 @@ CASES = [
     toml_case(
         "no-tag-optimizer",
         CFG + "[optimizer]\nlearning_rate = 0.1",
-        ("optimizer.type", "required field missing; one of 'adam', 'adamw', 'muon'"),
+        ("optimizer.type", f"required field missing; one of {OPTIMIZER_TAGS}"),
     ),
     toml_case(
         "tag-upper",
         CFG + '[optimizer]\ntype = "ADAMW"',
-        ("optimizer.type", "unknown type 'ADAMW'; allowed: 'adam', 'adamw', 'muon'"),
+        ("optimizer.type", f"unknown type 'ADAMW'; allowed: {OPTIMIZER_TAGS}"),
     ),
     dict_case("tag-top-upper", {"type": "AdamW"}, ("type", f"allowed: {TAGS}")),
     dict_case("tag-not-str", {"type": 3}, ("type", "unknown type 3")),
     toml_case(
         "schedule-tag-in-optimizer",
         CFG + '[optimizer]\ntype = "constant"',
-        ("optimizer.type", "unknown type 'constant'; allowed: 'adam', 'adamw', 'muon'"),
+        ("optimizer.type", f"unknown type 'constant'; allowed: {OPTIMIZER_TAGS}"),
     ),
     dict_case(
         "wrong-tag-concrete",
@@ -275,7 +281,7 @@ CASES = [
     seed_case(
         "seed-upper",
         ("ADAMW", {}),
-        ("optimizer_type", "unknown 'ADAMW'; allowed: 'adam', 'adamw', 'muon'"),
+        ("optimizer_type", f"unknown 'ADAMW'; allowed: {OPTIMIZER_TAGS}"),
     ),
     seed_case(
         "seed-tag-mismatch",
@@ -366,3 +372,182 @@ def test_nothing_is_imported() -> None:
         with pytest.raises(ConfigError):
             from_dict(data)
     assert name not in sys.modules
+
+
+# ---- issue 19: deep, huge and hostile input is refused by one ConfigError ----------------------
+from optfn import AdamWSpec, OptimizerSpecification  # noqa: E402
+from optfn.errors import OptfnError, SpecError, SpecTypeError  # noqa: E402
+from optfn.io import MAX_DEPTH  # noqa: E402
+
+DEEP_TEXT = "nested deeper than 64 levels"
+
+
+def _deep(n: int, leaf: Any = 1) -> Any:
+    out = leaf
+    for _ in range(n):
+        out = [out]
+    return out
+
+
+def _one_problem(err: ConfigError) -> str:
+    assert len(err.problems) == 1, err.problems
+    return err.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("read", "text"),
+    [
+        (from_json, "[" * 1000 + "]" * 1000),
+        (from_json, '{"a": ' * 500 + "1" + "}" * 500),
+        (from_json, '{"type": "adamw", "betas": ' + "[" * 100 + "]" * 100 + "}"),
+        (from_toml, "type = " + "[" * 500 + "]" * 500),
+        (from_toml, "type = " + "{a = " * 330 + "1" + "}" * 330),
+        (from_toml, "type." + ".".join(["a"] * 1000) + " = 1"),
+        (from_toml, "[" + ".".join(["a"] * 200) + "]\nx = 1"),
+        (from_toml, 'type = "adamw"\nbetas = ' + "[" * 70 + "]" * 70),
+    ],
+)
+def test_deep_text_is_one_config_error(read: Any, text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        read(text)
+    problem = _one_problem(info.value)
+    assert DEEP_TEXT in problem and len(problem) < 250
+
+
+def test_depth_up_to_the_limit_is_read_past_it_refused() -> None:
+    # MAX_DEPTH levels of mappings and lists are read (and refused for their content only)
+    ok = {"type": "adamw", "betas": _deep(MAX_DEPTH - 1)}  # the dict + 63 lists: 64 levels
+    with pytest.raises(ConfigError) as info:
+        from_dict(ok)
+    assert DEEP_TEXT not in str(info.value)
+    with pytest.raises(ConfigError, match=DEEP_TEXT):
+        from_dict({"type": "adamw", "betas": _deep(MAX_DEPTH)})
+    assert MAX_DEPTH == 64
+
+
+@pytest.mark.parametrize(
+    ("call", "where"),
+    [
+        (lambda d: from_dict({"version": d, "type": "adamw"}), "version[0][0]"),
+        (lambda d: from_dict({"type": "adamw", "betas": d}), "betas[0][0]"),
+        (lambda d: from_dict({"type": d}), "type[0][0]"),
+        (lambda d: optimizer_from_serialized("adamw", {"eps": d}), "eps[0][0]"),
+    ],
+)
+def test_a_deep_value_is_refused_with_a_bounded_path(call: Any, where: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        call(_deep(2000))
+    problem = _one_problem(info.value)
+    assert problem.startswith(where) and DEEP_TEXT in problem and len(problem) < 250
+
+
+def test_a_deep_name_or_constructor_value_is_rendered_bounded() -> None:
+    with pytest.raises(ConfigError) as info:
+        OptimizerSpecification.from_serialized(_deep(2000), {})  # type: ignore[arg-type]
+    assert "optimizer_type: unknown [[[[[...]]]]]" in _one_problem(info.value)
+    with pytest.raises(SpecTypeError) as spec_info:
+        AdamWSpec(learning_rate=_deep(5000))
+    assert str(spec_info.value) == (
+        "AdamWSpec.learning_rate: must be a number (> 0), got [[[[[...]]]]] (list)"
+    )
+
+
+@pytest.mark.parametrize("value", [2**53 + 1, -(2**60) - 1, 10**17 + 1])
+@pytest.mark.parametrize("read", ["dict", "json", "toml"])
+def test_an_int_a_float_cannot_hold_is_refused(value: int, read: str) -> None:
+    data = {"type": "adamw", "learning_rate": value}
+    with pytest.raises(ConfigError) as info:
+        if read == "dict":
+            from_dict(data)
+        elif read == "json":
+            from_json(json.dumps(data))
+        else:
+            from_toml(f'type = "adamw"\nlearning_rate = {value}')
+    problem = _one_problem(info.value)
+    assert problem.startswith("learning_rate: must be a number that a float holds exactly")
+    with pytest.raises(SpecError, match="a float holds exactly"):
+        AdamWSpec(eps=abs(value))
+
+
+def test_ints_a_float_holds_still_read_and_round_trip() -> None:
+    for value in (1, 2**53, 2**60, 2**900):
+        spec = AdamWSpec(eps=value)
+        assert from_dict(to_dict(spec)) == spec
+    assert from_dict({"type": "adamw", "learning_rate": 2**53}).learning_rate == 2.0**53
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: from_toml(None), r"from_toml.text: must be TOML text \(a str\), got None"),
+        (lambda: from_toml(b'type = "adam"'), r"got b'type = \"adam\"' \(bytes\); decode"),
+        (lambda: from_json(5), r"from_json.text: must be JSON text \(a str\), got 5 \(int\)"),
+        (lambda: from_json(b"{}"), r"from_json.text: must be JSON text"),
+        (lambda: from_dict({"type": "adamw"}, "adamw"), r"from_dict.cls: must be a spec class"),
+        (lambda: from_json("{}", 3), r"from_json.cls: must be a spec class"),
+        (lambda: from_dict({}, source=3), r"from_dict.source: must be a string or None"),
+        (lambda: load_config(3), r"load_config.path: must be a str or a Path"),
+    ],
+)
+def test_api_misuse_names_the_argument(call: Any, words: str) -> None:
+    with pytest.raises(SpecTypeError, match=words):
+        call()
+
+
+def test_lr_multipliers_must_be_a_mapping() -> None:
+    import torch
+
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(SpecTypeError, match=r"create_optimizer.lr_multipliers: must be a mapping"):
+        AdamWSpec().create_optimizer(model, lr_multipliers=[(model, 2.0)])  # type: ignore[arg-type]
+
+
+def test_file_problems_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('type = "adamw"\n# caf\xe9\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert str(bad) in str(info.value) and info.value.source == str(bad)
+    assert _one_problem(info.value).startswith("(top level): not UTF-8 text (byte 20:")
+    with pytest.raises(ConfigError, match=r"(?s)missing\.json.*cannot read the file: No such"):
+        load_config(tmp_path / "missing.json")
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"(?s)dir\.toml.*cannot read the file: Is a directory"):
+        load_config(folder)
+
+
+def test_user_text_is_escaped_and_bounded_in_problems() -> None:
+    with pytest.raises(ConfigError) as info:
+        from_dict({"type": "adamw", "\x1b[31mred": 1, "x" * 10_000: 2})
+    text = str(info.value)
+    assert "\x1b" not in text and "'\\x1b[31mred': unknown key" in text
+    assert max(len(line) for line in text.splitlines()) < 300
+    with pytest.raises(ConfigError) as info:
+        from_dict({"type": "\x1b[2J"})
+    assert "unknown type '\\x1b[2J'" in str(info.value) and "\x1b" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        from_json('{"type": "adamw", "betas": [' + ", ".join(["0.5"] * 100_000) + "]}")
+    problem = _one_problem(info.value)
+    assert problem.startswith("betas: must be a list of exactly 2 values, got 100000: [0.5, ")
+    assert len(problem) < 200
+    with pytest.raises(ConfigError) as info:
+        from_dict({"type": "adamw", "learning_rate": 10**5000})
+    assert "<int of about 5001 digits>" in _one_problem(info.value)
+
+
+def test_many_problems_are_listed_up_to_a_bound() -> None:
+    with pytest.raises(ConfigError) as info:
+        from_dict({"type": "adamw", **{f"k{i}": i for i in range(500)}})
+    assert len(info.value.problems) == 500
+    assert str(info.value).endswith(f"... and {500 - ConfigError.MAX_SHOWN} more")
+
+
+def test_every_outcome_of_bad_input_is_an_optfn_error() -> None:
+    for call in (
+        lambda: from_json("\ud800"),
+        lambda: from_json('{"type": "param_rules", "no_decay_names": ["\\ud800"]}'),
+        lambda: from_toml('type = "layer_decay"\nrate = 0.5\nblocks = "a\\u0007b"'),
+    ):
+        with pytest.raises(OptfnError):
+            call()

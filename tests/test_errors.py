@@ -137,3 +137,13 @@ def test_checkpoint_mismatches_are_state_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         param_layout(unnamed)
     assert info.value.field == "optimizer.param_groups[0]"
+
+
+def test_config_error_message_is_bounded_and_escaped() -> None:
+    err = ConfigError([f"k{i}: unknown key" for i in range(200)], "run\x1b[2J.toml")
+    text = str(err)
+    assert len(err.problems) == 200
+    assert text.splitlines()[0] == "invalid config 'run\\x1b[2J.toml' (200 problems):"
+    assert len(text.splitlines()) == ConfigError.MAX_SHOWN + 2
+    assert text.endswith(f"  ... and {200 - ConfigError.MAX_SHOWN} more")
+    assert str(ConfigError(["x: bad"], "plain.toml")).startswith("invalid config plain.toml (1")

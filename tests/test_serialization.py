@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from optfn import strategies
 from optfn.compat.serialized import optimizer_from_serialized, optimizer_params
 from optfn.config import OptimConfig
-from optfn.errors import ConfigError
+from optfn.errors import ConfigError, SpecError
 from optfn.io import (
     SpecRegistry,
     from_dict,
@@ -28,6 +29,7 @@ from optfn.io import (
     to_json,
     to_toml,
 )
+from optfn.io.registry import REGISTRY
 from optfn.schedules import (
     MAX_STEPS,
     Constant,
@@ -130,7 +132,10 @@ def test_seed_checkpoint_example() -> None:
         "lr_decay_gamma": 0.95,
         "betas": [0.9, 0.999],
         "eps": 1e-8,
+        "amsgrad": False,  # torch.optim.AdamW's own options, with its defaults
+        "maximize": False,
         "weight_decay": 0.01,
+        "implementation": "auto",
     }
     restored = OptimizerSpecification.from_serialized(
         state_dict["optimizer_type"], state_dict["optimizer_params"]
@@ -248,6 +253,18 @@ class Budget:
     cap: float | None = 1.0
 
 
+@pytest.fixture
+def own_registrations() -> Iterator[None]:
+    """Registrations made by a test are undone after it (the registry is the process's)."""
+    from optfn.io.registry import REGISTRY
+
+    saved = dict(REGISTRY.others)
+    yield
+    REGISTRY.others.clear()
+    REGISTRY.others.update(saved)
+
+
+@pytest.mark.usefixtures("own_registrations")
 def test_register_spec_user_classes() -> None:
     assert register_spec(Plateau) == "plateau"
     assert register_spec(Plateau, "plateau") == "plateau"  # the same pair again: fine
@@ -260,6 +277,7 @@ def test_register_spec_user_classes() -> None:
         to_toml(Budget(cap=None))
 
 
+@pytest.mark.usefixtures("own_registrations")
 def test_register_spec_refusals() -> None:
     @attrs.frozen
     class Typed:
@@ -283,3 +301,125 @@ def test_register_spec_refusals() -> None:
         register_spec(MyAdam, "my_adam")
     with pytest.raises(ValueError, match="must be a name"):
         register_spec(Budget, "has space")
+
+
+# ---- issue 19: save_config never touches the old file on failure ------------------------------
+@attrs.frozen(kw_only=True)
+class FreeText:
+    """A user's spec with a free string field (no validator): it can hold a lone surrogate."""
+
+    note: str = "ok"
+
+
+def _saved(tmp_path: Path, suffix: str) -> tuple[Path, bytes]:
+    path = tmp_path / f"run{suffix}"
+    save_config(OptimConfig(), path)
+    return path, path.read_bytes()
+
+
+def _unchanged(tmp_path: Path, path: Path, before: bytes) -> None:
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+@pytest.mark.parametrize("stage", ["text", "encoding", "writing", "renaming"])
+def test_save_config_is_atomic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, stage: str
+) -> None:
+    import optfn.io.formats as formats
+
+    path, before = _saved(tmp_path, suffix)
+    spec: Any = OptimConfig(rules=ParamRules(lr_scales={"head": 2.0}))
+    expected: type[BaseException] = RuntimeError
+    if stage == "text":
+
+        def no_text(_: Any) -> str:
+            raise RuntimeError("injected")
+
+        monkeypatch.setitem(formats._FORMATS, suffix, (no_text, formats._FORMATS[suffix][1]))
+    elif stage == "encoding":
+        # registered for this test only (undone below): other tests list every registered tag
+        monkeypatch.setitem(REGISTRY.others, "free_text", FreeText)
+        spec, expected = FreeText(note="a\ud800b"), SpecError
+    elif stage == "writing":
+        real_fdopen = formats.os.fdopen
+
+        class Broken:
+            def __init__(self, f: Any) -> None:
+                self.f = f
+
+            def __enter__(self) -> Broken:
+                return self
+
+            def __exit__(self, *exc: Any) -> None:
+                self.f.close()
+
+            def write(self, data: bytes) -> None:
+                self.f.write(data[:5])  # part of it, then the disk is full
+                raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(formats.os, "fdopen", lambda fd, mode: Broken(real_fdopen(fd, mode)))
+        expected = OSError
+    else:
+
+        def no_rename(src: Any, dst: Any) -> None:
+            raise OSError(13, "Permission denied")
+
+        monkeypatch.setattr(formats.os, "replace", no_rename)
+        expected = OSError
+    with pytest.raises(expected):
+        save_config(spec, path)
+    monkeypatch.undo()
+    _unchanged(tmp_path, path, before)
+    assert REGISTRY.tag_of(FreeText) is None
+
+
+def test_a_lone_surrogate_is_refused_at_construction() -> None:
+    from optfn.specs.rules import LayerDecay, MuonRouting
+
+    for make in (
+        lambda: ParamRules(no_decay_names=("a\ud800",)),
+        lambda: ParamRules(no_decay_types=("Layer\udfffNorm",)),
+        lambda: ParamRules(lr_scales={"head\ud800": 2.0}),
+        lambda: MuonRouting(include=("\ud800*",)),
+        lambda: LayerDecay(rate=0.5, blocks="blocks\ud800"),
+        lambda: LayerDecay(rate=0.5, stem=("x\ud800",)),
+    ):
+        with pytest.raises(SpecError, match="lone surrogate|class name"):
+            make()
+    with pytest.raises(ConfigError, match="lone surrogate"):
+        from_json('{"type": "param_rules", "no_decay_names": ["a\\ud800"]}')
+
+
+def test_control_characters_are_refused_in_names() -> None:
+    from optfn.specs.rules import LayerDecay
+
+    with pytest.raises(SpecError, match="non-printable"):
+        ParamRules(no_decay_names=("bias\x1b",))
+    with pytest.raises(SpecError, match="non-printable"):
+        ParamRules(lr_scales={"head\x00": 2.0})
+    with pytest.raises(SpecError, match="non-printable"):
+        LayerDecay(rate=0.5, blocks="blocks\x07")
+    with pytest.raises(SpecError, match="cannot contain whitespace"):  # the older, sharper words
+        ParamRules(no_decay_names=("a\tb",))
+    assert ParamRules(no_decay_names=("é*",)).no_decay_names == ("é*",)  # Unicode is fine
+
+
+@given(spec=strategies.configs())
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_dict_round_trip_is_exact(spec: Any) -> None:
+    assert from_dict(to_dict(spec)) == spec
+    assert from_json(to_json(spec)) == spec
+
+
+def test_the_deepest_join_fits_in_the_nesting_limit() -> None:
+    from optfn.io import MAX_DEPTH
+    from optfn.schedules import MAX_JOIN_DEPTH, Constant, Join
+
+    sched: Any = Constant()
+    for _ in range(MAX_JOIN_DEPTH - 1):
+        sched = Join(pieces=(Constant(), sched), boundaries=(1,))
+    config = OptimConfig(schedule=sched)
+    assert from_json(to_json(config)) == config and from_toml(to_toml(config)) == config
+    assert 2 * MAX_JOIN_DEPTH + 2 <= MAX_DEPTH

@@ -24,6 +24,7 @@ from optfn.errors import SpecError
 from optfn.optim.table import kind_of
 from optfn.routing.partition import partition_params
 from optfn.routing.walk import ModelsLike
+from optfn.specs.checks import brief
 from optfn.specs.optimizers import OptimizerSpecification
 from optfn.specs.rules import ParamRules
 
@@ -34,7 +35,7 @@ def _describe(models: ModelsLike) -> str:
     if isinstance(models, nn.Module):
         return type(models).__name__
     if isinstance(models, Mapping):
-        return "{" + ", ".join(f"{k!r}: {type(m).__name__}" for k, m in models.items()) + "}"
+        return "{" + ", ".join(f"{brief(k)}: {type(m).__name__}" for k, m in models.items()) + "}"
     return "[" + ", ".join(type(m).__name__ for m in models) + "]"
 
 

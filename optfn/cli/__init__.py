@@ -8,7 +8,8 @@ A user's mistake (a missing file, a bad config, a bad ``--model``, a spec or rul
 fit the model, a file that cannot be read or written) prints what is wrong and exits with
 status 2, never a traceback: that is every :class:`~optfn.errors.OptfnError` (optfn's own
 errors and the command's :class:`~optfn.cli.load.UserError`). Anything else is a bug and
-keeps its traceback (status 1).
+keeps its traceback (status 1). What is printed is bounded and never holds a control
+character (a terminal escape code from a file's content or name is shown escaped).
 
 >>> main(["curve", "missing.toml", "--steps", "5"])
 2
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from optfn.cli.commands import cmd_curve, cmd_demo, cmd_plan, cmd_validate
 from optfn.cli.load import UserError, console
 from optfn.errors import ConfigError, OptfnError
+from optfn.specs.checks import escaped
 
 __all__ = ["EXIT_USAGE", "UserError", "main"]
 
@@ -70,7 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         "plot it in the terminal and print the LR at warmup end, midpoint and end.",
     )
     c.add_argument("file", metavar="FILE", help="a .toml/.json schedule or config")
-    c.add_argument("--steps", type=int, required=True, metavar="N", help="number of steps")
+    c.add_argument(
+        "--steps",
+        type=int,
+        required=True,
+        metavar="N",
+        help="number of steps, 1 to 10,000,000 (the whole curve is held in memory)",
+    )
     c.add_argument("--png", metavar="PATH", help="write a PNG plot (needs matplotlib)")
     c.add_argument("--csv", metavar="PATH", help="write step,multiplier[,lr] rows")
     c.set_defaults(func=cmd_curve)
@@ -93,11 +101,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:  # every problem of the file, one per line
-        err.print(str(exc), markup=False)
+        err.print(_clean(str(exc)), markup=False)
         return EXIT_USAGE
     except OptfnError as exc:  # UserError, SpecError, StateError...: no traceback
-        err.print(f"optfn {args.command}: {exc}", markup=False)
+        err.print(_clean(f"optfn {args.command}: {exc}"), markup=False)
         return EXIT_USAGE
+
+
+def _clean(message: str) -> str:
+    """A message as printed: each line bounded, control characters (escape codes) escaped."""
+    return "\n".join(escaped(line, 2000) for line in message.split("\n"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,8 +36,33 @@ from optfn.cli.load import (
 )
 from optfn.cli.plot import terminal_plot, write_png
 from optfn.config import OptimConfig
+from optfn.specs.checks import escaped
 
-__all__ = ["cmd_curve", "cmd_demo", "cmd_plan", "cmd_validate", "plan_tables"]
+__all__ = [
+    "MAX_CURVE_STEPS",
+    "check_steps",
+    "cmd_curve",
+    "cmd_demo",
+    "cmd_plan",
+    "cmd_validate",
+    "plan_tables",
+]
+
+#: The longest curve the command computes (``--steps``): the whole curve is held in memory
+#: (8 bytes a step, more for a CSV or a plot). For longer ranges call
+#: :func:`optfn.lr_curve` in Python, in chunks with ``start=``.
+MAX_CURVE_STEPS = 10**7
+
+
+def check_steps(steps: int) -> None:
+    """``--steps``: from 1 to :data:`MAX_CURVE_STEPS`, else a :class:`UserError` saying why."""
+    if steps < 1:
+        raise UserError(f"--steps: must be >= 1, got {steps}")
+    if steps > MAX_CURVE_STEPS:
+        raise UserError(
+            f"--steps: must be <= {MAX_CURVE_STEPS:,} (the command holds the whole curve in "
+            f"memory), got {steps:,}; for a longer run call optfn.lr_curve in chunks with start="
+        )
 
 
 def _partition(model: Any, config: OptimConfig) -> Any:
@@ -109,8 +134,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
     """``optfn curve``: the LR curve of a schedule or config, plotted, or as CSV/PNG."""
     from optfn.schedules import lr_curve
 
-    if args.steps < 1:
-        raise UserError(f"--steps: must be >= 1, got {args.steps}")
+    check_steps(args.steps)
     schedule, base_lr = schedule_of(load(args.file), args.file)
     mult = lr_curve(schedule, args.steps)
     values = mult * base_lr if base_lr is not None else mult
@@ -128,7 +152,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
         out.print(f"wrote {args.png}")
     if not args.csv and not args.png:
         out.print(f"{type(schedule).__name__}: {label} over {args.steps} steps")
-        out.print(terminal_plot(list(map(float, values))))
+        out.print(terminal_plot(values))
         warm = getattr(schedule, "warmup_steps", None)
         points = [("start", 0)]
         if isinstance(warm, int) and 0 < warm <= args.steps:
@@ -148,7 +172,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"OptimConfig: {spec.optimizer.optimizer_type} lr={spec.optimizer.learning_rate:g}, "
             f"schedule {type(spec.schedule).__name__}, {len(spec.rules.lr_scales)} LR scale(s)"
         )
-    console().print(f"{args.file}: ok ({what})")
+    console().print(f"{escaped(args.file)}: ok ({what})", markup=False)
     return 0
 
 
@@ -161,8 +185,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from optfn.io import save_config
     from optfn.schedules import lr_curve
 
-    if args.steps < 1:
-        raise UserError(f"--steps: must be >= 1, got {args.steps}")
+    check_steps(args.steps)
     spec = load(args.config)
     config = as_config(spec, args.config) if spec is not None else _demo_config(args.steps)
     out_dir = Path(args.out)

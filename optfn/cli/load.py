@@ -29,6 +29,7 @@ from rich.console import Console
 from optfn.config import OptimConfig
 from optfn.errors import OptfnError
 from optfn.schedules import Schedule
+from optfn.specs.checks import brief, escaped
 from optfn.specs.optimizers import OptimizerSpecification
 
 __all__ = [
@@ -65,9 +66,10 @@ def user_file(path: str | Path, doing: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise UserError(f"{path}: cannot {doing}: {exc.strerror or exc}") from exc
+        reason = escaped(exc.strerror or exc)
+        raise UserError(f"{escaped(path)}: cannot {doing}: {reason}") from exc
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: cannot {doing}: not UTF-8 text ({exc.reason})") from exc
+        raise UserError(f"{escaped(path)}: cannot {doing}: not UTF-8 text ({exc.reason})") from exc
 
 
 @contextmanager
@@ -94,9 +96,11 @@ def load(path: str | None) -> Any:
         return None
     p = Path(path)
     if not p.exists():
-        raise UserError(f"{path}: no such file")
+        raise UserError(f"{escaped(path)}: no such file")
     if p.is_dir():
-        raise UserError(f"{path}: is a directory, expected a .toml or .json config file")
+        raise UserError(f"{escaped(path)}: is a directory, expected a .toml or .json config file")
+    with user_file(path, "read"):
+        p.read_bytes().decode("utf-8")  # the command's own words for an unreadable file
     with user_file(path, "read"), rejected_input():
         return load_config(p)
 
@@ -108,7 +112,8 @@ def as_config(spec: Any, source: str) -> OptimConfig:
     if isinstance(spec, OptimizerSpecification):
         return OptimConfig(optimizer=spec)
     raise UserError(
-        f"{source}: holds a {type(spec).__name__}, expected an optimizer spec or a full config"
+        f"{escaped(source)}: holds a {type(spec).__name__}, expected an optimizer spec or a "
+        "full config"
     )
 
 
@@ -118,7 +123,9 @@ def schedule_of(spec: Any, source: str) -> tuple[Schedule, float | None]:
         return spec, None
     if isinstance(spec, OptimConfig):
         return spec.schedule, float(spec.optimizer.learning_rate)
-    raise UserError(f"{source}: holds a {type(spec).__name__}, expected a schedule or a config")
+    raise UserError(
+        f"{escaped(source)}: holds a {type(spec).__name__}, expected a schedule or a config"
+    )
 
 
 def model_factory(ref: str) -> Callable[[], Any]:
@@ -133,14 +140,14 @@ def model_factory(ref: str) -> Callable[[], Any]:
         return ScoringModel
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
-        raise UserError(f"--model: expected 'demo' or 'package.module:factory', got {ref!r}")
+        raise UserError(f"--model: expected 'demo' or 'package.module:factory', got {brief(ref)}")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module: ImportError, SyntaxError, its own errors...
-        raise UserError(f"--model: cannot import {module_name!r}: {exc}") from exc
+        raise UserError(f"--model: cannot import {brief(module_name)}: {escaped(exc)}") from exc
     factory = getattr(module, attr, None)
     if factory is None or not callable(factory):
-        raise UserError(f"--model: {module_name!r} has no callable {attr!r}")
+        raise UserError(f"--model: {brief(module_name)} has no callable {brief(attr)}")
 
     def build() -> Any:
         from torch import nn
@@ -148,9 +155,13 @@ def model_factory(ref: str) -> Callable[[], Any]:
         try:
             model = factory()
         except Exception as exc:  # the user's factory failed: name it, not optfn
-            raise UserError(f"--model: {ref} raised {type(exc).__name__}: {exc}") from exc
+            raise UserError(
+                f"--model: {escaped(ref)} raised {type(exc).__name__}: {escaped(exc)}"
+            ) from exc
         if not isinstance(model, nn.Module):
-            raise UserError(f"--model: {ref} returned {type(model).__name__}, not an nn.Module")
+            raise UserError(
+                f"--model: {escaped(ref)} returned {type(model).__name__}, not an nn.Module"
+            )
         return model
 
     return build

@@ -17,10 +17,11 @@ from optfn.cli.load import UserError, user_file
 __all__ = ["terminal_plot", "write_png"]
 
 
-def terminal_plot(values: Sequence[float], width: int = 64, height: int = 10) -> str:
-    """A compact text plot of ``values`` (resampled to ``width`` columns)."""
+def terminal_plot(values: Sequence[float] | Any, width: int = 64, height: int = 10) -> str:
+    """A compact text plot of ``values`` (a sequence or an array, resampled to ``width``
+    columns: only those are read)."""
     n = len(values)
-    cols = [values[min(n - 1, round(i * (n - 1) / max(1, width - 1)))] for i in range(width)]
+    cols = [float(values[min(n - 1, round(i * (n - 1) / max(1, width - 1)))]) for i in range(width)]
     lo, hi = min(cols), max(cols)
     span = (hi - lo) or 1.0
     rows = []

@@ -80,6 +80,17 @@ def create_optimizer(
     ``lr_multipliers`` become ``rules.lr_scales`` (the deepest module wins; with a
     ``MuonSpec`` they scale only the AdamW part, as the seed says).
     """
+    if lr_multipliers is not None and not isinstance(lr_multipliers, Mapping):
+        raise SpecTypeError(
+            "create_optimizer",
+            "lr_multipliers",
+            f"must be a mapping {{sub-module: multiplier}} (a dict) or None, got "
+            f"{v.show(lr_multipliers)}",
+        )
+    if rules is not None and not isinstance(rules, ParamRules):
+        raise SpecTypeError(
+            "create_optimizer", "rules", f"must be a ParamRules or None, got {v.show(rules)}"
+        )
     rules = ParamRules.uniform() if rules is None else rules
     if lr_multipliers:
         scales = dict(rules.lr_scales)

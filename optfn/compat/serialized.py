@@ -18,8 +18,8 @@ import attrs
 from optfn.errors import ConfigError, SpecTypeError
 from optfn.io.converter import CONVERTER
 from optfn.io.formats import _structure
-from optfn.io.problems import show
 from optfn.io.registry import REGISTRY
+from optfn.specs.checks import brief, show
 from optfn.specs.optimizers import OptimizerSpecification
 
 __all__ = ["optimizer_from_serialized", "optimizer_params"]
@@ -52,13 +52,16 @@ def optimizer_from_serialized(
     allowed = REGISTRY.members(OptimizerSpecification)
     if not (isinstance(optimizer_name, str) and optimizer_name in allowed):
         choices = ", ".join(repr(t) for t in sorted(allowed))
-        raise ConfigError([f"optimizer_type: unknown {optimizer_name!r}; allowed: {choices}"])
+        raise ConfigError([f"optimizer_type: unknown {brief(optimizer_name)}; allowed: {choices}"])
     if isinstance(params, Mapping) and "optimizer_type" in params:
         params = dict(params)
         said = params.pop("optimizer_type")
         if said != optimizer_name:
             raise ConfigError(
-                [f"optimizer_type: params say {said!r}, but the optimizer is {optimizer_name!r}"]
+                [
+                    f"optimizer_type: params say {brief(said)}, but the optimizer is "
+                    f"{optimizer_name!r}"
+                ]
             )
     cls = allowed[optimizer_name]
     spec: OptimizerSpecification = _structure(params, cls, None, versioned=False)

@@ -2,7 +2,8 @@
 
 - :mod:`optfn.io.registry`: the closed set of spec classes by ``"type"`` tag;
 - :mod:`optfn.io.converter`: the strict converter built over it (one object);
-- :mod:`optfn.io.problems`: one ``"path: reason"`` line per problem;
+- :mod:`optfn.io.problems`: one ``"path: reason"`` line per problem, every value bounded, and
+  the nesting limit :data:`MAX_DEPTH` (64 levels), checked before anything recurses;
 - :mod:`optfn.io.formats`: ``to_dict``/``from_dict``, JSON, TOML, ``save_config``/``load_config``.
 
 >>> from optfn.io import from_toml, to_toml
@@ -14,9 +15,11 @@ True
 
 from optfn.io.formats import (
     CONFIG_VERSION,
+    MAX_DEPTH,
     from_dict,
     from_json,
     from_toml,
+    is_plain,
     load_config,
     save_config,
     to_dict,
@@ -27,10 +30,12 @@ from optfn.io.registry import SpecRegistry, register_spec
 
 __all__ = [
     "CONFIG_VERSION",
+    "MAX_DEPTH",
     "SpecRegistry",
     "from_dict",
     "from_json",
     "from_toml",
+    "is_plain",
     "load_config",
     "register_spec",
     "save_config",

@@ -27,9 +27,17 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from optfn.errors import SpecError, SpecTypeError
-from optfn.io.problems import show as _show
 from optfn.io.registry import FAMILIES, REGISTRY, TAG_KEY, SpecRegistry
-from optfn.specs.checks import as_float, is_int, is_real
+from optfn.specs.checks import (
+    as_float,
+    brief,
+    check_text,
+    exact_float,
+    inexact_reason,
+    is_int,
+    is_real,
+)
+from optfn.specs.checks import show as _show
 
 __all__ = ["CONVERTER", "make_converter", "pick_class"]
 
@@ -39,7 +47,9 @@ def _float(val: Any, _: Any) -> float:
         raise TypeError(f"must be a number, got {_show(val)}")
     out = as_float(val)
     if not math.isfinite(out):
-        raise ValueError(f"must be a finite number, got {val!r}")
+        raise ValueError(f"must be a finite number, got {brief(val)}")
+    if not exact_float(val):  # 2**53 + 1 would silently become 2**53
+        raise ValueError(inexact_reason(val))
     return out
 
 
@@ -58,13 +68,17 @@ def _bool(val: Any, _: Any) -> bool:
 def _str(val: Any, _: Any) -> str:
     if not isinstance(val, str):
         raise TypeError(f"must be a string, got {_show(val)}")
+    try:
+        check_text("", "", val, name=False)  # a lone surrogate: no file can hold it
+    except SpecError as exc:
+        raise ValueError(exc.reason) from None
     return val
 
 
 def _literal(val: Any, typ: Any) -> Any:
     allowed = get_args(typ)
     if not any(type(val) is type(a) and val == a for a in allowed):
-        raise ValueError(f"must be one of {', '.join(map(repr, allowed))}, got {val!r}")
+        raise ValueError(f"must be one of {', '.join(map(repr, allowed))}, got {brief(val)}")
     return val
 
 
@@ -152,7 +166,7 @@ def _spec_hook(conv: cattrs.Converter, registry: SpecRegistry, cls: type) -> Any
         if TAG_KEY in data and want is not None:  # else: an unknown key, reported below
             tag = data.pop(TAG_KEY)
             if tag != want or type(tag) is not str:
-                msg = f"must be {want!r} here (a {cls.__name__}), got {tag!r}"
+                msg = f"must be {want!r} here (a {cls.__name__}), got {brief(tag)}"
                 problems.append(_noted(ValueError(msg), TAG_KEY))
         try:
             spec = inner(data, cls)
@@ -183,7 +197,7 @@ def pick_class(registry: SpecRegistry, val: Any, base: type) -> type:
     if TAG_KEY not in val:
         exc = ValueError(f"required field missing; one of {choices}")
     elif not (isinstance(val[TAG_KEY], str) and val[TAG_KEY] in allowed):
-        exc = ValueError(f"unknown type {val[TAG_KEY]!r}; allowed: {choices}")
+        exc = ValueError(f"unknown type {brief(val[TAG_KEY])}; allowed: {choices}")
     else:
         return allowed[val[TAG_KEY]]
     raise ClassValidationError(f"While structuring {base.__name__}", [_noted(exc, TAG_KEY)], base)
@@ -218,7 +232,7 @@ def make_converter(registry: SpecRegistry) -> cattrs.Converter:
             types = [args[0]] * len(val)
         elif len(val) != len(args):
             raise ValueError(
-                f"must be a list of exactly {len(args)} values, got {len(val)}: {val!r}"
+                f"must be a list of exactly {len(args)} values, got {len(val)}: {brief(val)}"
             )
         else:
             types = list(args)
@@ -229,8 +243,8 @@ def make_converter(registry: SpecRegistry) -> cattrs.Converter:
         if not isinstance(val, Mapping):
             raise TypeError(f"must be a table/mapping {{name: value}}, got {_show(val)}")
         vt = get_args(get_args(typ)[0])[1]
-        keys = _items(conv, typ, [(repr(k), k, str) for k in val])
-        values = _items(conv, typ, [(repr(k), x, vt) for k, x in val.items()])
+        keys = _items(conv, typ, [(brief(k), k, str) for k in val])
+        values = _items(conv, typ, [(brief(k), x, vt) for k, x in val.items()])
         return tuple(zip(keys, values, strict=True))
 
     conv.register_structure_hook_func(_is_tuple, structure_tuple)

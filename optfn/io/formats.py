@@ -20,12 +20,16 @@ Format (``version`` 1):
   null), in every format, and reads back as ``None``.
 - A missing ``version`` reads as the current one; any other version is an error.
 
-Reading is strict: a number must be an int or a float (an int is fine for a float field, a
-float is never an int, a bool is never a number), finite; a string is never a number nor a
-list; lists have the declared length; unknown keys, missing required fields and unknown tags
-are errors. Every problem of one input is reported at once in one
-:class:`~optfn.errors.ConfigError`, one line per problem, each with its path and the spec's own
-words:
+Reading is strict: a number must be an int or a float (an int is fine for a float field if a
+float holds it exactly: ``2**53 + 1`` is refused; a float is never an int, a bool is never a
+number), finite; a string is never a number nor a list, and must be valid Unicode; lists have
+the declared length; unknown keys, missing required fields and unknown tags are errors; data
+(or JSON/TOML text) nested deeper than :data:`MAX_DEPTH` = 64 levels is refused before anything
+recurses into it. A reader's argument of the wrong kind (``from_toml(b"...")``,
+``from_dict(d, "adamw")``) is a :class:`~optfn.errors.SpecTypeError` naming it; a file that
+cannot be read or is not UTF-8 is a ``ConfigError`` naming the file. Every problem of one
+input is reported at once in one :class:`~optfn.errors.ConfigError`, one line per problem, each
+with its path and the spec's own words:
 
 >>> from optfn.io import from_dict
 >>> try:
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
@@ -53,15 +58,26 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 
 from optfn.errors import ConfigError, SpecError, SpecTypeError
 from optfn.io.converter import CONVERTER, pick_class
-from optfn.io.problems import ROOT, join_path, render_problems
-from optfn.io.problems import show as _show
+from optfn.io.problems import (
+    MAX_DEPTH,
+    ROOT,
+    deep_text,
+    join_path,
+    key_text,
+    nesting_problem,
+    render_problems,
+)
 from optfn.io.registry import FAMILIES, REGISTRY, TAG_KEY, VERSION_KEY
+from optfn.specs.checks import brief, escaped
+from optfn.specs.checks import show as _show
 
 __all__ = [
     "CONFIG_VERSION",
+    "MAX_DEPTH",
     "from_dict",
     "from_json",
     "from_toml",
+    "is_plain",
     "load_config",
     "save_config",
     "to_dict",
@@ -98,17 +114,33 @@ def to_dict(spec: Any) -> dict[str, Any]:
     return {VERSION_KEY: CONFIG_VERSION, TAG_KEY: tag, **body}
 
 
+def _check_args(owner: str, target: Any, source: Any) -> None:
+    """The ``cls`` and ``source`` arguments of a reader: a class (or ``None``), a string."""
+    if target is not None and not isinstance(target, type):
+        raise SpecTypeError(
+            owner,
+            "cls",
+            f"must be a spec class or family base (AdamWSpec, Schedule...) or None, got "
+            f"{_show(target)}; a type tag such as 'adamw' goes in the data, as {TAG_KEY!r}",
+        )
+    if source is not None and not isinstance(source, str):
+        raise SpecTypeError(owner, "source", f"must be a string or None, got {_show(source)}")
+
+
 def _structure(data: Any, target: type | None, source: str | None, versioned: bool = True) -> Any:
     problems: list[str]
     if not isinstance(data, Mapping):
         problems = [f"{ROOT}: must be a table/mapping of a spec's fields, got {_show(data)}"]
         raise ConfigError(problems, source)
+    deep = nesting_problem(data)  # before anything recurses into the data
+    if deep is not None:
+        raise ConfigError([f"{deep}: {deep_text()}"], source)
     data = dict(data)
     version = data.pop(VERSION_KEY, CONFIG_VERSION) if versioned else CONFIG_VERSION
     if type(version) is not int or version != CONFIG_VERSION:
         problems = [
-            f"{VERSION_KEY}: unsupported config version {version!r}; this optfn reads version "
-            f"{CONFIG_VERSION} (a newer optfn may have written it)"
+            f"{VERSION_KEY}: unsupported config version {brief(version)}; this optfn reads "
+            f"version {CONFIG_VERSION} (a newer optfn may have written it)"
         ]
         raise ConfigError(problems, source)
     try:
@@ -138,7 +170,39 @@ def from_dict(data: Any, cls: Any = None, *, source: str | None = None) -> Any:
     >>> from_dict({"type": "muon", "learning_rate": 0.05}).learning_rate
     0.05
     """
+    _check_args("from_dict", cls, source)
     return _structure(data, cls, source)
+
+
+# Strings (skipped) and brackets (counted) of JSON and TOML text; TOML comments skipped too.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_TOML_TOKENS = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
+    re.DOTALL,
+)
+
+
+def _text_depth(tokens: re.Pattern[str], text: str) -> int:
+    """How deep the brackets of ``text`` nest (outside strings), up to just past the limit:
+    checked before a parser recurses into them."""
+    depth = deepest = 0
+    for m in tokens.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    break
+        elif c in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _check_text(owner: str, what: str, text: Any) -> None:
+    if not isinstance(text, str):
+        hint = "; decode bytes first, e.g. data.decode('utf-8')" if isinstance(text, bytes) else ""
+        raise SpecTypeError(owner, "text", f"must be {what} text (a str), got {_show(text)}{hint}")
 
 
 def to_json(spec: Any, *, indent: int | None = 2) -> str:
@@ -155,7 +219,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, val in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}")
+            raise ValueError(f"duplicate key {brief(key)}")
         out[key] = val
     return out
 
@@ -170,10 +234,16 @@ def from_json(text: str, cls: Any = None, *, source: str | None = None) -> Any:
     >>> from_json('{"type": "adamw", "learning_rate": 1}').learning_rate
     1.0
     """
+    _check_args("from_json", cls, source)
+    _check_text("from_json", "JSON", text)
+    if _text_depth(_JSON_TOKENS, text) > MAX_DEPTH:
+        raise ConfigError([f"{ROOT}: {deep_text()}"], source)
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except ValueError as err:
-        raise ConfigError([f"{ROOT}: not valid JSON: {err}"], source) from None
+        raise ConfigError([f"{ROOT}: not valid JSON: {escaped(err)}"], source) from None
+    except RecursionError:  # not expected after the scan above; never a raw RecursionError
+        raise ConfigError([f"{ROOT}: {deep_text()}"], source) from None
     return _structure(data, cls, source)
 
 
@@ -219,10 +289,16 @@ def from_toml(text: str, cls: Any = None, *, source: str | None = None) -> Any:
     >>> from_toml('type = "adam"\\nlearning_rate = 1e-3').learning_rate
     0.001
     """
+    _check_args("from_toml", cls, source)
+    _check_text("from_toml", "TOML", text)
+    if _text_depth(_TOML_TOKENS, text) > MAX_DEPTH:
+        raise ConfigError([f"{ROOT}: {deep_text()}"], source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError([f"{ROOT}: not valid TOML: {err}"], source) from None
+        raise ConfigError([f"{ROOT}: not valid TOML: {escaped(err)}"], source) from None
+    except RecursionError:  # not expected after the scan above; never a raw RecursionError
+        raise ConfigError([f"{ROOT}: {deep_text()}"], source) from None
     return _structure(data, cls, source)
 
 
@@ -232,10 +308,16 @@ _FORMATS: dict[str, tuple[Callable[[Any], str], Callable[..., Any]]] = {
 }
 
 
-def _format(path: str | os.PathLike[str]) -> tuple[Callable[[Any], str], Callable[..., Any]]:
+def _format(
+    owner: str, path: str | os.PathLike[str]
+) -> tuple[Callable[[Any], str], Callable[..., Any]]:
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecTypeError(owner, "path", f"must be a str or a Path, got {_show(path)}")
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
-        raise SpecError("", "path", f"{str(path)!r} must end in .toml or .json, got {suffix!r}")
+        raise SpecError(
+            "", "path", f"{os.fspath(path)!r} must end in .toml or .json, got {brief(suffix)}"
+        )
     return _FORMATS[suffix]
 
 
@@ -243,7 +325,9 @@ def save_config(spec: Any, path: str | os.PathLike[str]) -> None:
     """Write ``spec`` to ``path`` as TOML or JSON, chosen by the suffix.
 
     The text is made and encoded first, then written to a temporary file in the same folder
-    and renamed over ``path``: a failure at any stage leaves an existing file as it was.
+    and renamed over ``path``: a failure at any stage leaves an existing file as it was. A
+    spec holding text that no file can hold (a lone surrogate, which optfn's own specs refuse
+    at construction) is a :class:`~optfn.errors.SpecError`.
 
     >>> import tempfile
     >>> from optfn import OptimConfig
@@ -252,9 +336,61 @@ def save_config(spec: Any, path: str | os.PathLike[str]) -> None:
     >>> load_config(path) == OptimConfig()
     True
     """
-    text = _format(path)[0](spec)
+    write = _format("save_config", path)[0]
+    bad = _unencodable(to_dict(spec))
+    if bad is not None:  # JSON would escape it, but no reader would take it back
+        raise SpecError(
+            "save_config",
+            "spec",
+            f"{bad[0]}: holds text that is not valid Unicode (a lone surrogate), got "
+            f"{brief(bad[1])}; no file can hold it",
+        )
+    text = write(spec)
     data = (text if text.endswith("\n") else text + "\n").encode("utf-8")
     write_atomic(Path(path), data)
+
+
+def _unencodable(data: Any) -> tuple[str, str] | None:
+    """``(path, text)`` of the first string (key or value) in ``data`` that UTF-8 cannot
+    encode (a lone surrogate), or ``None``."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, val = stack.pop()
+        items: Any = ()
+        if isinstance(val, str):
+            try:
+                val.encode("utf-8")
+            except UnicodeEncodeError:
+                return path or ROOT, val
+        elif isinstance(val, dict):
+            for key in val:
+                if isinstance(key, str) and _unencodable(key) is not None:
+                    return join_path(path, key_text(key)), key
+            items = [(join_path(path, key_text(k)), x) for k, x in val.items()]
+        elif isinstance(val, list):
+            items = [(join_path(path, f"[{i}]"), x) for i, x in enumerate(val)]
+        stack.extend(reversed(items))
+    return None
+
+
+def is_plain(value: object) -> bool:
+    """Whether ``value`` is plain data: ``None``, bools, numbers, strings, lists and dicts of
+    them, at most :data:`~optfn.io.problems.MAX_DEPTH` levels deep (what a config holds).
+
+    >>> is_plain({"a": [1, 2.0, None, "x"]}), is_plain({"a": {1, 2}})
+    (True, False)
+    """
+    stack = [(value, 1)]
+    while stack:
+        val, depth = stack.pop()
+        if isinstance(val, (list, tuple, dict)):
+            if depth > MAX_DEPTH:
+                return False
+            items = val.values() if isinstance(val, dict) else val
+            stack.extend((x, depth + 1) for x in items)
+        elif not (val is None or type(val) in (bool, int, float, str)):
+            return False
+    return True
 
 
 def write_atomic(target: Path, data: bytes) -> None:
@@ -283,6 +419,9 @@ def load_config(path: str | os.PathLike[str], cls: None = None) -> Any: ...
 def load_config(path: str | os.PathLike[str], cls: Any = None) -> Any:
     """Read the spec in a ``.toml`` or ``.json`` file (see :func:`from_dict`).
 
+    A file that cannot be read (missing, a directory), is not UTF-8 text or holds a bad config
+    is a :class:`~optfn.errors.ConfigError` naming the file.
+
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "opt.json"
     >>> from optfn import AdamWSpec
@@ -290,5 +429,18 @@ def load_config(path: str | os.PathLike[str], cls: Any = None) -> Any:
     >>> load_config(path, AdamWSpec).learning_rate
     0.0003
     """
-    read = _format(path)[1]
-    return read(Path(path).read_text(encoding="utf-8"), cls, source=str(path))
+    read = _format("load_config", path)[1]
+    _check_args("load_config", cls, None)
+    source = os.fspath(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:  # missing, a directory, no permission...
+        reason = escaped(exc.strerror or exc)
+        raise ConfigError([f"{ROOT}: cannot read the file: {reason}"], source) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [f"{ROOT}: not UTF-8 text (byte {exc.start}: {escaped(exc.reason)})"], source
+        ) from None
+    return read(text, cls, source=source)

@@ -160,5 +160,7 @@ def register_spec(cls: type, tag: str | None = None) -> str:
     'data_budget'
     >>> from_dict({"type": "data_budget", "steps": 5})
     DataBudget(steps=5)
+    >>> REGISTRY.others.pop("data_budget").__name__  # registrations last for the process
+    'DataBudget'
     """
     return REGISTRY.register(cls, tag)

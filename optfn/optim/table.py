@@ -30,7 +30,7 @@ import torch
 
 from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.muon import MuonWithAdamW
-from optfn.specs.checks import plain_number
+from optfn.specs.checks import brief, plain_number
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.torch_optimizers import (
     AdadeltaSpec,
@@ -147,29 +147,31 @@ class OptimizerKind:
         for r in self.routes:
             if r.name == name:
                 return r
-        raise KeyError(f"{self.tag}: no route {name!r}; routes: {[r.name for r in self.routes]}")
+        raise KeyError(
+            f"{self.tag}: no route {brief(name)}; routes: {[r.name for r in self.routes]}"
+        )
 
 
 def _check_kind(kind: OptimizerKind) -> None:
     cls: object = kind.spec
     if not (isinstance(cls, type) and issubclass(cls, OptimizerSpecification)):
         raise SpecTypeError(
-            "", "spec", f"must be an attrs subclass of OptimizerSpecification, got {cls!r}"
+            "", "spec", f"must be an attrs subclass of OptimizerSpecification, got {brief(cls)}"
         )
     tag: object = cls.optimizer_type
     if not attrs.has(cls):
         raise SpecTypeError("", "spec", f"{cls.__name__} must be an attrs class (@attrs.frozen)")
     if not (isinstance(tag, str) and _TAG.fullmatch(tag)):
         raise SpecError(
-            cls.__name__, "optimizer_type", f"must be a name like 'my_optimizer', got {tag!r}"
+            cls.__name__, "optimizer_type", f"must be a name like 'my_optimizer', got {brief(tag)}"
         )
     if not callable(kind.build):
         raise SpecTypeError(
-            "", "build", f"must be callable (groups, spec) -> Optimizer, got {kind.build!r}"
+            "", "build", f"must be callable (groups, spec) -> Optimizer, got {brief(kind.build)}"
         )
     if not kind.routes or not all(isinstance(r, Route) for r in kind.routes):
         raise SpecTypeError(
-            "", "routes", f"must be a non-empty tuple of Route, got {kind.routes!r}"
+            "", "routes", f"must be a non-empty tuple of Route, got {brief(kind.routes)}"
         )
     names = [r.name for r in kind.routes]
     if len(set(names)) != len(names):
@@ -178,7 +180,8 @@ def _check_kind(kind: OptimizerKind) -> None:
         raise SpecError(
             "",
             "matrix_route",
-            f"must name one of the routes after the first {names[1:]}, got {kind.matrix_route!r}",
+            f"must name one of the routes after the first {names[1:]}, "
+            f"got {brief(kind.matrix_route)}",
         )
     fields = {a.name for a in attrs.fields(cls)}
     for r in kind.routes:
@@ -196,7 +199,7 @@ def _check_kind(kind: OptimizerKind) -> None:
             raise SpecError(
                 "",
                 "routes",
-                f"route {r.name!r} reads {missing} but {cls.__name__} has no such field",
+                f"route {brief(r.name)} reads {missing} but {cls.__name__} has no such field",
             )
 
 
@@ -215,13 +218,13 @@ class OptimizerTable:
             raise SpecError(
                 "",
                 "optimizer_type",
-                f"{kind.tag!r} is taken by {have.spec.__name__}; "
+                f"{brief(kind.tag)} is taken by {have.spec.__name__}; "
                 "give your spec another optimizer_type",
             )
         other = next((k for k in self.by_tag.values() if k.spec is kind.spec), None)
         if other is not None and other.tag != kind.tag:
             raise SpecError(
-                "", "spec", f"{kind.spec.__name__} is already registered as {other.tag!r}"
+                "", "spec", f"{kind.spec.__name__} is already registered as {brief(other.tag)}"
             )
         self.by_tag[kind.tag] = kind
         return kind
@@ -302,7 +305,7 @@ def check_implementation(groups: list[dict[str, Any]], spec: Any, torch_name: st
                 raise SpecError(
                     type(spec).__name__,
                     "implementation",
-                    f"'fused' cannot run parameter {name!r} ({p.dtype} on {p.device.type}): "
+                    f"'fused' cannot run parameter {brief(name)} ({p.dtype} on {p.device.type}): "
                     f"{torch_name}'s fused kernels need real floating-point parameters on "
                     f"{', '.join(devices)}; choose 'foreach', 'for_loop' or 'auto'",
                 )

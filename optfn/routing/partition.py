@@ -32,6 +32,7 @@ from optfn.optim.table import kind_of
 from optfn.routing.explain import explain_table, row_reasons
 from optfn.routing.patterns import NameMatcher, name_matcher
 from optfn.routing.walk import NO_SCALE, ModelsLike, Scale, named_models, walk
+from optfn.specs.checks import brief
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 
@@ -98,7 +99,7 @@ class Partition:
         except ValueError:
             close = difflib.get_close_matches(name, self.names, n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise KeyError(f"no trainable parameter named {name!r}{hint}") from None
+            raise KeyError(f"no trainable parameter named {brief(name)}{hint}") from None
 
     def reasons(self, name: str) -> tuple[str, ...]:
         """Why the parameter ``name`` has its route, decay and LR scale, in words."""
@@ -307,7 +308,7 @@ def _matrix_lr_scales(rules: ParamRules, rows: _Rows, routes: list[str], matrix:
     if rows.names and matrix not in routes:
         warnings.warn(
             f"MuonSpec: rules.muon routes no parameter to Muon "
-            f"(include={rules.muon.include!r}); every parameter will use AdamW. Use "
+            f"(include={brief(rules.muon.include)}); every parameter will use AdamW. Use "
             "MuonRouting.hidden_matrices() or your own include patterns to pick the matrices.",
             RoutingWarning,
             stacklevel=3,
@@ -356,13 +357,13 @@ def _matrix_routes(
             why.append((other, "no muon.include pattern matches"))
         elif exc.matches(name):
             routes.append(other)
-            why.append((other, f"muon.exclude {exc.first(name)!r}"))
+            why.append((other, f"muon.exclude {brief(exc.first(name))}"))
         elif excluded_types and (owner := _matching_type(owner_cls, excluded_types)):
             routes.append(other)
             why.append((other, f"{owner} in muon.exclude_types"))
         else:
             routes.append(matrix)
-            why.append((matrix, f"ndim {ndim}, {inc.first(name)!r}"))
+            why.append((matrix, f"ndim {ndim}, {brief(inc.first(name))}"))
     return routes, why
 
 
@@ -378,7 +379,7 @@ def _layer_depths(
         raise SpecError(
             "ParamRules",
             "layer_decay.blocks",
-            f"{ld.blocks!r} matches no parameter "
+            f"{brief(ld.blocks)} matches no parameter "
             f"(expected names like '{ld.blocks}.0.weight'); "
             f"first names are {', '.join(map(repr, names[:3]))}",
         )
@@ -400,14 +401,14 @@ def _layer_depth(local: str, block_prefix: str, stem: NameMatcher) -> int:
 def _raise_unused_prefix(prefix: str, names: list[str]) -> None:
     if not names:
         raise SpecError(
-            "ParamRules", f"lr_scales[{prefix!r}]", "the model has no trainable parameter"
+            "ParamRules", f"lr_scales[{brief(prefix)}]", "the model has no trainable parameter"
         )
     modules = sorted({n.rsplit(".", 1)[0] for n in names if "." in n})
     close = difflib.get_close_matches(prefix, modules + names, n=3)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
     raise SpecError(
         "ParamRules",
-        f"lr_scales[{prefix!r}]",
+        f"lr_scales[{brief(prefix)}]",
         f"the prefix matches no trainable parameter{hint} "
-        f"(a prefix is a qualified module or parameter name, e.g. {(modules or names)[0]!r})",
+        f"(a prefix is a qualified module or parameter name, e.g. {brief((modules or names)[0])})",
     )

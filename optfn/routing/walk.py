@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from torch import nn
 
 from optfn.errors import SpecError, SpecTypeError
+from optfn.specs.checks import brief
 
 __all__ = ["NO_SCALE", "ModelsLike", "Scale", "iter_modules", "named_models", "unwrap", "walk"]
 
@@ -60,11 +61,11 @@ def named_models(models: ModelsLike) -> list[tuple[str, nn.Module]]:
                     "",
                     "models",
                     "mapping keys name the models and must be non-empty strings "
-                    f"without dots, got {key!r}",
+                    f"without dots, got {brief(key)}",
                 )
             if not isinstance(m, nn.Module):
                 raise SpecTypeError(
-                    "", f"models[{key!r}]", f"must be a torch.nn.Module, got {type(m)!r}"
+                    "", f"models[{brief(key)}]", f"must be a torch.nn.Module, got {brief(type(m))}"
                 )
             out.append((key + ".", unwrap(m)))
         return out
@@ -73,7 +74,7 @@ def named_models(models: ModelsLike) -> list[tuple[str, nn.Module]]:
         for i, m in enumerate(models):
             if not isinstance(m, nn.Module):
                 raise SpecTypeError(
-                    "", f"models[{i}]", f"must be a torch.nn.Module, got {type(m)!r}"
+                    "", f"models[{i}]", f"must be a torch.nn.Module, got {brief(type(m))}"
                 )
             out.append((f"{i}.", unwrap(m)))
         if not out:

@@ -606,7 +606,7 @@ class Join(Schedule):
                 type(self).__name__,
                 "boundaries",
                 f"must hold len(pieces) - 1 = {len(self.pieces) - 1} step(s), "
-                f"got {len(self.boundaries)}: {self.boundaries!r}",
+                f"got {len(self.boundaries)}: {v.brief(self.boundaries)}",
             )
         depth = join_depth(self)
         if depth > MAX_JOIN_DEPTH:
@@ -631,7 +631,7 @@ def join_depth(schedule: Schedule) -> int:
     Walked without recursion (construction keeps it at most :data:`MAX_JOIN_DEPTH`).
 
     >>> from optfn.schedules import Constant, Join
-    >>> join_depth(Join(pieces=(Constant(), Join(pieces=(Constant(),)))))
+    >>> join_depth(Join(pieces=(Constant(), Join(pieces=(Constant(),))), boundaries=(5,)))
     2
     """
     deepest, todo = 0, [(schedule, 0)]
@@ -649,7 +649,7 @@ def _check_schedule(owner: str, schedule: object) -> Schedule:
         raise SpecTypeError(
             owner,
             "schedule",
-            f"must be a Schedule, got {schedule!r} ({type(schedule).__name__})",
+            f"must be a Schedule, got {v.brief(schedule)} ({type(schedule).__name__})",
         )
     return schedule
 

@@ -13,8 +13,11 @@ rule everywhere:
 - a **bool** is ``True`` or ``False``, nothing truthy.
 
 Predicates (``True``/``False``, never raise): :func:`is_real`, :func:`is_int`,
-:func:`is_bool`, :func:`in_range` (and :func:`plain_number`, a numpy scalar as the
-Python number it equals). Checks for values handed to a function (raise
+:func:`is_bool`, :func:`in_range`, :func:`exact_float` (and :func:`plain_number`, a numpy
+scalar as the Python number it equals). Every value that a message shows is rendered by
+:func:`brief` (bounded and depth-limited, control characters escaped; :func:`show` adds the
+kind) and every free text by :func:`escaped`, so that no input can make a message huge, crash
+it, or put terminal escape codes into it. Checks for values handed to a function (raise
 :class:`~optfn.errors.SpecError`, a ``ValueError``, or :class:`~optfn.errors.SpecTypeError`,
 a ``TypeError``, naming the owner, the field, the allowed range and the value):
 :func:`check_real`, :func:`real_arg`, :func:`step_arg`. attrs validators for spec fields, each
@@ -36,6 +39,10 @@ Traceback (most recent call last):
 optfn.errors.SpecError: lr_curve.num_steps: must be an integer >= 0, got -1
 >>> real(0.0, 1.0, hi_open=True)
 real(in [0, 1))
+>>> brief(list(range(100)))
+'[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21...'
+>>> exact_float(2**53 + 1)  # an int a float field would silently change: refused
+False
 """
 
 from __future__ import annotations
@@ -50,13 +57,19 @@ import attrs
 from optfn.errors import SpecError, SpecTypeError
 
 __all__ = [
+    "SHOW_WIDTH",
     "Validator",
     "as_float",
     "boolean",
+    "brief",
     "check_pattern",
     "check_real",
+    "check_text",
+    "escaped",
+    "exact_float",
     "in_range",
     "increasing_steps",
+    "inexact_reason",
     "instance",
     "instance_tuple",
     "is_bool",
@@ -69,6 +82,7 @@ __all__ = [
     "real",
     "real_arg",
     "real_tuple",
+    "show",
     "step_arg",
     "step_count",
     "str_tuple",
@@ -102,6 +116,111 @@ def _owner(inst: Any) -> str:
     return type(inst).__name__
 
 
+# ---- rendering values in messages --------------------------------------------------------------
+#: The most characters a value takes in a message (:func:`brief`); longer ones end in ``...``.
+SHOW_WIDTH = 80
+#: Containers nested deeper than this are shown as ``[...]``/``{...}`` in a message.
+_SHOW_DEPTH = 4
+#: Integers with more bits than this are shown by their size, not their digits.
+_SHOW_INT_BITS = 256
+
+
+class _Full(Exception):
+    """The rendering is already longer than its width: stop."""
+
+
+def _safe_repr(val: object) -> str:  # repr() that never fails
+    try:
+        text = repr(val)
+    except Exception:  # a repr that fails (too deep, too many digits, a bug in it)
+        return f"<{type(val).__name__} object>"
+    return text if isinstance(text, str) else f"<{type(val).__name__} object>"
+
+
+def brief(val: object, width: int = SHOW_WIDTH) -> str:
+    r"""``repr(val)`` bounded to ``width`` characters (``...`` at the end if cut), never failing.
+
+    Containers are shown at most a few levels deep (deeper ones as ``[...]``), strings with
+    their control characters escaped (as ``repr`` does), huge integers by their size; the work
+    done is bounded by ``width``, not by the size or depth of ``val``.
+
+    >>> print(brief("\x1b[31mred"))
+    '\x1b[31mred'
+    >>> brief([[[[[[1]]]]]])
+    '[[[[[...]]]]]'
+    >>> brief(10**1000)
+    '<int of about 1001 digits>'
+    """
+    out: list[str] = []
+    size = [0]
+
+    def emit(text: str) -> None:
+        out.append(text)
+        size[0] += len(text)
+        if size[0] > width:
+            raise _Full
+
+    def walk(v: object, depth: int) -> None:
+        if isinstance(v, (str, bytes)):
+            emit(_safe_repr(v[: width + 1]))
+        elif isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > _SHOW_INT_BITS:
+            digits = math.floor(math.log10(abs(v))) + 1  # math.log10 takes any int
+            emit(f"<{'-' if v < 0 else ''}int of about {digits} digits>")
+        elif isinstance(v, (list, tuple, dict)) and type(v) in (list, tuple, dict):
+            pair = {list: "[]", tuple: "()", dict: "{}"}[type(v)]
+            opening, closing = pair[0], pair[1]
+            if depth >= _SHOW_DEPTH and len(v):
+                emit(f"{opening}...{closing}")
+                return
+            emit(opening)
+            items: Any = v.items() if isinstance(v, dict) else v
+            for i, item in enumerate(items):
+                if i:
+                    emit(", ")
+                if isinstance(v, dict):
+                    walk(item[0], depth + 1)
+                    emit(": ")
+                    walk(item[1], depth + 1)
+                else:
+                    walk(item, depth + 1)
+            emit("," + closing if type(v) is tuple and len(v) == 1 else closing)
+        else:
+            emit(_safe_repr(v))
+
+    try:
+        walk(val, 0)
+    except _Full:
+        pass
+    text = "".join(out)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def show(val: object, width: int = SHOW_WIDTH) -> str:
+    """:func:`brief` plus the kind: ``"'3e-4' (str)"``.
+
+    >>> show([0.9] * 40)  # doctest: +ELLIPSIS
+    '[0.9, 0.9, ..., 0.9,... (list)'
+    """
+    return f"{brief(val, width)} ({type(val).__name__})"
+
+
+def escaped(text: object, width: int = 200) -> str:
+    r"""Free text (an exception's message, a file name) with non-printable characters escaped
+    (``\x1b``, ``\n``, ``\ud800``) and at most ``width`` characters (``...`` if cut).
+
+    >>> print(escaped("bad key \x1b[2J"))
+    bad key \x1b[2J
+    """
+    if not isinstance(text, str):
+        try:
+            text = str(text)
+        except Exception:
+            text = f"<{type(text).__name__} object>"
+    s = str(text)[: width + 1]
+    out = "".join(c if c.isprintable() else _safe_repr(c)[1:-1] for c in s)
+    return out if len(out) <= width else out[: width - 3] + "..."
+
+
 # ---- predicates -----------------------------------------------------------------------------
 def is_real(v: object) -> bool:
     """A real number: Python ``int``/``float`` or a numpy integer/floating scalar, never a bool."""
@@ -116,6 +235,37 @@ def is_int(v: object) -> bool:
 def is_bool(v: object) -> bool:
     """``True`` or ``False`` (a Python ``bool``), nothing truthy."""
     return isinstance(v, bool)
+
+
+def exact_float(v: object) -> bool:
+    """Whether the real number ``v`` is exactly a float: always for a float, for an integer
+    only when a float holds it (every one up to ``2**53`` in size, some beyond).
+
+    A float field refuses other integers, since ``float(2**53 + 1) == 2**53`` would change the
+    value silently (and a spec would no longer read back as itself).
+
+    >>> exact_float(2**53), exact_float(2**53 + 1), exact_float(0.1)
+    (True, False, True)
+    """
+    if not is_int(v):
+        return True
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+    return math.isfinite(f) and int(f) == int(v)  # type: ignore[call-overload]
+
+
+def inexact_reason(v: object) -> str:
+    """The words for an integer that a float does not hold exactly (see :func:`exact_float`)."""
+    try:
+        nearest = f"the nearest float is {float(v)!r}"  # type: ignore[arg-type]
+    except OverflowError:
+        nearest = "it is beyond float range"
+    return (
+        f"must be a number that a float holds exactly, got {brief(v)} ({nearest}; "
+        "write it as a float)"
+    )
 
 
 def as_float(v: Any) -> float:
@@ -188,11 +338,13 @@ def check_real(
     rng = range_text(lo, hi, lo_open, hi_open)
     if not is_real(v):
         raise SpecTypeError(
-            owner, field, f"must be a number ({rng}), got {v!r} ({type(v).__name__})"
+            owner, field, f"must be a number ({rng}), got {brief(v)} ({type(v).__name__})"
         )
     if not in_range(v, lo, hi, lo_open=lo_open, hi_open=hi_open):
         what = "finite and " + rng if rng != "a finite number" else rng
-        raise SpecError(owner, field, f"must be {what}, got {v!r}")
+        raise SpecError(owner, field, f"must be {what}, got {brief(v)}")
+    if not exact_float(v):
+        raise SpecError(owner, field, inexact_reason(v))
 
 
 def real_arg(
@@ -218,11 +370,11 @@ def step_arg(owner: str, field: str, v: object, minimum: int = 0) -> int:
     """
     if not is_int(v):
         raise SpecTypeError(
-            owner, field, f"must be an integer >= {minimum}, got {v!r} ({type(v).__name__})"
+            owner, field, f"must be an integer >= {minimum}, got {brief(v)} ({type(v).__name__})"
         )
     n: int = int(v)  # type: ignore[call-overload]
     if n < minimum:
-        raise SpecError(owner, field, f"must be an integer >= {minimum}, got {v!r}")
+        raise SpecError(owner, field, f"must be an integer >= {minimum}, got {brief(v)}")
     return n
 
 
@@ -251,10 +403,14 @@ def real_tuple(
         owner = _owner(inst)
         if not isinstance(v, tuple):
             raise SpecTypeError(
-                owner, attr.name, f"must be a tuple of {n} numbers, got {v!r} ({type(v).__name__})"
+                owner,
+                attr.name,
+                f"must be a tuple of {n} numbers, got {brief(v)} ({type(v).__name__})",
             )
         if len(v) != n:
-            raise SpecError(owner, attr.name, f"must have exactly {n} values, got {len(v)}: {v!r}")
+            raise SpecError(
+                owner, attr.name, f"must have exactly {n} values, got {len(v)}: {brief(v)}"
+            )
         for i, x in enumerate(v):
             check_real(owner, f"{attr.name}[{i}]", x, lo, hi, False, hi_open)
 
@@ -274,10 +430,10 @@ def step_count(minimum: int = 0, maximum: int | None = None) -> Validator:
             raise SpecTypeError(
                 _owner(inst),
                 attr.name,
-                f"must be an integer {rng}, got {v!r} ({type(v).__name__})",
+                f"must be an integer {rng}, got {brief(v)} ({type(v).__name__})",
             )
         if v < minimum or (maximum is not None and v > maximum):
-            raise SpecError(_owner(inst), attr.name, f"must be an integer {rng}, got {v!r}")
+            raise SpecError(_owner(inst), attr.name, f"must be an integer {rng}, got {brief(v)}")
 
     return Validator(f"step_count({rng})", check)
 
@@ -292,26 +448,28 @@ def increasing_steps(
         owner = _owner(inst)
         if not isinstance(v, tuple):
             raise SpecTypeError(
-                owner, attr.name, f"must be a tuple of integers, got {v!r} ({type(v).__name__})"
+                owner,
+                attr.name,
+                f"must be a tuple of integers, got {brief(v)} ({type(v).__name__})",
             )
         if len(v) < min_len:
             raise SpecError(
-                owner, attr.name, f"must have at least {min_len} value(s), got {len(v)}: {v!r}"
+                owner, attr.name, f"must have at least {min_len} value(s), got {len(v)}: {brief(v)}"
             )
         for i, x in enumerate(v):
             field = f"{attr.name}[{i}]"
             if not is_int(x):
                 raise SpecTypeError(
-                    owner, field, f"must be an integer {rng}, got {x!r} ({type(x).__name__})"
+                    owner, field, f"must be an integer {rng}, got {brief(x)} ({type(x).__name__})"
                 )
             if x < minimum or (maximum is not None and x > maximum):
-                raise SpecError(owner, field, f"must be an integer {rng}, got {x!r}")
+                raise SpecError(owner, field, f"must be an integer {rng}, got {brief(x)}")
             if i and x <= v[i - 1]:
                 raise SpecError(
                     owner,
                     field,
-                    f"must be > {attr.name}[{i - 1}] = {v[i - 1]!r} (strictly increasing), "
-                    f"got {x!r}",
+                    f"must be > {attr.name}[{i - 1}] = {brief(v[i - 1])} (strictly increasing), "
+                    f"got {brief(x)}",
                 )
 
     return Validator(f"increasing_steps({rng}, min_len={min_len})", check)
@@ -323,7 +481,7 @@ def one_of(*allowed: object) -> Validator:
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
         if not any(type(v) is type(a) and v == a for a in allowed):
             choices = ", ".join(repr(a) for a in allowed)
-            raise SpecError(_owner(inst), attr.name, f"must be one of {choices}, got {v!r}")
+            raise SpecError(_owner(inst), attr.name, f"must be one of {choices}, got {brief(v)}")
 
     return Validator(f"one_of({', '.join(repr(a) for a in allowed)})", check)
 
@@ -331,7 +489,7 @@ def one_of(*allowed: object) -> Validator:
 def _boolean(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
     if not is_bool(v):
         raise SpecTypeError(
-            _owner(inst), attr.name, f"must be true or false, got {v!r} ({type(v).__name__})"
+            _owner(inst), attr.name, f"must be true or false, got {brief(v)} ({type(v).__name__})"
         )
 
 
@@ -340,31 +498,61 @@ def _boolean(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
 boolean = Validator("boolean", _boolean)
 
 
+def check_text(owner: str, field: str, s: str, *, name: bool = True) -> None:
+    r"""A string that a file can hold: valid Unicode (no lone surrogate, so that it encodes to
+    UTF-8) and, for a ``name`` (a pattern, a class or module name), no control or other
+    non-printable characters, which can never be part of one.
+
+    >>> try:
+    ...     check_text("ParamRules", "no_decay_names[0]", "bias\x1b")
+    ... except SpecError as e:
+    ...     print(e.reason)
+    cannot contain control or other non-printable characters, got 'bias\x1b'
+    """
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SpecError(
+            owner,
+            field,
+            f"must be valid Unicode text (it holds a lone surrogate at index {exc.start}, which "
+            f"no file can hold), got {brief(s)}",
+        ) from None
+    if name and not s.isprintable():
+        raise SpecError(
+            owner,
+            field,
+            f"cannot contain control or other non-printable characters, got {brief(s)}",
+        )
+
+
 def _str_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
     owner = _owner(inst)
     if not isinstance(v, tuple):
         raise SpecTypeError(
-            owner, attr.name, f"must be a tuple of strings, got {v!r} ({type(v).__name__})"
+            owner, attr.name, f"must be a tuple of strings, got {brief(v)} ({type(v).__name__})"
         )
     for i, s in enumerate(v):
         if not isinstance(s, str):
             raise SpecTypeError(
-                owner, f"{attr.name}[{i}]", f"must be a string, got {s!r} ({type(s).__name__})"
+                owner, f"{attr.name}[{i}]", f"must be a string, got {brief(s)} ({type(s).__name__})"
             )
         if not s:
             raise SpecError(owner, f"{attr.name}[{i}]", "must be a non-empty string, got ''")
+        check_text(owner, f"{attr.name}[{i}]", s, name=False)
 
 
-#: A tuple of non-empty strings.
+#: A tuple of non-empty names (printable, valid Unicode: see :func:`check_text`).
 str_tuple = Validator("str_tuple", _str_tuple)
 
 
 def check_pattern(owner: str, field: str, pat: str) -> None:
     """A name pattern: fnmatch syntax over dotted names, no whitespace, balanced brackets."""
     if any(c.isspace() for c in pat):
-        raise SpecError(owner, field, f"a name pattern cannot contain whitespace, got {pat!r}")
+        raise SpecError(owner, field, f"a name pattern cannot contain whitespace, got {brief(pat)}")
     if pat.count("[") != pat.count("]"):
-        raise SpecError(owner, field, f"unbalanced '[' ']' in name pattern {pat!r}")
+        raise SpecError(owner, field, f"unbalanced '[' ']' in name pattern {brief(pat)}")
+    check_text(owner, field, pat)
 
 
 def _pattern_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
@@ -396,7 +584,7 @@ def instance(cls: type) -> Validator:
             raise SpecTypeError(
                 _owner(inst),
                 attr.name,
-                f"must be a {cls.__name__}, got {v!r} ({type(v).__name__})",
+                f"must be a {cls.__name__}, got {brief(v)} ({type(v).__name__})",
             )
 
     return Validator(f"instance({cls.__name__})", check)
@@ -411,18 +599,18 @@ def instance_tuple(cls: type, *, min_len: int = 0) -> Validator:
             raise SpecTypeError(
                 owner,
                 attr.name,
-                f"must be a tuple of {cls.__name__}s, got {v!r} ({type(v).__name__})",
+                f"must be a tuple of {cls.__name__}s, got {brief(v)} ({type(v).__name__})",
             )
         if len(v) < min_len:
             raise SpecError(
-                owner, attr.name, f"must have at least {min_len} value(s), got {len(v)}: {v!r}"
+                owner, attr.name, f"must have at least {min_len} value(s), got {len(v)}: {brief(v)}"
             )
         for i, x in enumerate(v):
             if not isinstance(x, cls):
                 raise SpecTypeError(
                     owner,
                     f"{attr.name}[{i}]",
-                    f"must be a {cls.__name__}, got {x!r} ({type(x).__name__})",
+                    f"must be a {cls.__name__}, got {brief(x)} ({type(x).__name__})",
                 )
 
     return Validator(f"instance_tuple({cls.__name__}, min_len={min_len})", check)

@@ -67,7 +67,8 @@ def _check_below_max_ns_steps(inst: Any, attr: attrs.Attribute[Any], n: int) -> 
         raise SpecError(
             type(inst).__name__,
             attr.name,
-            f"must be an integer in [1, {MAX_NS_STEPS}) (torch.optim.Muon's limit), got {n!r}",
+            f"must be an integer in [1, {MAX_NS_STEPS}) (torch.optim.Muon's limit), "
+            f"got {v.brief(n)}",
         )
 
 
@@ -82,9 +83,9 @@ def implementation_choice(offered: tuple[str, ...], torch_name: str) -> v.Valida
     def check(inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
         if not (type(value) is str and value in offered):
             known = type(value) is str and value in IMPLEMENTATIONS
-            why = f"{torch_name} does not offer {value!r}; " if known else ""
+            why = f"{torch_name} does not offer {v.brief(value)}; " if known else ""
             raise SpecError(
-                type(inst).__name__, attr.name, f"{why}must be one of {names}, got {value!r}"
+                type(inst).__name__, attr.name, f"{why}must be one of {names}, got {v.brief(value)}"
             )
 
     return v.Validator(f"one_of({names})", check)

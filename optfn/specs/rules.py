@@ -73,7 +73,7 @@ def _type_names(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
             raise SpecError(
                 type(inst).__name__,
                 f"{attr.name}[{i}]",
-                f"must be a class name like 'LayerNorm' or 'mypkg.MyNorm', got {name!r}",
+                f"must be a class name like 'LayerNorm' or 'mypkg.MyNorm', got {v.brief(name)}",
             )
 
 
@@ -93,24 +93,31 @@ def _to_scale_pairs(val: Any) -> Any:
 def _scale_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
     owner = type(inst).__name__
     if not isinstance(val, tuple):
-        raise SpecTypeError(owner, attr.name, f"must be a mapping {{prefix: scale}}, got {val!r}")
+        raise SpecTypeError(
+            owner, attr.name, f"must be a mapping {{prefix: scale}}, got {v.brief(val)}"
+        )
     seen: set[str] = set()
     for pair in val:
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise SpecTypeError(owner, attr.name, f"must map prefixes to scales, got {pair!r}")
+            raise SpecTypeError(
+                owner, attr.name, f"must map prefixes to scales, got {v.brief(pair)}"
+            )
         prefix, scale = pair
         if not isinstance(prefix, str):
             raise SpecTypeError(
-                owner, attr.name, f"keys must be module-name prefixes (strings), got {prefix!r}"
+                owner,
+                attr.name,
+                f"keys must be module-name prefixes (strings), got {v.brief(prefix)}",
             )
-        where = f"{attr.name}[{prefix!r}]"
+        where = f"{attr.name}[{v.brief(prefix)}]"
         if any(c in prefix for c in "*?[] \t") or prefix.startswith(".") or prefix.endswith("."):
             raise SpecError(
                 owner,
                 where,
                 "a prefix is a qualified module or parameter name like 'encoder.layers.0' "
-                f"(no wildcards, no leading/trailing dot), got {prefix!r}",
+                f"(no wildcards, no leading/trailing dot), got {v.brief(prefix)}",
             )
+        v.check_text(owner, where, prefix)
         if prefix in seen:
             raise SpecError(owner, where, "prefix given twice")
         seen.add(prefix)
@@ -140,14 +147,15 @@ class LayerDecay:
     @blocks.validator
     def _check_blocks(self, attr: attrs.Attribute[Any], val: Any) -> None:
         if not isinstance(val, str):
-            raise SpecTypeError("LayerDecay", "blocks", f"must be a string, got {val!r}")
+            raise SpecTypeError("LayerDecay", "blocks", f"must be a string, got {v.brief(val)}")
         if not val or any(c in val for c in "*?[] ") or val.startswith(".") or val.endswith("."):
             raise SpecError(
                 "LayerDecay",
                 "blocks",
                 "must be the qualified name of the container of the blocks, like "
-                f"'encoder.layers', got {val!r}",
+                f"'encoder.layers', got {v.brief(val)}",
             )
+        v.check_text("LayerDecay", "blocks", val)
 
 
 @attrs.frozen(kw_only=True)

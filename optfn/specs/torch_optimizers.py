@@ -97,9 +97,9 @@ class SGDSpec(OptimizerSpecification):
         super().__attrs_post_init__()
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             got = (
-                f"momentum={self.momentum!r}"
+                f"momentum={v.brief(self.momentum)}"
                 if self.momentum <= 0
-                else f"dampening={self.dampening!r}"
+                else f"dampening={v.brief(self.dampening)}"
             )
             raise SpecError(
                 type(self).__name__, "nesterov", f"needs momentum > 0 and dampening == 0, got {got}"
@@ -337,12 +337,12 @@ class RpropSpec(OptimizerSpecification):
             raise SpecError(
                 type(self).__name__,
                 "etas",
-                f"needs 0 < etas[0] < 1 < etas[1], got {self.etas!r}",
+                f"needs 0 < etas[0] < 1 < etas[1], got {v.brief(self.etas)}",
             )
         lo, hi = self.step_sizes
         if lo > hi:
             raise SpecError(
                 type(self).__name__,
                 "step_sizes",
-                f"needs step_sizes[0] <= step_sizes[1], got {self.step_sizes!r}",
+                f"needs step_sizes[0] <= step_sizes[1], got {v.brief(self.step_sizes)}",
             )

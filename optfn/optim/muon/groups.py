@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from optfn.errors import SpecError, SpecTypeError
-from optfn.specs.checks import in_range, is_bool, is_int, is_real, plain_number
+from optfn.specs.checks import brief, in_range, is_bool, is_int, is_real, plain_number
 from optfn.specs.optimizers import MAX_NS_STEPS, ns_steps_ok
 
 __all__ = [
@@ -88,7 +88,7 @@ ADJUST_LR_FNS = ("original", "match_rms_adamw")
 
 def where(index: int, route: object) -> str:
     """How messages name a group: ``"param group 0 (route 'muon')"``."""
-    return f"param group {index} (route {route!r})"
+    return f"param group {index} (route {brief(route)})"
 
 
 def _check_real(
@@ -101,16 +101,18 @@ def _check_real(
     hi: float | None = None,
 ) -> None:
     if not is_real(value):
-        raise SpecTypeError("", at, f"{key!r} must be a real number, got {value!r}")
+        raise SpecTypeError("", at, f"{brief(key)} must be a real number, got {brief(value)}")
     if not in_range(value, lo, hi, lo_open=lo_open, hi_open=True):
         lo_txt = f"> {lo}" if lo_open else f">= {lo}"
         hi_txt = f" and < {hi}" if hi is not None else ""
-        raise SpecError("", at, f"{key!r} must be finite and {lo_txt}{hi_txt}, got {value!r}")
+        raise SpecError(
+            "", at, f"{brief(key)} must be finite and {lo_txt}{hi_txt}, got {brief(value)}"
+        )
 
 
 def _check_bool(at: str, key: str, value: object) -> None:
     if not is_bool(value):
-        raise SpecTypeError("", at, f"{key!r} must be a bool, got {value!r}")
+        raise SpecTypeError("", at, f"{brief(key)} must be a bool, got {brief(value)}")
 
 
 def _check_muon_hyper(at: str, group: Mapping[str, Any]) -> None:
@@ -126,20 +128,20 @@ def _check_muon_hyper(at: str, group: Mapping[str, Any]) -> None:
         or not all(is_real(c) and math.isfinite(c) for c in coefficients)
     ):
         raise SpecTypeError(
-            "", at, f"'ns_coefficients' must be 3 finite real numbers, got {coefficients!r}"
+            "", at, f"'ns_coefficients' must be 3 finite real numbers, got {brief(coefficients)}"
         )
     steps = group["ns_steps"]
     if not is_int(steps):
-        raise SpecTypeError("", at, f"'ns_steps' must be an int, got {steps!r}")
+        raise SpecTypeError("", at, f"'ns_steps' must be an int, got {brief(steps)}")
     if not ns_steps_ok(steps):
-        raise SpecError("", at, f"'ns_steps' must be in [1, {MAX_NS_STEPS}), got {steps!r}")
+        raise SpecError("", at, f"'ns_steps' must be in [1, {MAX_NS_STEPS}), got {brief(steps)}")
     _check_real(at, "eps", group["eps"], 0.0, lo_open=True)
     if group["adjust_lr_fn"] is not None and group["adjust_lr_fn"] not in ADJUST_LR_FNS:
         raise SpecError(
             "",
             at,
             f"'adjust_lr_fn' must be one of {ADJUST_LR_FNS} (or None, meaning "
-            f"'original'), got {group['adjust_lr_fn']!r}",
+            f"'original'), got {brief(group['adjust_lr_fn'])}",
         )
 
 
@@ -153,7 +155,7 @@ def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
         or len(betas) != 2
         or not all(is_real(x) for x in betas)
     ):
-        raise SpecTypeError("", at, f"'betas' must be 2 real numbers, got {betas!r}")
+        raise SpecTypeError("", at, f"'betas' must be 2 real numbers, got {brief(betas)}")
     for i, beta in enumerate(betas):
         _check_real(at, f"betas[{i}]", beta, 0.0, hi=1.0)
     _check_real(at, "eps", group["eps"], 0.0)
@@ -169,8 +171,8 @@ def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
             raise SpecError(
                 "",
                 at,
-                f"{key}={group[key]!r} is not supported by MuonWithAdamW "
-                f"(only {key}={ADAMW_OPTIONAL[key]!r})",
+                f"{key}={brief(group[key])} is not supported by MuonWithAdamW "
+                f"(only {key}={brief(ADAMW_OPTIONAL[key])})",
             )
 
 
@@ -182,7 +184,7 @@ def _check_params(at: str, route: str, group: dict[str, Any]) -> None:
         )
     params = list(params)
     if isinstance(names, str) or not isinstance(names, Iterable):
-        raise SpecTypeError("", at, f"'param_names' must be a list of str, got {names!r}")
+        raise SpecTypeError("", at, f"'param_names' must be a list of str, got {brief(names)}")
     names = list(names)
     if len(names) != len(params):
         raise SpecError(
@@ -190,24 +192,26 @@ def _check_params(at: str, route: str, group: dict[str, Any]) -> None:
         )
     for name, p in zip(names, params, strict=True):
         if not isinstance(name, str):
-            raise SpecTypeError("", at, f"'param_names' must hold str, got {name!r}")
+            raise SpecTypeError("", at, f"'param_names' must hold str, got {brief(name)}")
         if not isinstance(p, Tensor):
-            raise SpecTypeError("", at, f"parameter {name!r} is a {type(p).__name__}, not a tensor")
+            raise SpecTypeError(
+                "", at, f"parameter {brief(name)} is a {type(p).__name__}, not a tensor"
+            )
         if route == "muon":
             if p.ndim < 2:
                 raise SpecError(
                     "",
                     at,
-                    f"parameter {name!r} has shape {tuple(p.shape)} (ndim {p.ndim}); "
+                    f"parameter {brief(name)} has shape {tuple(p.shape)} (ndim {p.ndim}); "
                     "Muon needs ndim >= 2, route it to 'adamw'",
                 )
             if p.numel() == 0:
-                raise SpecError("", at, f"parameter {name!r} is empty {tuple(p.shape)}")
+                raise SpecError("", at, f"parameter {brief(name)} is empty {tuple(p.shape)}")
             if torch.is_complex(p) or not p.is_floating_point():
                 raise SpecTypeError(
                     "",
                     at,
-                    f"parameter {name!r} has dtype {p.dtype}; Muon needs a real "
+                    f"parameter {brief(name)} has dtype {p.dtype}; Muon needs a real "
                     "floating-point parameter",
                 )
     group["params"], group["param_names"] = params, names
@@ -223,7 +227,7 @@ def _check_fused(at: str, group: Mapping[str, Any]) -> None:
             raise SpecError(
                 "",
                 at,
-                f"fused=True cannot run parameter {name!r} ({p.dtype} on {p.device.type}): "
+                f"fused=True cannot run parameter {brief(name)} ({p.dtype} on {p.device.type}): "
                 f"torch's fused AdamW needs real floating-point parameters on {', '.join(devices)}",
             )
 
@@ -246,13 +250,13 @@ def normalize_group(index: int, raw: Mapping[str, Any]) -> dict[str, Any]:
     route = raw["route"]
     if route not in ROUTES:
         raise SpecError(
-            "", f"param group {index}", f"unknown route {route!r}; expected one of {ROUTES}"
+            "", f"param group {index}", f"unknown route {brief(route)}; expected one of {ROUTES}"
         )
     at = where(index, route)
     keys = MUON_GROUP_KEYS if route == "muon" else ADAMW_GROUP_KEYS
     for key in ("params", "param_names", *keys):
         if key not in raw:
-            raise SpecError("", at, f"missing required key {key!r}")
+            raise SpecError("", at, f"missing required key {brief(key)}")
     group = dict(raw)
     if route == "adamw":
         for key, default in ADAMW_OPTIONAL.items():

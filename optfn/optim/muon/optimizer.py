@@ -41,6 +41,7 @@ from optfn.optim.muon.newton_schulz import (
     orthogonalize_batched,
     orthogonalized_update,
 )
+from optfn.specs.checks import brief
 
 __all__ = ["MuonWithAdamW"]
 
@@ -129,7 +130,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 )
         if batch_newton_schulz is not None and not isinstance(batch_newton_schulz, bool):
             raise TypeError(
-                f"batch_newton_schulz must be a bool or None, got {batch_newton_schulz!r}"
+                f"batch_newton_schulz must be a bool or None, got {brief(batch_newton_schulz)}"
             )
         self.batch_newton_schulz = batch_newton_schulz
         super().__init__([dict(g) for g in groups], {"differentiable": False})
@@ -162,8 +163,8 @@ class MuonWithAdamW(torch.optim.Optimizer):
             if not isinstance(theirs, Mapping) or theirs.get("route") != mine["route"]:
                 got = theirs.get("route") if isinstance(theirs, Mapping) else theirs
                 raise StateError(
-                    f"param group {i}: loaded state_dict has route {got!r}, "
-                    f"this optimizer {mine['route']!r}"
+                    f"param group {i}: loaded state_dict has route {brief(got)}, "
+                    f"this optimizer {brief(mine['route'])}"
                 )
             # check the loaded hyper-parameters before anything is replaced
             normalize_group(i, {**theirs, "params": mine["params"]})
@@ -200,7 +201,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 raise SpecTypeError(
                     "",
                     where(index, group["route"]),
-                    f"parameter {name!r} has a sparse gradient; "
+                    f"parameter {brief(name)} has a sparse gradient; "
                     "MuonWithAdamW supports dense gradients only",
                 )
             params.append(p)

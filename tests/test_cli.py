@@ -79,6 +79,21 @@ def test_plan_table_for_the_demo_model(
     assert "4 param groups" in out
 
 
+def test_plan_shows_each_group_s_implementation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for implementation in ("fused", "for_loop", "auto"):
+        cfg = tmp_path / f"{implementation}.toml"
+        save_config(AdamWSpec(implementation=implementation), cfg)
+        assert main(["plan", "--config", str(cfg), "--model", "tests.cli_models:tiny"]) == 0
+        out = capsys.readouterr().out
+        header = [line for line in out.splitlines() if line.count("┃") == 8]
+        assert [c.strip() for c in header[-1].split("┃")[1:-1]][-1] == "implementation"
+        rows = [line for line in out.splitlines() if line.count("│") == 8]
+        groups = [[c.strip() for c in r.split("│")[1:-1]] for r in rows]
+        assert len(groups) == 2 and all(g[-1] == implementation for g in groups), groups
+
+
 def test_plan_with_a_factory(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--config", str(config_file), "--model", "tests.cli_models:tiny"]) == 2
     err = capsys.readouterr().err
@@ -296,7 +311,8 @@ def test_unreadable_config_files_are_user_errors(
     binary.write_bytes(b"\xff\xfe")
     assert main(["validate", str(binary)]) == 2
     err = capsys.readouterr().err
-    assert f"optfn validate: {binary}: cannot read: not UTF-8 text (invalid start byte)" in err
+    assert f"invalid config {binary} (1 problem):" in err
+    assert "(top level): not UTF-8 text (byte 0: invalid start byte)" in err
     text = tmp_path / "c.txt"
     text.write_text("x")
     assert main(["validate", str(text)]) == 2

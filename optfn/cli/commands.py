@@ -30,7 +30,6 @@ from optfn.cli.load import (
     console,
     load,
     model_factory,
-    rejected_input,
     schedule_of,
     user_file,
 )
@@ -65,26 +64,28 @@ def check_steps(steps: int) -> None:
         )
 
 
-def _partition(model: Any, config: OptimConfig) -> Any:
-    """The user's rules applied to the user's model; rules that do not fit it are their mistake.
+def implementation_of(group: dict[str, Any]) -> str:
+    """Which torch kernel a param group asks for: ``fused``, ``foreach``, ``for_loop`` or
+    ``auto`` (torch's own choice), from its ``fused``/``foreach`` flags.
 
-    partition_params raises a ``ValueError`` when a rule matches nothing in the model (e.g. an
-    ``lr_scales`` prefix the model lacks): a :class:`UserError` here, where it happens.
+    >>> implementation_of({"foreach": None}), implementation_of({"foreach": False})
+    ('auto', 'for_loop')
     """
-    from optfn.routing.partition import partition_params
-
-    with rejected_input():
-        return partition_params(model, config.rules, spec=config.optimizer)
+    if group.get("fused"):
+        return "fused"
+    foreach = group.get("foreach")
+    return "auto" if foreach is None else "foreach" if foreach else "for_loop"
 
 
 def plan_tables(model: Any, config: OptimConfig) -> tuple[Table, Table]:
     """The partition table (one row per parameter) and the param-group summary."""
     from optfn.build.groups import make_param_groups
+    from optfn.routing.partition import partition_params
 
-    part = _partition(model, config)
+    part = partition_params(model, config.rules, spec=config.optimizer)
     groups = make_param_groups(part)
     lr_of = {n: g["lr"] for g in groups for n in g["param_names"]}
-    wd_of = {n: g["weight_decay"] for g in groups for n in g["param_names"]}
+    wd_of = {n: g.get("weight_decay", 0.0) for g in groups for n in g["param_names"]}
     table = Table(title="partition", title_justify="left")
     for col in ("name", "shape", "route", "weight decay", "lr", "why"):
         table.add_column(col, overflow="fold")
@@ -98,7 +99,7 @@ def plan_tables(model: Any, config: OptimConfig) -> tuple[Table, Table]:
             "; ".join(part.reasons(e.name)) or "-",
         )
     summary = Table(title=f"{len(groups)} param groups", title_justify="left")
-    for col in ("#", "route", "params", "elements", "lr", "weight decay"):
+    for col in ("#", "route", "params", "elements", "lr", "weight decay", "implementation"):
         summary.add_column(col)
     for i, g in enumerate(groups):
         summary.add_row(
@@ -107,7 +108,8 @@ def plan_tables(model: Any, config: OptimConfig) -> tuple[Table, Table]:
             str(len(g["params"])),
             f"{sum(p.numel() for p in g['params']):,}",
             f"{g['lr']:.3g}",
-            f"{g['weight_decay']:g}",
+            f"{g.get('weight_decay', 0.0):g}",
+            implementation_of(g),
         )
     return table, summary
 

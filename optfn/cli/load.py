@@ -38,7 +38,6 @@ __all__ = [
     "console",
     "load",
     "model_factory",
-    "rejected_input",
     "schedule_of",
     "user_file",
 ]
@@ -72,22 +71,6 @@ def user_file(path: str | Path, doing: str) -> Iterator[None]:
         raise UserError(f"{escaped(path)}: cannot {doing}: not UTF-8 text ({exc.reason})") from exc
 
 
-@contextmanager
-def rejected_input() -> Iterator[None]:
-    """A plain ``ValueError`` that optfn raises about the user's input becomes a UserError.
-
-    For the few places where optfn still raises a bare ``ValueError`` for a user's input (a
-    config file's suffix, a rule that matches nothing in the model): optfn's own errors pass
-    through unchanged, and nothing but ``ValueError`` is touched.
-    """
-    try:
-        yield
-    except ValueError as exc:
-        if isinstance(exc, OptfnError | UnicodeError):  # UnicodeError: see user_file
-            raise
-        raise UserError(str(exc)) from exc
-
-
 def load(path: str | None) -> Any:
     """The spec in the config file ``path`` (``None`` for no file), read strictly."""
     from optfn.io import load_config
@@ -100,8 +83,6 @@ def load(path: str | None) -> Any:
     if p.is_dir():
         raise UserError(f"{escaped(path)}: is a directory, expected a .toml or .json config file")
     with user_file(path, "read"):
-        p.read_bytes().decode("utf-8")  # the command's own words for an unreadable file
-    with user_file(path, "read"), rejected_input():
         return load_config(p)
 
 

@@ -6,7 +6,8 @@ exactly through :func:`optfn.to_dict` / :func:`optfn.from_dict`, JSON and TOML.
 
 hypothesis is an optional dependency: ``pip install 'optfn[testing]'``.
 
-- :func:`optimizer_specs`: ``AdamSpec``, ``AdamWSpec``, ``MuonSpec`` (``kinds=``, LR bounds);
+- :func:`optimizer_specs`: every kind of the optimizer table (Adam, AdamW, Muon, SGD, ...,
+  and yours from :func:`optfn.register_optimizer`; ``kinds=``, LR bounds);
 - :func:`schedule_specs`: every schedule shape and (nested) ``Join`` of them
   (``kinds=``, ``max_total_steps=``, ``max_depth=``); :func:`joins`: always a ``Join``;
 - :func:`param_rules`: ``ParamRules`` (with ``model``: rules that apply to that model),

@@ -11,6 +11,7 @@ check.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib.util
 import os
 import sys
@@ -59,6 +60,15 @@ _FSDP_VIEW_WARNING = "FSDP2-wrapped module .* returned a view tensor"
 
 
 # ---- launching ----------------------------------------------------------------------------
+#: How long ranks may run. A test takes 1-3 s alone, but gloo's polling collectives slow down
+#: sharply when the 2 cores are oversubscribed (2 ranks beside another xdist worker and any
+#: other load), so the limits are generous: they exist to turn a real hang into a failure.
+_LAUNCH_TIMEOUT_S = 180.0
+#: After this many seconds a rank dumps its threads' stacks to stderr (the launcher gives up
+#: a little later), so that a hang in CI says where it is.
+_HANG_REPORT_S = _LAUNCH_TIMEOUT_S - 15.0
+
+
 def _entry(
     rank: int, fn: Callable[..., None], world: int, ports: list[int], args: tuple[Any, ...]
 ) -> None:
@@ -73,11 +83,14 @@ def _entry(
         OPTFN_TEST_PORTS=",".join(map(str, ports)),
     )
     torch.set_num_threads(1)  # 2 cores, 2 ranks, and xdist runs another test beside this one
+    # a rank still running shortly before the launcher gives up prints where it is
+    faulthandler.dump_traceback_later(_HANG_REPORT_S, exit=False)
     warnings.filterwarnings("ignore", message=_FSDP_VIEW_WARNING)
     fn(rank, world, *args)
+    faulthandler.cancel_dump_traceback_later()
     # Leave together (a rank that exits while another still reads from it breaks the other),
     # then skip the interpreter's teardown (~1.5 s with torch loaded); files are closed.
-    store = dist.TCPStore("127.0.0.1", ports[0], world, False, timedelta(seconds=30))
+    store = dist.TCPStore("127.0.0.1", ports[0], world, False, timedelta(seconds=120))
     store.add("optfn_test_done", 1)
     while store.add("optfn_test_done", 0) < world:
         time.sleep(0.005)
@@ -91,7 +104,7 @@ def launch(
     nprocs: int,
     *args: Any,
     stores: int = 1,
-    timeout_s: float = 55.0,
+    timeout_s: float = _LAUNCH_TIMEOUT_S,
 ) -> None:
     """Run ``fn(rank, world, *args)`` in ``nprocs`` spawned processes; re-raise a failure.
 
@@ -126,7 +139,7 @@ def launch(
         del served
 
 
-def init(timeout_s: float = 50.0) -> tuple[int, int]:
+def init(timeout_s: float = _LAUNCH_TIMEOUT_S - 10.0) -> tuple[int, int]:
     dist.init_process_group("gloo", timeout=timedelta(seconds=timeout_s))
     return dist.get_rank(), dist.get_world_size()
 

@@ -394,6 +394,18 @@ def real(
     return Validator(f"real({range_text(lo, hi, lo_open, hi_open)})", check)
 
 
+def _check_tuple(owner: str, field: str, v: Any, items: str, min_len: int = 0) -> None:
+    """``v`` is a tuple (of ``items``, as the message says) with at least ``min_len`` values."""
+    if not isinstance(v, tuple):
+        raise SpecTypeError(
+            owner, field, f"must be a tuple of {items}, got {brief(v)} ({type(v).__name__})"
+        )
+    if len(v) < min_len:
+        raise SpecError(
+            owner, field, f"must have at least {min_len} value(s), got {len(v)}: {brief(v)}"
+        )
+
+
 def real_tuple(
     n: int, lo: float | None = None, hi: float | None = None, *, hi_open: bool = False
 ) -> Validator:
@@ -401,12 +413,7 @@ def real_tuple(
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
         owner = _owner(inst)
-        if not isinstance(v, tuple):
-            raise SpecTypeError(
-                owner,
-                attr.name,
-                f"must be a tuple of {n} numbers, got {brief(v)} ({type(v).__name__})",
-            )
+        _check_tuple(owner, attr.name, v, f"{n} numbers")
         if len(v) != n:
             raise SpecError(
                 owner, attr.name, f"must have exactly {n} values, got {len(v)}: {brief(v)}"
@@ -446,16 +453,7 @@ def increasing_steps(
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
         owner = _owner(inst)
-        if not isinstance(v, tuple):
-            raise SpecTypeError(
-                owner,
-                attr.name,
-                f"must be a tuple of integers, got {brief(v)} ({type(v).__name__})",
-            )
-        if len(v) < min_len:
-            raise SpecError(
-                owner, attr.name, f"must have at least {min_len} value(s), got {len(v)}: {brief(v)}"
-            )
+        _check_tuple(owner, attr.name, v, "integers", min_len)
         for i, x in enumerate(v):
             field = f"{attr.name}[{i}]"
             if not is_int(x):
@@ -528,10 +526,7 @@ def check_text(owner: str, field: str, s: str, *, name: bool = True) -> None:
 
 def _str_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
     owner = _owner(inst)
-    if not isinstance(v, tuple):
-        raise SpecTypeError(
-            owner, attr.name, f"must be a tuple of strings, got {brief(v)} ({type(v).__name__})"
-        )
+    _check_tuple(owner, attr.name, v, "strings")
     for i, s in enumerate(v):
         if not isinstance(s, str):
             raise SpecTypeError(
@@ -595,16 +590,7 @@ def instance_tuple(cls: type, *, min_len: int = 0) -> Validator:
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
         owner = _owner(inst)
-        if not isinstance(v, tuple):
-            raise SpecTypeError(
-                owner,
-                attr.name,
-                f"must be a tuple of {cls.__name__}s, got {brief(v)} ({type(v).__name__})",
-            )
-        if len(v) < min_len:
-            raise SpecError(
-                owner, attr.name, f"must have at least {min_len} value(s), got {len(v)}: {brief(v)}"
-            )
+        _check_tuple(owner, attr.name, v, f"{cls.__name__}s", min_len)
         for i, x in enumerate(v):
             if not isinstance(x, cls):
                 raise SpecTypeError(

@@ -100,23 +100,30 @@ class Route:
 
     def hyper(self, spec: OptimizerSpecification, decay: bool, scale: float) -> dict[str, Any]:
         """The hyper-parameters of one group (everything but the parameters)."""
-        # plain_number: a numpy scalar in a spec becomes the Python number of the same value,
-        # so groups (and optimizer state_dicts) hold only what weights_only loading reads
         out: dict[str, Any] = {
             "route": self.name,
-            "lr": plain_number(getattr(spec, self.lr)) * scale,
+            "lr": _plain(getattr(spec, self.lr)) * scale,
         }
         if self.weight_decay is not None:
-            out["weight_decay"] = plain_number(getattr(spec, self.weight_decay)) if decay else 0.0
+            out["weight_decay"] = _plain(getattr(spec, self.weight_decay)) if decay else 0.0
         for key, field in self.keys:
-            value = getattr(spec, field)
-            out[key] = (
-                tuple(map(plain_number, value)) if isinstance(value, tuple) else plain_number(value)
-            )
+            out[key] = _plain(getattr(spec, field))
         out.update(self.fixed)
         if self.implementation is not None:
             out.update(IMPLEMENTATION_KEYS[getattr(spec, self.implementation)])
         return out
+
+
+def _plain(value: Any) -> Any:
+    """A spec's value as a group holds it: numpy scalars (also inside a tuple) become the Python
+    numbers they equal, so groups and optimizer state_dicts hold only what weights_only loading
+    reads. Plain values, the common case, are returned at once."""
+    kind = type(value)
+    if kind is float or kind is int or kind is bool or kind is str or value is None:
+        return value
+    if kind is tuple:
+        return tuple(map(plain_number, value))
+    return plain_number(value)
 
 
 @attrs.frozen

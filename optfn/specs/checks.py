@@ -282,9 +282,13 @@ def plain_number(v: Any) -> Any:
     For what is stored where torch or a file reads it (a param group, a ``state_dict``):
     ``torch.load(..., weights_only=True)`` refuses numpy scalars.
     """
-    if type(v) in (int, float) or not is_real(v):
+    if type(v) in _PLAIN_TYPES or not is_real(v):
         return v
     return int(v) if is_int(v) else float(v)
+
+
+#: Kinds :func:`plain_number` returns as they are without asking ``numbers.Real`` (slower).
+_PLAIN_TYPES = frozenset({int, float, bool, str, type(None)})
 
 
 def in_range(

@@ -30,7 +30,8 @@ from torch.optim.lr_scheduler import LambdaLR
 from optfn.errors import ConfigError, SpecTypeError, StateError
 from optfn.io import from_dict, is_plain, to_dict
 from optfn.schedules import Schedule, lr_curve, lr_lambda
-from optfn.specs.checks import brief, in_range, is_int, is_real, show
+from optfn.specs.checks import in_range, is_int, is_real
+from optfn.specs.render import brief, show
 
 __all__ = [
     "ScheduleLR",

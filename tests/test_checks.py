@@ -19,7 +19,7 @@ from optfn import AdamWSpec, MuonSpec, WarmupCosine, lr_curve, lr_lambda
 from optfn.errors import SpecError, SpecTypeError
 from optfn.io import from_dict, from_json, from_toml, to_dict, to_json, to_toml
 from optfn.optim.muon import MuonWithAdamW
-from optfn.specs import checks
+from optfn.specs import checks, render
 from optfn.specs.optimizers import MAX_NS_STEPS
 
 REALS = [0, 1, 2.5, np.float32(0.5), np.float64(0.5), np.float16(0.5), np.int64(3), Fraction(1, 2)]
@@ -341,25 +341,25 @@ def _nested(n: int) -> Any:
     ids=lambda v: type(v).__name__,
 )
 def test_brief_is_bounded_and_never_fails(value: Any) -> None:
-    text = checks.brief(value)
-    assert len(text) <= checks.SHOW_WIDTH
-    assert len(checks.show(value)) <= checks.SHOW_WIDTH + 3 + len(type(value).__name__)
+    text = render.brief(value)
+    assert len(text) <= render.SHOW_WIDTH
+    assert len(render.show(value)) <= render.SHOW_WIDTH + 3 + len(type(value).__name__)
 
 
 def test_brief_reads_like_repr_when_short() -> None:
     for value in (0.1, 3, "lr", (0.9, 0.95), [1, 2], {"a": 1}, None, True, (1,), np.float32(2)):
-        assert checks.brief(value) == repr(value)
-    assert checks.brief("\x1b[31m") == repr("\x1b[31m")  # control characters escaped
-    assert checks.brief(_nested(10)) == "[[[[[...]]]]]"
-    assert checks.brief(10**1000) == "<int of about 1001 digits>"
-    assert checks.brief(_BadRepr()) == "<_BadRepr object>"
+        assert render.brief(value) == repr(value)
+    assert render.brief("\x1b[31m") == repr("\x1b[31m")  # control characters escaped
+    assert render.brief(_nested(10)) == "[[[[[...]]]]]"
+    assert render.brief(10**1000) == "<int of about 1001 digits>"
+    assert render.brief(_BadRepr()) == "<_BadRepr object>"
 
 
 def test_escaped_escapes_control_characters_and_bounds() -> None:
-    assert checks.escaped("a\x1b[2Jb\nc\ud800") == "a\\x1b[2Jb\\nc\\ud800"
-    assert checks.escaped("é ok") == "é ok"
-    assert len(checks.escaped("x" * 10_000)) == 200
-    assert checks.escaped(ValueError("bad \x07")) == "bad \\x07"
+    assert render.escaped("a\x1b[2Jb\nc\ud800") == "a\\x1b[2Jb\\nc\\ud800"
+    assert render.escaped("é ok") == "é ok"
+    assert len(render.escaped("x" * 10_000)) == 200
+    assert render.escaped(ValueError("bad \x07")) == "bad \\x07"
 
 
 @pytest.mark.parametrize(

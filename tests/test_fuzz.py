@@ -26,7 +26,7 @@ from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoi
 from optfn.cli import main
 from optfn.errors import OptfnError
 from optfn.io import MAX_DEPTH, from_dict, from_json, from_toml, to_dict, to_json
-from optfn.specs.checks import SHOW_WIDTH
+from optfn.specs.render import SHOW_WIDTH
 
 #: More examples for a long local run: ``OPTFN_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py``.
 EXAMPLES = int(os.environ.get("OPTFN_FUZZ_EXAMPLES", "60"))

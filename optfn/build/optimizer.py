@@ -24,8 +24,8 @@ from optfn.errors import SpecError
 from optfn.optim.table import kind_of
 from optfn.routing.partition import partition_params
 from optfn.routing.walk import ModelsLike
-from optfn.specs.checks import brief
 from optfn.specs.optimizers import OptimizerSpecification
+from optfn.specs.render import brief
 from optfn.specs.rules import ParamRules
 
 __all__ = ["ModelsLike", "make_optimizer", "param_groups_for"]

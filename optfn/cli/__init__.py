@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from optfn.cli.commands import cmd_curve, cmd_demo, cmd_plan, cmd_validate
 from optfn.cli.load import UserError, console
 from optfn.errors import ConfigError, OptfnError
-from optfn.specs.checks import escaped
+from optfn.specs.render import escaped
 
 __all__ = ["EXIT_USAGE", "UserError", "main"]
 

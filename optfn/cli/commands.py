@@ -35,7 +35,7 @@ from optfn.cli.load import (
 )
 from optfn.cli.plot import terminal_plot, write_png
 from optfn.config import OptimConfig
-from optfn.specs.checks import escaped
+from optfn.specs.render import escaped
 
 __all__ = [
     "MAX_CURVE_STEPS",

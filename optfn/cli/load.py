@@ -29,8 +29,8 @@ from rich.console import Console
 from optfn.config import OptimConfig
 from optfn.errors import OptfnError
 from optfn.schedules import Schedule
-from optfn.specs.checks import brief, escaped
 from optfn.specs.optimizers import OptimizerSpecification
+from optfn.specs.render import brief, escaped
 
 __all__ = [
     "UserError",

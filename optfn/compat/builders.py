@@ -26,6 +26,7 @@ from optfn.scheduler import ScheduleLR
 from optfn.schedules import WarmupCosine
 from optfn.specs import checks as v
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
+from optfn.specs.render import show
 from optfn.specs.rules import ParamRules
 
 __all__ = [
@@ -85,11 +86,11 @@ def create_optimizer(
             "create_optimizer",
             "lr_multipliers",
             f"must be a mapping {{sub-module: multiplier}} (a dict) or None, got "
-            f"{v.show(lr_multipliers)}",
+            f"{show(lr_multipliers)}",
         )
     if rules is not None and not isinstance(rules, ParamRules):
         raise SpecTypeError(
-            "create_optimizer", "rules", f"must be a ParamRules or None, got {v.show(rules)}"
+            "create_optimizer", "rules", f"must be a ParamRules or None, got {show(rules)}"
         )
     rules = ParamRules.uniform() if rules is None else rules
     if lr_multipliers:

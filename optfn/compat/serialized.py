@@ -19,8 +19,8 @@ from optfn.errors import ConfigError, SpecTypeError
 from optfn.io.converter import CONVERTER
 from optfn.io.formats import _structure
 from optfn.io.registry import REGISTRY
-from optfn.specs.checks import brief, show
 from optfn.specs.optimizers import OptimizerSpecification
+from optfn.specs.render import brief, show
 
 __all__ = ["optimizer_from_serialized", "optimizer_params"]
 

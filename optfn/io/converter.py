@@ -30,14 +30,14 @@ from optfn.errors import SpecError, SpecTypeError
 from optfn.io.registry import FAMILIES, REGISTRY, TAG_KEY, SpecRegistry
 from optfn.specs.checks import (
     as_float,
-    brief,
     check_text,
     exact_float,
     inexact_reason,
     is_int,
     is_real,
 )
-from optfn.specs.checks import show as _show
+from optfn.specs.render import brief
+from optfn.specs.render import show as _show
 
 __all__ = ["CONVERTER", "make_converter", "pick_class"]
 

@@ -68,8 +68,8 @@ from optfn.io.problems import (
     render_problems,
 )
 from optfn.io.registry import FAMILIES, REGISTRY, TAG_KEY, VERSION_KEY
-from optfn.specs.checks import brief, escaped
-from optfn.specs.checks import show as _show
+from optfn.specs.render import brief, escaped
+from optfn.specs.render import show as _show
 
 __all__ = [
     "CONFIG_VERSION",

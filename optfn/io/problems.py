@@ -1,8 +1,8 @@
 """Rendering problems: one ``"path: reason"`` line per problem, every value bounded.
 
-Values are shown by :func:`optfn.specs.checks.brief` (at most
+Values are shown by :func:`optfn.specs.render.brief` (at most
 :data:`~optfn.specs.checks.SHOW_WIDTH` characters, a few levels deep, control characters
-escaped), free text by :func:`~optfn.specs.checks.escaped`, and a key of the user's that is not
+escaped), free text by :func:`~optfn.specs.render.escaped`, and a key of the user's that is not
 a plain name (``lr``, ``betas``) by its bounded ``repr``, so that no input can make a problem
 line huge or put terminal escape codes into it.
 
@@ -25,7 +25,7 @@ import attrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from optfn.errors import SpecError, SpecTypeError
-from optfn.specs.checks import SHOW_WIDTH, brief, escaped, show
+from optfn.specs.render import SHOW_WIDTH, brief, escaped, show
 
 __all__ = [
     "MAX_DEPTH",

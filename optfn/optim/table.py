@@ -30,8 +30,9 @@ import torch
 
 from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.muon import MuonWithAdamW
-from optfn.specs.checks import brief, plain_number
+from optfn.specs.checks import plain_number
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
+from optfn.specs.render import brief
 from optfn.specs.torch_optimizers import (
     AdadeltaSpec,
     AdafactorSpec,

@@ -32,8 +32,8 @@ from optfn.optim.table import kind_of
 from optfn.routing.explain import explain_table, row_reasons
 from optfn.routing.patterns import NameMatcher, name_matcher
 from optfn.routing.walk import NO_SCALE, ModelsLike, Scale, named_models, walk
-from optfn.specs.checks import brief
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
+from optfn.specs.render import brief
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 
 __all__ = ["ParamEntry", "Partition", "RoutingWarning", "partition_params"]

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from torch import nn
 
 from optfn.errors import SpecError, SpecTypeError
-from optfn.specs.checks import brief
+from optfn.specs.render import brief
 
 __all__ = ["NO_SCALE", "ModelsLike", "Scale", "iter_modules", "named_models", "unwrap", "walk"]
 

@@ -19,6 +19,7 @@ import attrs
 from optfn.compat.methods import SeedMethods
 from optfn.errors import SpecError
 from optfn.specs import checks as v
+from optfn.specs.render import brief
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -67,8 +68,7 @@ def _check_below_max_ns_steps(inst: Any, attr: attrs.Attribute[Any], n: int) -> 
         raise SpecError(
             type(inst).__name__,
             attr.name,
-            f"must be an integer in [1, {MAX_NS_STEPS}) (torch.optim.Muon's limit), "
-            f"got {v.brief(n)}",
+            f"must be an integer in [1, {MAX_NS_STEPS}) (torch.optim.Muon's limit), got {brief(n)}",
         )
 
 
@@ -83,9 +83,9 @@ def implementation_choice(offered: tuple[str, ...], torch_name: str) -> v.Valida
     def check(inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
         if not (type(value) is str and value in offered):
             known = type(value) is str and value in IMPLEMENTATIONS
-            why = f"{torch_name} does not offer {v.brief(value)}; " if known else ""
+            why = f"{torch_name} does not offer {brief(value)}; " if known else ""
             raise SpecError(
-                type(inst).__name__, attr.name, f"{why}must be one of {names}, got {v.brief(value)}"
+                type(inst).__name__, attr.name, f"{why}must be one of {names}, got {brief(value)}"
             )
 
     return v.Validator(f"one_of({names})", check)

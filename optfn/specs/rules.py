@@ -25,6 +25,7 @@ import attrs
 
 from optfn.errors import SpecError, SpecTypeError
 from optfn.specs import checks as v
+from optfn.specs.render import brief
 
 __all__ = ["NORM_LAYER_TYPES", "LayerDecay", "MuonRouting", "ParamRules"]
 
@@ -73,7 +74,7 @@ def _type_names(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
             raise SpecError(
                 type(inst).__name__,
                 f"{attr.name}[{i}]",
-                f"must be a class name like 'LayerNorm' or 'mypkg.MyNorm', got {v.brief(name)}",
+                f"must be a class name like 'LayerNorm' or 'mypkg.MyNorm', got {brief(name)}",
             )
 
 
@@ -94,28 +95,26 @@ def _scale_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
     owner = type(inst).__name__
     if not isinstance(val, tuple):
         raise SpecTypeError(
-            owner, attr.name, f"must be a mapping {{prefix: scale}}, got {v.brief(val)}"
+            owner, attr.name, f"must be a mapping {{prefix: scale}}, got {brief(val)}"
         )
     seen: set[str] = set()
     for pair in val:
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise SpecTypeError(
-                owner, attr.name, f"must map prefixes to scales, got {v.brief(pair)}"
-            )
+            raise SpecTypeError(owner, attr.name, f"must map prefixes to scales, got {brief(pair)}")
         prefix, scale = pair
         if not isinstance(prefix, str):
             raise SpecTypeError(
                 owner,
                 attr.name,
-                f"keys must be module-name prefixes (strings), got {v.brief(prefix)}",
+                f"keys must be module-name prefixes (strings), got {brief(prefix)}",
             )
-        where = f"{attr.name}[{v.brief(prefix)}]"
+        where = f"{attr.name}[{brief(prefix)}]"
         if any(c in prefix for c in "*?[] \t") or prefix.startswith(".") or prefix.endswith("."):
             raise SpecError(
                 owner,
                 where,
                 "a prefix is a qualified module or parameter name like 'encoder.layers.0' "
-                f"(no wildcards, no leading/trailing dot), got {v.brief(prefix)}",
+                f"(no wildcards, no leading/trailing dot), got {brief(prefix)}",
             )
         v.check_text(owner, where, prefix)
         if prefix in seen:
@@ -147,13 +146,13 @@ class LayerDecay:
     @blocks.validator
     def _check_blocks(self, attr: attrs.Attribute[Any], val: Any) -> None:
         if not isinstance(val, str):
-            raise SpecTypeError("LayerDecay", "blocks", f"must be a string, got {v.brief(val)}")
+            raise SpecTypeError("LayerDecay", "blocks", f"must be a string, got {brief(val)}")
         if not val or any(c in val for c in "*?[] ") or val.startswith(".") or val.endswith("."):
             raise SpecError(
                 "LayerDecay",
                 "blocks",
                 "must be the qualified name of the container of the blocks, like "
-                f"'encoder.layers', got {v.brief(val)}",
+                f"'encoder.layers', got {brief(val)}",
             )
         v.check_text("LayerDecay", "blocks", val)
 

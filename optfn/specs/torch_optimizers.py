@@ -33,6 +33,7 @@ from optfn.specs.optimizers import (
     OptimizerSpecification,
     implementation_choice,
 )
+from optfn.specs.render import brief
 
 __all__ = [
     "ASGDSpec",
@@ -97,9 +98,9 @@ class SGDSpec(OptimizerSpecification):
         super().__attrs_post_init__()
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             got = (
-                f"momentum={v.brief(self.momentum)}"
+                f"momentum={brief(self.momentum)}"
                 if self.momentum <= 0
-                else f"dampening={v.brief(self.dampening)}"
+                else f"dampening={brief(self.dampening)}"
             )
             raise SpecError(
                 type(self).__name__, "nesterov", f"needs momentum > 0 and dampening == 0, got {got}"
@@ -337,12 +338,12 @@ class RpropSpec(OptimizerSpecification):
             raise SpecError(
                 type(self).__name__,
                 "etas",
-                f"needs 0 < etas[0] < 1 < etas[1], got {v.brief(self.etas)}",
+                f"needs 0 < etas[0] < 1 < etas[1], got {brief(self.etas)}",
             )
         lo, hi = self.step_sizes
         if lo > hi:
             raise SpecError(
                 type(self).__name__,
                 "step_sizes",
-                f"needs step_sizes[0] <= step_sizes[1], got {v.brief(self.step_sizes)}",
+                f"needs step_sizes[0] <= step_sizes[1], got {brief(self.step_sizes)}",
             )

@@ -35,8 +35,9 @@ import torch
 from torch import Tensor
 
 from optfn.errors import SpecError, SpecTypeError
-from optfn.specs.checks import brief, in_range, is_bool, is_int, is_real, plain_number
+from optfn.specs.checks import in_range, is_bool, is_int, is_real, plain_number
 from optfn.specs.optimizers import MAX_NS_STEPS, ns_steps_ok
+from optfn.specs.render import brief
 
 __all__ = [
     "ADAMW_FIXED",

@@ -41,7 +41,7 @@ from optfn.optim.muon.newton_schulz import (
     orthogonalize_batched,
     orthogonalized_update,
 )
-from optfn.specs.checks import brief
+from optfn.specs.render import brief
 
 __all__ = ["MuonWithAdamW"]
 

@@ -1,0 +1,323 @@
+"""Restoring a checkpoint: check everything first, then load everything (and undo on failure).
+
+>>> import tempfile, torch
+>>> from pathlib import Path
+>>> from optfn import AdamWSpec, load_checkpoint, make_optimizer, restore, save_checkpoint
+>>> model = torch.nn.Linear(2, 1)
+>>> opt = make_optimizer(model, AdamWSpec())
+>>> model(torch.ones(1, 2)).sum().backward(); opt.step()
+>>> path = Path(tempfile.mkdtemp()) / "ckpt.pt"
+>>> save_checkpoint(path, config=AdamWSpec(), optimizer=opt)
+>>> fresh = make_optimizer(model, AdamWSpec())
+>>> restore(load_checkpoint(path), fresh)
+>>> fresh.state_dict()["state"][0]["step"]
+tensor(1.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from optfn.checkpoint.files import (
+    PARAM_SHAPED_STATE,
+    Checkpoint,
+    check_layout,
+    check_model_entries,
+    check_optimizer_state,
+    check_str_keys,
+    param_layout,
+    read_layout,
+)
+from optfn.errors import OptfnError, SpecTypeError, StateError
+from optfn.io import is_plain
+from optfn.scheduler import ScheduleLR, is_lr
+from optfn.specs.checks import in_range, is_int, is_real
+from optfn.specs.render import brief, escaped, show
+
+__all__ = ["restore"]
+
+
+def restore(
+    checkpoint: Checkpoint,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    model: torch.nn.Module | None = None,
+) -> None:
+    """Load ``checkpoint`` into a freshly built optimizer (and scheduler, and model).
+
+    Checks first, loads after: parameter names and shapes must match group by group, the
+    optimizer state's tensors must have their parameters' shapes, the scheduler's state must
+    hold the entries of this scheduler (each of its kind; a :class:`~optfn.ScheduleLR` also
+    checks the schedule) and the model's state its keys and shapes; a scheduler or model given
+    must have been saved. A mismatch is a :class:`~optfn.errors.StateError` (a ``ValueError``)
+    and leaves everything unchanged. If loading itself fails, the optimizer and the scheduler
+    are put back as they were (what torch's ``load_state_dict`` of either refuses is a
+    ``StateError`` too); the model is loaded last, after its keys, shapes and kinds of tensors
+    were checked.
+    """
+    if not isinstance(checkpoint, Checkpoint):
+        raise SpecTypeError(
+            "restore", "checkpoint", f"must be a Checkpoint, got {show(checkpoint)}"
+        )
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise SpecTypeError(
+            "restore", "optimizer", f"must be a torch optimizer, got {show(optimizer)}"
+        )
+    if model is not None and not isinstance(model, torch.nn.Module):
+        raise SpecTypeError("restore", "model", f"must be a torch.nn.Module, got {show(model)}")
+    if scheduler is not None and not (
+        hasattr(scheduler, "state_dict") and hasattr(scheduler, "load_state_dict")
+    ):
+        raise SpecTypeError(
+            "restore", "scheduler", f"must be an LR scheduler or None, got {show(scheduler)}"
+        )
+    layout = read_layout(checkpoint.layout, "checkpoint")
+    check_layout(layout, param_layout(optimizer))
+    if scheduler is not None and checkpoint.scheduler_state is None:
+        raise StateError("scheduler: the checkpoint was saved without a scheduler state")
+    if model is not None and checkpoint.model_state is None:
+        raise StateError("model: the checkpoint was saved without a model state")
+    _check_optimizer_fits(checkpoint.optimizer_state, optimizer)
+    if scheduler is not None and checkpoint.scheduler_state is not None:
+        _check_scheduler_state(checkpoint.scheduler_state, scheduler)  # kinds first
+        if isinstance(scheduler, ScheduleLR):
+            scheduler.check_state_dict(checkpoint.scheduler_state)  # e.g. another schedule
+    if model is not None and checkpoint.model_state is not None:
+        check_model_entries(checkpoint.model_state, "model")
+        _check_model_state(checkpoint.model_state, model)
+    # every check passed: only now change anything, and undo it if loading fails
+    with _Undo(optimizer, scheduler):
+        with _refused("optimizer state"):
+            optimizer.load_state_dict(checkpoint.optimizer_state)
+        if scheduler is not None and checkpoint.scheduler_state is not None:
+            with _refused("scheduler state"):
+                scheduler.load_state_dict(checkpoint.scheduler_state)
+        if model is not None and checkpoint.model_state is not None:
+            model.load_state_dict(checkpoint.model_state)
+
+
+@contextmanager
+def _refused(what: str) -> Iterator[None]:
+    """What torch's ``load_state_dict`` raises about a state's content, as a StateError."""
+    try:
+        yield
+    except OptfnError:
+        raise
+    except Exception as exc:
+        raise StateError(
+            f"{what}: torch's load_state_dict refused it ({type(exc).__name__}: "
+            f"{escaped(exc, 300)}); nothing was changed"
+        ) from exc
+
+
+class _Undo:
+    """Put the optimizer's and the scheduler's attributes back if the block raises.
+
+    ``Optimizer.load_state_dict`` replaces ``state`` and ``param_groups`` with new objects and
+    a scheduler's ``load_state_dict`` updates its ``__dict__`` (and its multipliers'), so
+    keeping the old objects and shallow copies of the dicts is enough to undo them.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        optimizers = [optimizer]
+        other = getattr(scheduler, "optimizer", None)
+        if isinstance(other, torch.optim.Optimizer) and other is not optimizer:
+            optimizers.append(other)
+        self.optimizers = [
+            (o, o.__dict__.get("state"), o.param_groups, [dict(g) for g in o.param_groups])
+            for o in optimizers
+        ]
+        self.scheduler = scheduler
+        self.scheduler_dict = dict(scheduler.__dict__) if scheduler is not None else {}
+        lambdas = getattr(scheduler, "lr_lambdas", None) or []
+        self.lambdas = [
+            (fn, dict(fn.__dict__))
+            for fn in lambdas
+            if isinstance(getattr(fn, "__dict__", None), dict)
+        ]
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is None:
+            return
+        for o, state, groups, copies in self.optimizers:
+            for group, copy in zip(groups, copies, strict=True):
+                group.clear()
+                group.update(copy)
+            o.__dict__["state"] = state
+            o.__dict__["param_groups"] = groups
+        if self.scheduler is not None:
+            self.scheduler.__dict__.clear()
+            self.scheduler.__dict__.update(self.scheduler_dict)
+        for fn, saved in self.lambdas:
+            fn.__dict__.clear()
+            fn.__dict__.update(saved)
+
+
+def _kind(x: object) -> str:
+    if isinstance(x, bool):
+        return "true or false"
+    if is_real(x):
+        return "a number"
+    if isinstance(x, torch.Tensor):
+        return "a tensor"
+    if isinstance(x, str):
+        return "a string"
+    if isinstance(x, (list, tuple)):
+        return "a list"
+    if isinstance(x, Mapping):
+        return "a dict"
+    return f"a {type(x).__name__}"
+
+
+def _same_kind(saved: object, now: object) -> bool:
+    if saved is None or now is None:
+        return True
+    a, b = _kind(saved), _kind(now)
+    # a number may be saved as a 0-d tensor (a tensor LR) and the other way round
+    return a == b or {a, b} == {"a number", "a tensor"}
+
+
+def _is_step(x: object) -> bool:
+    if isinstance(x, torch.Tensor):
+        return x.numel() == 1 and not x.is_complex() and bool(torch.isfinite(x).all() & (x >= 0))
+    return is_real(x) and in_range(x, 0.0) and float(x) <= 2.0**53  # type: ignore[arg-type]
+
+
+def _check_optimizer_fits(saved: object, optimizer: torch.optim.Optimizer) -> None:
+    """The saved optimizer state fits ``optimizer``: groups, ids, hyper-parameter kinds, and the
+    shapes of the per-parameter tensors (:data:`PARAM_SHAPED_STATE`)."""
+    where = "optimizer state"
+    check_optimizer_state(saved, where)
+    assert isinstance(saved, Mapping)
+    groups = optimizer.param_groups
+    saved_groups = saved["param_groups"]
+    if len(saved_groups) != len(groups):
+        raise StateError(
+            f"{where}: has {len(saved_groups)} param group(s), the optimizer {len(groups)}"
+        )
+    params: dict[int, tuple[str, torch.Tensor]] = {}
+    for g, (mine, theirs) in enumerate(zip(groups, saved_groups, strict=True)):
+        at = f"{where}['param_groups'][{g}]"
+        if len(theirs["params"]) != len(mine["params"]):
+            raise StateError(
+                f"{at}: has {len(theirs['params'])} parameter(s), the optimizer's group "
+                f"{len(mine['params'])}"
+            )
+        names = mine.get("param_names") or [f"#{i}" for i in range(len(mine["params"]))]
+        if "param_names" in theirs and theirs["param_names"] != mine.get("param_names"):
+            raise StateError(f"{at}['param_names']: does not match the optimizer's names")
+        for key, value in theirs.items():
+            if key in ("params", "param_names") or key not in mine:
+                continue
+            if not _same_kind(value, mine[key]):
+                raise StateError(
+                    f"{at}[{brief(key)}]: must be {_kind(mine[key])}, got {show(value)}"
+                )
+            if key == "lr" and not is_lr(value):
+                raise StateError(f"{at}['lr']: must be a finite number >= 0, got {show(value)}")
+        for pid, name, p in zip(theirs["params"], names, mine["params"], strict=True):
+            params[pid] = (str(name), p)
+    for pid, entry in saved["state"].items():
+        name, p = params[pid]
+        if "step" in entry and not _is_step(entry["step"]):
+            raise StateError(
+                f"{where}: the step of {brief(name)} must be a finite number >= 0, got "
+                f"{show(entry['step'])}"
+            )
+        for key, value in entry.items():
+            if key in PARAM_SHAPED_STATE and isinstance(value, torch.Tensor):
+                if tuple(value.shape) != tuple(p.shape):
+                    raise StateError(
+                        f"{where}: {brief(key)} of {brief(name)} has shape "
+                        f"{list(value.shape)}, the parameter {list(p.shape)}"
+                    )
+
+
+def _check_scheduler_state(saved: object, scheduler: Any) -> None:
+    """The generic ``LRScheduler`` entries: the same keys as this scheduler's state, each of
+    the same kind, ``last_epoch`` an integer >= 0 that the multipliers accept, one base LR and
+    one multiplier entry per param group."""
+    where = "scheduler state"
+    check_str_keys(saved, where)
+    assert isinstance(saved, Mapping)
+    current = scheduler.state_dict()
+    unknown = sorted(saved.keys() - current.keys())
+    if unknown:
+        raise StateError(
+            f"{where}: unknown entry {brief(unknown[0])} (saved by another kind of scheduler "
+            f"than {type(scheduler).__name__}?)"
+        )
+    missing = sorted(current.keys() - saved.keys())
+    if missing:
+        raise StateError(f"{where}: has no {missing[0]!r} entry")
+    for key, now in current.items():
+        value = saved[key]
+        if not _same_kind(value, now):
+            raise StateError(f"{where}[{key!r}]: must be {_kind(now)}, got {show(value)}")
+        if isinstance(now, Mapping) and not is_plain(value):  # e.g. ScheduleLR's schedule record
+            raise StateError(
+                f"{where}[{key!r}]: must hold plain data (numbers, strings, lists, dicts), got "
+                f"{show(value)}"
+            )
+        if isinstance(now, (list, tuple)) and key in ("base_lrs", "_last_lr", "lr_lambdas"):
+            if len(value) != len(now):
+                raise StateError(
+                    f"{where}[{key!r}]: has {len(value)} value(s), the scheduler {len(now)}"
+                )
+    if "last_epoch" in saved:
+        last = saved["last_epoch"]
+        if not is_int(last) or last < 0:
+            raise StateError(f"{where}['last_epoch']: must be an integer >= 0, got {show(last)}")
+    for key in ("base_lrs", "_last_lr"):
+        for i, lr in enumerate(saved.get(key) or ()):
+            if not is_lr(lr):
+                raise StateError(
+                    f"{where}[{key!r}][{i}]: must be a finite number >= 0, got {show(lr)}"
+                )
+    if isinstance(scheduler, LambdaLR):
+        for i, fn in enumerate(saved.get("lr_lambdas") or ()):
+            if fn is not None and not (isinstance(fn, Mapping) and all(type(k) is str for k in fn)):
+                raise StateError(
+                    f"{where}['lr_lambdas'][{i}]: must be None or a dict, got {show(fn)}"
+                )
+        step = saved.get("last_epoch", 0)
+        for i, fn in enumerate(scheduler.lr_lambdas):
+            try:
+                fn(step)
+            except Exception as exc:
+                raise StateError(
+                    f"{where}['last_epoch']: the multiplier of group {i} refuses step "
+                    f"{brief(step)}: {escaped(exc)}"
+                ) from None
+
+
+def _check_model_state(saved: Mapping[str, Any], model: torch.nn.Module) -> None:
+    """:class:`~optfn.errors.StateError` naming the first key or shape where they differ."""
+    current = model.state_dict()
+    for key in sorted(saved.keys() ^ current.keys()):
+        where = "checkpoint" if key in saved else "model"
+        raise StateError(f"model: {brief(key)} is only in the {where}; the model does not match")
+    for key, value in saved.items():
+        now = current[key]
+        if not isinstance(now, torch.Tensor):
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise StateError(f"model: {brief(key)} must be a tensor, got {show(value)}")
+        if tuple(value.shape) != tuple(now.shape):
+            raise StateError(
+                f"model: {brief(key)} has shape {list(value.shape)} in the checkpoint and "
+                f"{list(now.shape)} in the model"
+            )
+        if value.device.type == "meta" or (value.is_complex() and not now.is_complex()):
+            raise StateError(
+                f"model: {brief(key)} is a {value.dtype} tensor on {value.device.type} in the "
+                f"checkpoint, which cannot be copied into the model's {now.dtype}"
+            )

@@ -1,0 +1,166 @@
+"""The schedule protocol: :class:`Schedule`, its segments, and the limits every shape keeps.
+
+A schedule writes its closed form once, :meth:`Schedule.formula`, against a math namespace
+(:mod:`optfn.schedules.xp`); piecewise shapes list their :meth:`Schedule.segments`. Segments
+of nested schedules flatten into one list (:func:`flatten`), which both evaluations walk.
+
+>>> from optfn.schedules import Constant, Join, LinearDecay
+>>> from optfn.schedules.base import flatten
+>>> [(a, b, origin) for a, b, origin, _ in flatten(
+...     Join(pieces=(Constant(), LinearDecay(decay_steps=4)), boundaries=(2,)), 0, 10)]
+[(0, 2, 0), (2, 6, 2), (6, 10, 6)]
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+
+from optfn.schedules.xp import MathNamespace
+from optfn.specs import checks as v
+
+__all__ = [
+    "MAX_CURVE_LENGTH",
+    "MAX_JOIN_DEPTH",
+    "MAX_STEPS",
+    "RAMP_FLOOR",
+    "DecayShape",
+    "Schedule",
+    "Segment",
+    "flatten",
+]
+
+#: The largest step count a spec accepts: every step count is then exact in float64.
+MAX_STEPS = 2**53
+#: How deep :class:`Join`\ s may nest (a Join of Joins); deeper is refused at construction, so
+#: that every operation (evaluation, ``repr``, ``==``, configs, checkpoints) works at every
+#: depth a spec can have.
+MAX_JOIN_DEPTH = 16
+#: The most steps one :func:`lr_curve` call returns (8 GiB of float64); take longer ranges in
+#: chunks with ``start=``.
+MAX_CURVE_LENGTH = 2**30
+
+#: The cool-down shapes of :class:`WarmupStableDecay`.
+DecayShape = Literal["linear", "cosine", "1-sqrt"]
+
+#: Seed 002's lower bound of the warmup multiplier.
+RAMP_FLOOR = 1e-8
+
+#: ``(start, origin, piece)``: from step ``start`` on (until the next segment's start), the
+#: multiplier is ``piece.formula(s - origin, xp)``, or ``piece`` itself if it is a float (a
+#: constant, filled without computing). ``piece`` is the schedule itself or another schedule,
+#: whose own segments are then used (shifted by ``origin``).
+Segment = tuple[int, int, "Schedule | float"]
+
+scale_field = v.real(0.0, 1.0)
+
+
+def step_field(minimum: int) -> v.Validator:
+    return v.step_count(minimum, MAX_STEPS)
+
+
+@attrs.frozen(kw_only=True)
+class Schedule(abc.ABC):
+    """Base of every schedule spec: a frozen, validated description of ``step -> multiplier``.
+
+    Evaluate a schedule with :func:`lr_lambda` (one step) and :func:`lr_curve` (many steps);
+    ``Schedule`` itself cannot be instantiated. A schedule is defined by two methods:
+
+    * :meth:`formula` (abstract): its closed form, written once for both evaluations;
+    * :meth:`segments`: where that formula applies. By default it applies at every step;
+      piecewise shapes list their pieces (a warmup ramp, a decay, a constant hold), so that
+      their formulas stay free of branches.
+
+    **Your own schedule**: subclass ``Schedule``, decorate it with
+    ``@attrs.frozen(kw_only=True)``, give it fields, and implement ``formula``. Then
+    :func:`lr_lambda`, :func:`lr_curve`, :class:`Join` and :class:`optfn.scheduler.ScheduleLR`
+    all work with it, and ``lr_curve`` equals ``lr_lambda`` bit for bit by construction.
+    (Register it with :func:`optfn.register_spec` to save it in configs and checkpoints.)
+
+    >>> import attrs
+    >>> from optfn.schedules import Constant, Schedule, lr_curve, lr_lambda
+    >>> isinstance(Constant(), Schedule)
+    True
+    >>> @attrs.frozen(kw_only=True)
+    ... class Halving(Schedule):
+    ...     every: int
+    ...     def formula(self, x, xp):
+    ...         return xp.pow(0.5, xp.to_float(x // self.every))
+    >>> lr_curve(Halving(every=2), 5).tolist(), lr_lambda(Halving(every=2))(4)
+    ([1.0, 1.0, 0.5, 0.5, 0.25], 0.25)
+    """
+
+    @abc.abstractmethod
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        """The multiplier at local step ``x``, element-wise, written once for both forms.
+
+        ``x`` is a Python ``int >= 0`` (of any size) with ``xp`` =
+        :data:`optfn.schedules.xp.SCALAR`, or an ``int64`` numpy array of steps ``>= 0`` with
+        ``xp`` = :data:`optfn.schedules.xp.VECTOR`; return a float, or a float64 array of
+        ``x``'s shape (a float is broadcast). Use ``+ - * /`` with floats, ``//`` and ``%``
+        with ints, and ``xp.to_float``, ``xp.cos``, ``xp.sqrt``, ``xp.pow``, ``xp.maximum``,
+        ``xp.minimum``, ``xp.full`` (see :mod:`optfn.schedules.xp`); no ``if`` on ``x`` and
+        no ``math``/``np`` transcendentals. ``x`` is measured from the segment's origin (step
+        ``s - b`` for a piece joined at boundary ``b``).
+        """
+
+    def segments(self, stop: int) -> Sequence[Segment]:
+        """The schedule's pieces, ascending by start, the first at 0: ``(start, origin, piece)``.
+
+        They must cover the local steps ``0 .. stop - 1`` (only cycles that never end need
+        ``stop``). The default, ``((0, 0, self),)``, applies :meth:`formula` everywhere.
+        """
+        return ((0, 0, self),)
+
+
+#: A flattened segment: steps ``[start, stop)`` get ``fn(s - origin, xp)``, or ``fn`` if a float.
+_Flat = tuple[int, int, int, "Callable[[Any, MathNamespace], Any] | float"]
+
+
+def flatten(schedule: Schedule, lo: int, hi: int, shift: int = 0) -> list[_Flat]:
+    """The primitive segments of ``schedule`` (local step 0 at absolute step ``shift``) that
+    cover the absolute steps ``lo .. hi - 1``, nested schedules (joins) flattened, ascending."""
+    out: list[_Flat] = []
+    segs = schedule.segments(hi - shift)
+    last = len(segs) - 1
+    for k, (start, origin, piece) in enumerate(segs):
+        a = max(lo, shift + int(start))  # int(): a spec may hold numpy ints
+        b = hi if k == last else min(hi, shift + int(segs[k + 1][0]))
+        origin = int(origin)
+        if a >= b:
+            continue
+        if piece is schedule:
+            out.append((a, b, shift + origin, piece.formula))
+        elif isinstance(piece, Schedule):
+            out.extend(flatten(piece, a, b, shift + origin))
+        else:
+            out.append((a, b, shift + origin, float(piece)))
+    return out
+
+
+def evaluate_segments(schedule: Schedule, x: Any, xp: MathNamespace) -> Any:
+    """The formula of a piecewise schedule: its segments evaluated at arbitrary local steps."""
+    if not xp.vector:
+        step = int(x)
+        _, _, origin, fn = flatten(schedule, step, step + 1)[0]
+        return fn if isinstance(fn, float) else fn(step - origin, xp)
+    steps = np.asarray(x, dtype=np.int64)
+    out = np.empty(steps.shape, dtype=np.float64)
+    if steps.size:
+        for a, b, origin, fn in flatten(schedule, int(steps.min()), int(steps.max()) + 1):
+            inside = (steps >= a) & (steps < b)
+            out[inside] = fn if isinstance(fn, float) else fn(steps[inside] - origin, xp)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def cached_segments(schedule: Any) -> tuple[Segment, ...]:
+    """The segments of a compound shape, built once per spec value (not a ``cached_property``:
+    that gives an attrs slotted class a ``__getattr__``, which slows every field access)."""
+    segments: tuple[Segment, ...] = schedule._segments()
+    return segments

@@ -59,7 +59,7 @@ def orthogonalize_batched(
 ) -> list[Tensor]:
     """Newton–Schulz on a stack of same-shape matrices at once (``bmm``/``baddbmm``).
 
-    The same sequence of operations as :func:`_orthogonalize`, batched: one kernel per operation
+    The same sequence of operations as :func:`orthogonalize`, batched: one kernel per operation
     for the whole stack instead of one per matrix, which is what makes it fast on a GPU.
     """
     a, b, c = coefficients

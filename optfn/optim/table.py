@@ -109,9 +109,12 @@ class Route:
             out["weight_decay"] = _plain(getattr(spec, self.weight_decay)) if decay else 0.0
         for key, field in self.keys:
             out[key] = _plain(getattr(spec, field))
-        out.update(self.fixed)
+        if self.fixed:
+            out.update(self.fixed)
         if self.implementation is not None:
-            out.update(IMPLEMENTATION_KEYS[getattr(spec, self.implementation)])
+            flags = IMPLEMENTATION_KEYS[getattr(spec, self.implementation)]
+            if flags:
+                out.update(flags)
         return out
 
 
@@ -123,6 +126,8 @@ def _plain(value: Any) -> Any:
     if kind is float or kind is int or kind is bool or kind is str or value is None:
         return value
     if kind is tuple:
+        if all(type(x) is float or type(x) is int for x in value):
+            return value
         return tuple(map(plain_number, value))
     return plain_number(value)
 

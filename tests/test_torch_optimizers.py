@@ -417,6 +417,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def lion() -> Iterator[dict[str, Any]]:
     """Run the README's Lion block (it registers "lion"), and restore the table afterwards."""
     import pytorch_optimizer  # noqa: F401  (the dev extra installs it: fail, never skip)
+
     text = README.read_text().split("### A third-party optimizer", 1)[1]
     match = re.search(r"```python\n(.*?)```", text, re.S)
     assert match is not None

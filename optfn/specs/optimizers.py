@@ -22,8 +22,12 @@ from optfn.specs import checks as v
 from optfn.specs.render import brief
 
 __all__ = [
+    "BETAS",
+    "DECAY_GAMMA",
     "IMPLEMENTATIONS",
     "MAX_NS_STEPS",
+    "NONNEGATIVE",
+    "POSITIVE",
     "AdamSpec",
     "AdamWSpec",
     "Implementation",
@@ -52,10 +56,12 @@ IMPLEMENTATIONS: tuple[str, ...] = ("auto", "foreach", "fused", "for_loop")
 #: The choices of a torch class with no fused kernel (``fused=`` is not an argument).
 WITHOUT_FUSED: tuple[str, ...] = ("auto", "foreach", "for_loop")
 
-_positive = v.real(0.0, lo_open=True)
-_nonneg = v.real(0.0)
-_gamma = attrs.validators.optional(v.real(0.0, 1.0, lo_open=True))
-_betas = v.real_tuple(2, 0.0, 1.0, hi_open=True)
+#: Field validators every optimizer spec shares (> 0, >= 0, an optional decay factor in
+#: (0, 1], two betas in [0, 1)).
+POSITIVE = v.real(0.0, lo_open=True)
+NONNEGATIVE = v.real(0.0)
+DECAY_GAMMA = attrs.validators.optional(v.real(0.0, 1.0, lo_open=True))
+BETAS = v.real_tuple(2, 0.0, 1.0, hi_open=True)
 
 
 def ns_steps_ok(n: int) -> bool:
@@ -118,13 +124,13 @@ class OptimizerSpecification(SeedMethods):
 class _AdamFamily(OptimizerSpecification):
     """The fields Adam and AdamW share (seed 000 gives both the same names and defaults)."""
 
-    learning_rate: float = attrs.field(default=0.001, validator=_positive)
-    lr_decay_gamma: float | None = attrs.field(default=None, validator=_gamma)
+    learning_rate: float = attrs.field(default=0.001, validator=POSITIVE)
+    lr_decay_gamma: float | None = attrs.field(default=None, validator=DECAY_GAMMA)
     betas: tuple[float, float] = attrs.field(
-        default=(0.9, 0.999), converter=v.to_tuple, validator=_betas
+        default=(0.9, 0.999), converter=v.to_tuple, validator=BETAS
     )
-    eps: float = attrs.field(default=1e-8, validator=_positive)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    eps: float = attrs.field(default=1e-8, validator=POSITIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     amsgrad: bool = attrs.field(default=False, validator=v.boolean)
     maximize: bool = attrs.field(default=False, validator=v.boolean)
 
@@ -161,7 +167,7 @@ class AdamWSpec(_AdamFamily):
 
     optimizer_type: ClassVar[str] = "adamw"
 
-    weight_decay: float = attrs.field(default=0.01, validator=_nonneg)
+    weight_decay: float = attrs.field(default=0.01, validator=NONNEGATIVE)
     implementation: Implementation = attrs.field(
         default="auto", validator=implementation_choice(IMPLEMENTATIONS, "torch.optim.AdamW")
     )
@@ -188,24 +194,24 @@ class MuonSpec(OptimizerSpecification):
 
     optimizer_type: ClassVar[str] = "muon"
 
-    learning_rate: float = attrs.field(default=0.02, validator=_positive)
-    adamw_lr: float = attrs.field(default=3e-4, validator=_positive)
-    lr_decay_gamma: float | None = attrs.field(default=None, validator=_gamma)
+    learning_rate: float = attrs.field(default=0.02, validator=POSITIVE)
+    adamw_lr: float = attrs.field(default=3e-4, validator=POSITIVE)
+    lr_decay_gamma: float | None = attrs.field(default=None, validator=DECAY_GAMMA)
     momentum: float = attrs.field(default=0.95, validator=v.real(0.0, 1.0, hi_open=True))
     nesterov: bool = attrs.field(default=True, validator=v.boolean)
-    weight_decay: float = attrs.field(default=0.01, validator=_nonneg)
+    weight_decay: float = attrs.field(default=0.01, validator=NONNEGATIVE)
     betas: tuple[float, float] = attrs.field(
-        default=(0.9, 0.999), converter=v.to_tuple, validator=_betas
+        default=(0.9, 0.999), converter=v.to_tuple, validator=BETAS
     )
-    adamw_eps: float = attrs.field(default=1e-8, validator=_positive)
-    muon_weight_decay: float = attrs.field(default=TORCH_MUON_WEIGHT_DECAY, validator=_nonneg)
+    adamw_eps: float = attrs.field(default=1e-8, validator=POSITIVE)
+    muon_weight_decay: float = attrs.field(default=TORCH_MUON_WEIGHT_DECAY, validator=NONNEGATIVE)
     ns_steps: int = attrs.field(
         default=TORCH_MUON_NS_STEPS, validator=[v.step_count(1), _below_max_ns_steps]
     )
     ns_coefficients: tuple[float, float, float] = attrs.field(
         default=TORCH_MUON_NS_COEFFICIENTS, converter=v.to_tuple, validator=v.real_tuple(3)
     )
-    muon_eps: float = attrs.field(default=TORCH_MUON_EPS, validator=_positive)
+    muon_eps: float = attrs.field(default=TORCH_MUON_EPS, validator=POSITIVE)
     adjust_lr_fn: AdjustLr = attrs.field(
         default="original", validator=v.one_of("original", "match_rms_adamw")
     )

@@ -27,7 +27,11 @@ import attrs
 from optfn.errors import SpecError
 from optfn.specs import checks as v
 from optfn.specs.optimizers import (
+    BETAS,
+    DECAY_GAMMA,
     IMPLEMENTATIONS,
+    NONNEGATIVE,
+    POSITIVE,
     WITHOUT_FUSED,
     Implementation,
     OptimizerSpecification,
@@ -48,15 +52,11 @@ __all__ = [
     "SGDSpec",
 ]
 
-_positive = v.real(0.0, lo_open=True)
-_nonneg = v.real(0.0)
 _unit = v.real(0.0, 1.0)
-_gamma = attrs.validators.optional(v.real(0.0, 1.0, lo_open=True))
-_betas = v.real_tuple(2, 0.0, 1.0, hi_open=True)
 
 
 def _lr(default: float) -> float:
-    return attrs.field(default=default, validator=_positive)
+    return attrs.field(default=default, validator=POSITIVE)
 
 
 def _flag() -> bool:
@@ -64,11 +64,11 @@ def _flag() -> bool:
 
 
 def _gamma_field() -> float | None:
-    return attrs.field(default=None, validator=_gamma)
+    return attrs.field(default=None, validator=DECAY_GAMMA)
 
 
 def _betas_field() -> tuple[float, float]:
-    return attrs.field(default=(0.9, 0.999), converter=v.to_tuple, validator=_betas)
+    return attrs.field(default=(0.9, 0.999), converter=v.to_tuple, validator=BETAS)
 
 
 @attrs.frozen(kw_only=True)
@@ -85,10 +85,10 @@ class SGDSpec(OptimizerSpecification):
 
     learning_rate: float = _lr(1e-3)
     lr_decay_gamma: float | None = _gamma_field()
-    momentum: float = attrs.field(default=0.0, validator=_nonneg)
+    momentum: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     dampening: float = attrs.field(default=0.0, validator=_unit)
     nesterov: bool = _flag()
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
         default="auto", validator=implementation_choice(IMPLEMENTATIONS, "torch.optim.SGD")
@@ -121,9 +121,9 @@ class NAdamSpec(OptimizerSpecification):
     learning_rate: float = _lr(2e-3)
     lr_decay_gamma: float | None = _gamma_field()
     betas: tuple[float, float] = _betas_field()
-    eps: float = attrs.field(default=1e-8, validator=_positive)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
-    momentum_decay: float = attrs.field(default=4e-3, validator=_nonneg)
+    eps: float = attrs.field(default=1e-8, validator=POSITIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
+    momentum_decay: float = attrs.field(default=4e-3, validator=NONNEGATIVE)
     decoupled_weight_decay: bool = _flag()
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
@@ -145,8 +145,8 @@ class RAdamSpec(OptimizerSpecification):
     learning_rate: float = _lr(1e-3)
     lr_decay_gamma: float | None = _gamma_field()
     betas: tuple[float, float] = _betas_field()
-    eps: float = attrs.field(default=1e-8, validator=_positive)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    eps: float = attrs.field(default=1e-8, validator=POSITIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     decoupled_weight_decay: bool = _flag()
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
@@ -167,8 +167,8 @@ class AdamaxSpec(OptimizerSpecification):
     learning_rate: float = _lr(2e-3)
     lr_decay_gamma: float | None = _gamma_field()
     betas: tuple[float, float] = _betas_field()
-    eps: float = attrs.field(default=1e-8, validator=_positive)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    eps: float = attrs.field(default=1e-8, validator=POSITIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
         default="auto", validator=implementation_choice(WITHOUT_FUSED, "torch.optim.Adamax")
@@ -189,10 +189,10 @@ class AdagradSpec(OptimizerSpecification):
 
     learning_rate: float = _lr(1e-2)
     lr_decay_gamma: float | None = _gamma_field()
-    lr_decay: float = attrs.field(default=0.0, validator=_nonneg)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
-    initial_accumulator_value: float = attrs.field(default=0.0, validator=_nonneg)
-    eps: float = attrs.field(default=1e-10, validator=_positive)
+    lr_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
+    initial_accumulator_value: float = attrs.field(default=0.0, validator=NONNEGATIVE)
+    eps: float = attrs.field(default=1e-10, validator=POSITIVE)
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
         default="auto", validator=implementation_choice(IMPLEMENTATIONS, "torch.optim.Adagrad")
@@ -213,9 +213,9 @@ class RMSpropSpec(OptimizerSpecification):
     learning_rate: float = _lr(1e-2)
     lr_decay_gamma: float | None = _gamma_field()
     alpha: float = attrs.field(default=0.99, validator=_unit)
-    eps: float = attrs.field(default=1e-8, validator=_positive)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
-    momentum: float = attrs.field(default=0.0, validator=_nonneg)
+    eps: float = attrs.field(default=1e-8, validator=POSITIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
+    momentum: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     centered: bool = _flag()
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
@@ -237,8 +237,8 @@ class AdadeltaSpec(OptimizerSpecification):
     learning_rate: float = _lr(1.0)
     lr_decay_gamma: float | None = _gamma_field()
     rho: float = attrs.field(default=0.9, validator=_unit)
-    eps: float = attrs.field(default=1e-6, validator=_positive)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    eps: float = attrs.field(default=1e-6, validator=POSITIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
         default="auto", validator=implementation_choice(WITHOUT_FUSED, "torch.optim.Adadelta")
@@ -261,10 +261,10 @@ class AdafactorSpec(OptimizerSpecification):
     learning_rate: float = _lr(1e-2)
     lr_decay_gamma: float | None = _gamma_field()
     beta2_decay: float = attrs.field(default=-0.8, validator=v.real(hi=0.0))
-    eps1: float | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
-    eps2: float = attrs.field(default=1e-3, validator=_nonneg)
+    eps1: float | None = attrs.field(default=None, validator=attrs.validators.optional(POSITIVE))
+    eps2: float = attrs.field(default=1e-3, validator=NONNEGATIVE)
     d: float = attrs.field(default=1.0, validator=v.real(1.0))
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
         default="auto", validator=implementation_choice(WITHOUT_FUSED, "torch.optim.Adafactor")
@@ -290,10 +290,10 @@ class ASGDSpec(OptimizerSpecification):
 
     learning_rate: float = _lr(1e-2)
     lr_decay_gamma: float | None = _gamma_field()
-    lambd: float = attrs.field(default=1e-4, validator=_nonneg)
-    alpha: float = attrs.field(default=0.75, validator=_nonneg)
-    t0: float = attrs.field(default=1e6, validator=_nonneg)
-    weight_decay: float = attrs.field(default=0.0, validator=_nonneg)
+    lambd: float = attrs.field(default=1e-4, validator=NONNEGATIVE)
+    alpha: float = attrs.field(default=0.75, validator=NONNEGATIVE)
+    t0: float = attrs.field(default=1e6, validator=NONNEGATIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=NONNEGATIVE)
     maximize: bool = _flag()
     implementation: Implementation = attrs.field(
         default="auto", validator=implementation_choice(WITHOUT_FUSED, "torch.optim.ASGD")

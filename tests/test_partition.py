@@ -37,20 +37,31 @@ def _tail_match(pattern: str, name: str) -> bool:
     return any(fnmatch.fnmatchcase(".".join(parts[i:]), pattern) for i in range(len(parts)))
 
 
-def _owner_types(model: nn.Module) -> dict[int, type]:
-    owners: dict[int, type] = {}
+def _owners(model: nn.Module) -> dict[int, nn.Module]:
+    owners: dict[int, nn.Module] = {}
     for _, mod in model.named_modules():
         for p in mod._parameters.values():
             if p is not None:
-                owners.setdefault(id(p), type(mod))
+                owners.setdefault(id(p), mod)
     return owners
+
+
+def _type_match(cls: type, patterns: tuple[str, ...]) -> bool:
+    """A class or one of its bases (not nn.Module, not object) matches a class-name pattern."""
+    return any(
+        fnmatch.fnmatchcase(c.__name__, t)
+        or fnmatch.fnmatchcase(f"{c.__module__}.{c.__qualname__}", t)
+        for c in cls.__mro__
+        if c not in (nn.Module, object)
+        for t in patterns
+    )
 
 
 def _oracle(
     model: nn.Module, rules: ParamRules, spec: object
 ) -> dict[str, tuple[str, bool, float]]:
     """name -> (route, decays, lr scale), computed the slow, obvious way."""
-    owners = _owner_types(model)
+    owners = _owners(model)
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     is_muon = isinstance(spec, MuonSpec)
     blocks = {
@@ -62,8 +73,8 @@ def _oracle(
     num_blocks = max(blocks) + 1 if blocks else 0
     out = {}
     for name, p in trainable:
-        mro = {c.__name__ for c in owners[id(p)].__mro__}
-        if mro & set(rules.no_decay_types):
+        owner = owners[id(p)]
+        if _type_match(type(owner), rules.no_decay_types):
             decays = False
         elif any(_tail_match(pat, name) for pat in rules.no_decay_names):
             decays = False
@@ -76,9 +87,11 @@ def _oracle(
         if (
             is_muon
             and p.ndim >= mr.min_ndim
+            and min(p.shape[0], math.prod(p.shape[1:])) >= mr.min_matrix_side
+            and not (mr.exclude_grouped_conv and p.ndim > 2 and getattr(owner, "groups", 1) > 1)
             and any(_tail_match(pat, name) for pat in mr.include)
             and not any(_tail_match(pat, name) for pat in mr.exclude)
-            and not (mro & set(mr.exclude_types))
+            and not _type_match(type(owner), mr.exclude_types)
         ):
             route = "muon"
         matching = [
@@ -94,6 +107,8 @@ def _oracle(
                 depth = int(m.group(1)) + 1
             elif any(_tail_match(pat, name) for pat in ld.stem):
                 depth = 0
+            elif any(_tail_match(pat, name) for pat in ld.last_block):
+                depth = num_blocks
             else:
                 depth = num_blocks + 1
             scale *= ld.rate ** (num_blocks + 1 - depth)

@@ -11,14 +11,16 @@ from torch import nn
 
 from optfn import LayerDecay, MuonRouting, ParamRules
 from optfn.errors import SpecError, SpecTypeError
+from optfn.routing.partition import _matching_type
 from optfn.routing.patterns import name_matcher
 from optfn.specs.rules import NORM_LAYER_TYPES
 
 
 def test_default_is_seed_002_exclusions() -> None:
     rules = ParamRules()
-    assert set(rules.no_decay_names) == {"bias", "*_bias", "cls_token", "pos_embed"}
-    assert "LayerNorm" in rules.no_decay_types
+    assert {"bias", "*_bias", "cls_token", "pos_embed"} <= set(rules.no_decay_names)
+    assert "*Norm" in rules.no_decay_types  # LayerNorm, RMSNorm, LlamaRMSNorm...
+    assert rules.model_no_weight_decay
     assert rules.no_decay_max_ndim is None and rules.lr_scales == ()
 
 
@@ -39,6 +41,9 @@ def test_every_torch_norm_layer_is_listed() -> None:
         and not name.startswith("_")
     }
     assert shipped <= set(NORM_LAYER_TYPES), shipped - set(NORM_LAYER_TYPES)
+    # and the default's class-name patterns match every one of them
+    types = ParamRules().no_decay_types
+    assert all(_matching_type(getattr(nn, name), types) == name for name in shipped)
 
 
 def test_uniform_preset_decays_everything() -> None:

@@ -100,8 +100,9 @@ def to_dict(spec: Any) -> dict[str, Any]:
     """``spec`` as plain, JSON/TOML-safe data with ``"version"`` and ``"type"`` at the top.
 
     >>> from optfn import LayerDecay, ParamRules
-    >>> to_dict(LayerDecay(rate=0.5, stem=()))
-    {'version': 1, 'type': 'layer_decay', 'rate': 0.5, 'blocks': 'blocks', 'stem': []}
+    >>> to_dict(LayerDecay(rate=0.5, blocks="layers", stem=()))  # doctest: +NORMALIZE_WHITESPACE
+    {'version': 1, 'type': 'layer_decay', 'rate': 0.5, 'blocks': 'layers', 'stem': [],
+     'last_block': []}
     >>> to_dict(ParamRules(lr_scales={"head": 5.0}))["lr_scales"]
     {'head': 5.0}
     """
@@ -209,8 +210,8 @@ def to_json(spec: Any, *, indent: int | None = 2) -> str:
     """``to_dict(spec)`` as JSON text (never NaN or Infinity).
 
     >>> from optfn import LayerDecay
-    >>> print(to_json(LayerDecay(rate=0.75, stem=()), indent=None))
-    {"version": 1, "type": "layer_decay", "rate": 0.75, "blocks": "blocks", "stem": []}
+    >>> print(to_json(LayerDecay(rate=0.75, stem=()), indent=None))  # doctest: +ELLIPSIS
+    {"version": 1, "type": "layer_decay", "rate": 0.75, ..., "last_block": []}
     """
     return json.dumps(to_dict(spec), indent=indent, allow_nan=False)
 
@@ -269,9 +270,9 @@ def to_toml(spec: Any) -> str:
     blocks = "blocks"
     stem = [
         "*embed*",
-        "cls_token",
-        "pos_embed",
+        "*_token",
     ]
+    last_block = []
     <BLANKLINE>
     """
     data = to_dict(spec)

@@ -38,6 +38,8 @@ def row_reasons(part: Partition, i: int) -> tuple[str, ...]:
             out.append(f"{detail} -> no weight decay")
         elif kind == "name":
             out.append(f"{name_matcher(part.rules.no_decay_names).first(name)} -> no weight decay")
+        elif kind == "model":
+            out.append(f"listed by {detail}.no_weight_decay() -> no weight decay")
         else:
             out.append(f"ndim {detail} <= {part.rules.no_decay_max_ndim} -> no weight decay")
     prefix = part._why_prefix[i]

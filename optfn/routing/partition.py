@@ -18,10 +18,11 @@ LR scale, and the reasons (built only when asked for).
 from __future__ import annotations
 
 import difflib
+import fnmatch
+import math
 import re
 import warnings
 from collections.abc import Iterator
-from functools import cache
 from typing import NamedTuple
 
 import attrs
@@ -113,17 +114,77 @@ class Partition:
         return explain_table(self)
 
 
-def _matching_type(cls: type, names: frozenset[str]) -> str | None:
+_NOT_MATCHED = frozenset({nn.Module, object})
+
+
+_TYPE_HITS: dict[tuple[type, tuple[str, ...]], str | None] = {}
+
+
+def _matching_type(cls: type, names: tuple[str, ...]) -> str | None:
+    """The name of the first class in ``cls``'s MRO that one of ``names`` (class names or
+    class-name patterns) matches by class name or qualified name, else ``None``; ``nn.Module``
+    and ``object`` never match. Cached: classes and rules are few, parameters many."""
+    key = (cls, names)
+    try:
+        return _TYPE_HITS[key]
+    except KeyError:
+        pass
+    if len(_TYPE_HITS) > 4096:  # classes made on the fly: keep the cache bounded
+        _TYPE_HITS.clear()
+    hit = _TYPE_HITS[key] = _first_match(cls, names)
+    return hit
+
+
+def _first_match(cls: type, names: tuple[str, ...]) -> str | None:
+    exact = frozenset(n for n in names if not _WILD & set(n))
+    wild = [n for n in names if _WILD & set(n)]
+    regex = re.compile("|".join(fnmatch.translate(w) for w in wild)) if wild else None
     for base in cls.__mro__:
-        if base.__name__ in names or f"{base.__module__}.{base.__qualname__}" in names:
-            return base.__name__
+        if base in _NOT_MATCHED:
+            continue
+        short, full = base.__name__, f"{base.__module__}.{base.__qualname__}"
+        if short in exact or full in exact:
+            return short
+        if regex is not None and (regex.fullmatch(short) or regex.fullmatch(full)):
+            return short
     return None
 
 
-@cache
-def _frozen(names: tuple[str, ...]) -> frozenset[str]:
-    """The set of ``names`` (rules are reused across calls: build each set once)."""
-    return frozenset(names)
+_WILD = frozenset("*?[")
+
+
+def _listed_no_decay(mod: nn.Module, mname: str) -> tuple[set[str], list[str]]:
+    """The parameter names (qualified) and patterns that ``mod.no_weight_decay()`` lists."""
+    where = "model_no_weight_decay"
+    method = f"{type(mod).__name__}.no_weight_decay() of module {brief(mname or '<root>')}"
+    try:
+        listed = mod.no_weight_decay()  # type: ignore[operator]
+    except Exception as exc:
+        raise SpecError(
+            "ParamRules",
+            where,
+            f"{method} raised {type(exc).__name__}: {brief(str(exc))}; fix the method or "
+            "set model_no_weight_decay=False",
+        ) from exc
+    if isinstance(listed, str) or not isinstance(listed, (set, frozenset, list, tuple)):
+        raise SpecTypeError(
+            "ParamRules",
+            where,
+            f"{method} must return a set, list or tuple of parameter names, got {brief(listed)}",
+        )
+    base = f"{mname}." if mname else ""
+    names: set[str] = set()
+    patterns: list[str] = []
+    for n in listed:
+        if not isinstance(n, str):
+            raise SpecTypeError(
+                "ParamRules", where, f"{method} must return parameter names, got {brief(n)}"
+            )
+        if any(c in n for c in "*?["):
+            patterns.append(base + n)
+        else:
+            names.add(base + n)
+    return names, patterns
 
 
 # Frozen specs, so one shared default instance each is safe (and saves re-validating them).
@@ -203,7 +264,7 @@ class _Rows:
     lr_scales: list[float] = attrs.Factory(list)
     why_decay: list[_DecayWhy] = attrs.Factory(list)
     why_prefix: list[str | None] = attrs.Factory(list)
-    owners: list[type] = attrs.Factory(list)  # module type of each row (with a matrix route)
+    owners: list[nn.Module] = attrs.Factory(list)  # module of each row (with a matrix route)
     used_prefixes: set[str] = attrs.Factory(set)
     model_starts: list[tuple[int, str]] = attrs.Factory(list)  # (first row, model prefix)
 
@@ -216,8 +277,13 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
     """
     nd_names = name_matcher(rules.no_decay_names)
     nd_match = nd_names.test if nd_names.patterns else None
-    nd_types = _frozen(rules.no_decay_types)
+    nd_types = rules.no_decay_types
     max_ndim = rules.no_decay_max_ndim
+    listed: set[str] = set()  # what modules' no_weight_decay() list, qualified
+    listed_patterns: list[str] = []
+    listed_by: dict[str, str] = {}  # qualified name or pattern -> the listing module's class
+    has_listing: dict[type, bool] = {}
+    honour_listing = rules.model_no_weight_decay
     scales = dict(rules.lr_scales)
     rows = _Rows()
     names, params, why_decay, owners = rows.names, rows.params, rows.why_decay, rows.owners
@@ -233,6 +299,17 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
             if not plist:
                 continue
             cls = type(mod)
+            if honour_listing:
+                lists = has_listing.get(cls)
+                if lists is None:
+                    lists = has_listing[cls] = callable(getattr(cls, "no_weight_decay", None))
+                if lists:
+                    more, pats = _listed_no_decay(mod, mname)
+                    owner = cls.__name__
+                    for n in (*more, *pats):
+                        listed_by.setdefault(n, owner)
+                    listed |= more
+                    listed_patterns.extend(pats)
             type_why = type_cache.get(cls, _MISSING)
             if type_why is _MISSING:
                 norm = _matching_type(cls, nd_types)
@@ -251,6 +328,12 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
                     dwhy: _DecayWhy = type_why
                 elif nd_match is not None and nd_match(name, pname):
                     dwhy = _BY_NAME
+                elif listed and name in listed:
+                    dwhy = ("model", listed_by[name])
+                elif listed_patterns and (
+                    pat := next((q for q in listed_patterns if fnmatch.fnmatchcase(name, q)), None)
+                ):
+                    dwhy = ("model", listed_by[pat])
                 elif max_ndim is not None and p.ndim <= max_ndim:
                     dwhy = ("ndim", p.ndim)
                 else:
@@ -259,7 +342,7 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
                 params.append(p)
                 why_decay.append(dwhy)
                 if with_owners:
-                    owners.append(cls)
+                    owners.append(mod)
                 if scales and name in scales:
                     own_prefixes.append(len(names) - 1)
             added = len(names) - first
@@ -344,23 +427,36 @@ def _matrix_routes(
     ``matrix`` for the parameters ``muon`` picks, ``other`` for the rest."""
     inc = name_matcher(muon.include)
     exc = name_matcher(muon.exclude)
-    excluded_types = frozenset(muon.exclude_types)
+    excluded_types = muon.exclude_types
+    min_side = muon.min_matrix_side
     routes: list[str] = []
     why: list[tuple[str, str]] = []
-    for name, p, owner_cls in zip(rows.names, rows.params, rows.owners, strict=True):
+    for name, p, owner in zip(rows.names, rows.params, rows.owners, strict=True):
         ndim = p.ndim
         if ndim < muon.min_ndim:
             routes.append(other)
             why.append((other, f"ndim {ndim} < {muon.min_ndim}"))
+        elif min_side > 1 and min(p.shape[0], math.prod(p.shape[1:])) < min_side:
+            routes.append(other)
+            view = f"{p.shape[0]}x{math.prod(p.shape[1:])}"
+            why.append((other, f"matrix view {view} has a side < {min_side}"))
+        elif (
+            muon.exclude_grouped_conv
+            and ndim > 2
+            and isinstance(groups := getattr(owner, "groups", 1), int)
+            and groups > 1
+        ):
+            routes.append(other)
+            why.append((other, f"grouped convolution (groups={groups})"))
         elif not inc.matches(name):
             routes.append(other)
             why.append((other, "no muon.include pattern matches"))
         elif exc.matches(name):
             routes.append(other)
             why.append((other, f"muon.exclude {brief(exc.first(name))}"))
-        elif excluded_types and (owner := _matching_type(owner_cls, excluded_types)):
+        elif muon.exclude_types and (hit := _matching_type(type(owner), excluded_types)):
             routes.append(other)
-            why.append((other, f"{owner} in muon.exclude_types"))
+            why.append((other, f"{hit} in muon.exclude_types"))
         else:
             routes.append(matrix)
             why.append((matrix, f"ndim {ndim}, {brief(inc.first(name))}"))
@@ -372,8 +468,9 @@ def _layer_depths(
 ) -> tuple[list[int], int]:
     """Depth of every parameter under layer decay, and the number of blocks L."""
     stem = name_matcher(ld.stem)
+    last = name_matcher(ld.last_block)
     block_prefix = f"{ld.blocks}."
-    raw = [_layer_depth(n, block_prefix, stem) for n in _local_names(names, model_starts)]
+    raw = [_layer_depth(n, block_prefix, stem, last) for n in _local_names(names, model_starts)]
     blocks = [d for d in raw if d > 0]
     if not blocks:
         raise SpecError(
@@ -384,18 +481,25 @@ def _layer_depths(
             f"first names are {', '.join(map(repr, names[:3]))}",
         )
     num_blocks = max(blocks)  # block i has depth i + 1; the head has L + 1
-    return [num_blocks + 1 if d < 0 else d for d in raw], num_blocks
+    depth_of = {_HEAD: num_blocks + 1, _LAST_BLOCK: num_blocks}
+    return [depth_of.get(d, d) for d in raw], num_blocks
 
 
-def _layer_depth(local: str, block_prefix: str, stem: NameMatcher) -> int:
-    """Depth under layer decay: i + 1 in block i, 0 in the stem, -1 (= head) otherwise."""
+_HEAD, _LAST_BLOCK = -1, -2
+
+
+def _layer_depth(local: str, block_prefix: str, stem: NameMatcher, last: NameMatcher) -> int:
+    """Depth under layer decay: i + 1 in block i, 0 in the stem, ``_LAST_BLOCK`` for the
+    ``last_block`` names, ``_HEAD`` otherwise."""
     if local.startswith(block_prefix):
         m = _BLOCK_INDEX.match(local, len(block_prefix))
         if m:
             return int(m.group(1)) + 1
     if stem.matches(local):
         return 0
-    return -1
+    if last.patterns and last.matches(local):
+        return _LAST_BLOCK
+    return _HEAD
 
 
 def _raise_unused_prefix(prefix: str, names: list[str]) -> None:

@@ -95,12 +95,16 @@ def _compile(
     ends: tuple[str, ...],
     regex: re.Pattern[str] | None,
 ) -> Callable[[str, str], bool]:
-    """The cheapest test for these parts: the common pattern sets (literal last components
-    and ``*suffix`` patterns only) get a one-line closure, the rest the general one."""
-    if not (suffixes or regex):
-        if not ends:
+    """The cheapest test for these parts: pattern sets without a regex (literal last
+    components, ``*suffix`` patterns, dotted literals) get a one-line closure, the rest the
+    general one."""
+    if not regex:
+        if not (ends or suffixes):
             return lambda name, lst: lst in last
-        return lambda name, lst: lst in last or name.endswith(ends)
+        if not suffixes:
+            return lambda name, lst: lst in last or name.endswith(ends)
+        tails = ends + suffixes  # "*S" and a dotted literal's ".D" are both name endings
+        return lambda name, lst: lst in last or name.endswith(tails) or name in exact
     search = regex.search if regex is not None else None
 
     def test(name: str, lst: str) -> bool:

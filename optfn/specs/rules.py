@@ -27,7 +27,17 @@ from optfn.errors import SpecError, SpecTypeError
 from optfn.specs import checks as v
 from optfn.specs.render import brief
 
-__all__ = ["NORM_LAYER_TYPES", "LayerDecay", "MuonRouting", "ParamRules"]
+__all__ = [
+    "DEFAULT_MUON_EXCLUDE",
+    "DEFAULT_NO_DECAY_NAMES",
+    "DEFAULT_NO_DECAY_TYPES",
+    "HF_NO_DECAY_NAMES",
+    "NORM_LAYER_TYPES",
+    "NORM_NAME_PATTERNS",
+    "LayerDecay",
+    "MuonRouting",
+    "ParamRules",
+]
 
 #: Every normalization layer torch ships (matched through the MRO, so subclasses count too).
 NORM_LAYER_TYPES: tuple[str, ...] = (
@@ -51,30 +61,93 @@ NORM_LAYER_TYPES: tuple[str, ...] = (
     "CrossMapLRN2d",
 )
 
-#: Seed 002's name exclusions: biases (``*_bias`` also catches ``nn.MultiheadAttention``'s
-#: ``in_proj_bias``) and the special tokens of vision transformers.
-DEFAULT_NO_DECAY_NAMES: tuple[str, ...] = ("bias", "*_bias", "cls_token", "pos_embed")
+#: Class-name patterns of normalization layers that torch does not ship: Hugging Face's
+#: ``LlamaRMSNorm``, ``Qwen2RMSNorm``, ``T5LayerNorm``, timm's ``LayerNorm2d`` and
+#: ``GlobalResponseNorm``, apex's ``FusedLayerNorm`` (``*Norm``, ``*Norm?d``) and the
+#: ``ConvNextV2GRN`` of Hugging Face (``*GRN``).
+NORM_NAME_PATTERNS: tuple[str, ...] = ("*Norm", "*Norm?d", "*GRN")
 
-#: Name patterns of embeddings and output heads, kept off Muon by ``hidden_matrices()``.
+#: The default of ``ParamRules.no_decay_types``: the class-name patterns above, which match
+#: every normalization layer torch ships too, and torch's ``CrossMapLRN2d``.
+DEFAULT_NO_DECAY_TYPES: tuple[str, ...] = (*NORM_NAME_PATTERNS, "CrossMapLRN2d")
+
+#: The default of ``ParamRules.no_decay_names``: seed 002's biases (``*_bias`` also catches
+#: ``nn.MultiheadAttention``'s ``in_proj_bias``), special tokens and position embeddings,
+#: widened to what the model zoos use: every ``*_token`` (timm's ``dist_token``,
+#: ``reg_token``, Hugging Face's ``mask_token``), position parameters (``absolute_pos_embed``,
+#: Hugging Face ViT's ``position_embeddings``; an ``nn.Embedding`` table's parameter is
+#: ``...position_embeddings.weight`` and is not matched), LayerScale gains (timm's ``gamma``,
+#: CaiT's and BEiT's ``gamma_1``/``gamma_2``, Hugging Face's ``layer_scale_parameter`` and
+#: Dinov2's ``layer_scale1.lambda1``) and relative-position bias tables (Swin's
+#: ``relative_position_bias_table``, T5's ``relative_attention_bias``). Every pattern is a
+#: literal or ``*literal``, which match without a regex (the partition's hot loop).
+DEFAULT_NO_DECAY_NAMES: tuple[str, ...] = (
+    "bias",
+    "*_bias",
+    "cls_token",
+    "*_token",
+    "pos_embed",
+    "*_pos_embed",
+    "position_embeddings",
+    "gamma",
+    "gamma_1",
+    "gamma_2",
+    "layer_scale_parameter",
+    "layer_scale1.lambda1",
+    "layer_scale2.lambda1",
+    "*_bias_table",
+    "relative_attention_bias.weight",
+)
+
+#: Name patterns kept off Muon by ``hidden_matrices()``: embeddings and output heads, special
+#: tokens, relative-position bias tables. An output projection called ``output`` is matched
+#: by its weight only (``output.weight``), since BERT-style models hold hidden matrices
+#: under ``attention.output.dense``.
 DEFAULT_MUON_EXCLUDE: tuple[str, ...] = (
     "*embed*",
     "head.*",
     "lm_head.*",
     "scoring_head.*",
     "classifier.*",
-    "output.*",
+    "output.weight",
     "fc_out.*",
+    "*_token",
+    "*_bias_table",
 )
+
+
+def _any_case(word: str) -> str:
+    """An fnmatch pattern matching ``word`` in any ASCII case: ``"ab"`` -> ``"[aA][bB]"``."""
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+#: Hugging Face ``Trainer.get_decay_parameter_names``'s name regexes (searched in the
+#: lower-cased name) as optfn patterns: ``bias``, ``layernorm``, ``rmsnorm`` anywhere, a
+#: component ``norm``, a component ending in ``_norm``.
+HF_NO_DECAY_NAMES: tuple[str, ...] = (
+    f"*{_any_case('bias')}*",
+    f"*{_any_case('layernorm')}*",
+    f"*{_any_case('rmsnorm')}*",
+    _any_case("norm"),
+    f"{_any_case('norm')}.*",
+    f"*_{_any_case('norm')}",
+    f"*_{_any_case('norm')}.*",
+)
+
+
+_TYPE_NAME_CHARS = frozenset("._*?[]!")
 
 
 def _type_names(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
     v.str_tuple(inst, attr, val)
     for i, name in enumerate(val):
-        if not name.replace(".", "").replace("_", "").isalnum():
+        bare = "".join(c for c in name if c not in _TYPE_NAME_CHARS)
+        if not bare or not bare.isalnum():
             raise SpecError(
                 type(inst).__name__,
                 f"{attr.name}[{i}]",
-                f"must be a class name like 'LayerNorm' or 'mypkg.MyNorm', got {brief(name)}",
+                "must be a class name like 'LayerNorm' or 'mypkg.MyNorm', or a class-name "
+                f"pattern like '*Norm', got {brief(name)}",
             )
 
 
@@ -128,19 +201,27 @@ class LayerDecay:
     """timm-style layer-wise LR decay: the LR scale shrinks by ``rate`` per block from the head.
 
     Parameters under ``{blocks}.{i}`` (``i`` = 0..L-1) have depth ``i + 1``; parameters whose
-    name matches ``stem`` (embeddings, special tokens) have depth 0; every other parameter
-    (final norm, head) has depth ``L + 1``. The scale is ``rate ** (L + 1 - depth)``.
+    name matches ``stem`` (embeddings, special tokens) have depth 0; parameters whose name
+    matches ``last_block`` share the last block's depth ``L``; every other parameter (final
+    norm, head) has depth ``L + 1``. The scale is ``rate ** (L + 1 - depth)``. timm's
+    ``param_groups_layer_decay`` puts a ViT's final ``norm`` with the last block:
+    ``last_block=("norm.*",)`` gives the same scales.
 
     >>> LayerDecay(rate=0.75, blocks="encoder.layers").rate
     0.75
+    >>> LayerDecay(rate=0.75, last_block=["norm.*"]).last_block
+    ('norm.*',)
     """
 
     rate: float = attrs.field(validator=v.real(0.0, 1.0, lo_open=True))
     blocks: str = attrs.field(default="blocks")
     stem: tuple[str, ...] = attrs.field(
-        default=("*embed*", "cls_token", "pos_embed"),
+        default=("*embed*", "*_token"),
         converter=v.to_tuple,
         validator=v.pattern_tuple,
+    )
+    last_block: tuple[str, ...] = attrs.field(
+        default=(), converter=v.to_tuple, validator=v.pattern_tuple
     )
 
     @blocks.validator
@@ -161,15 +242,19 @@ class LayerDecay:
 class MuonRouting:
     """Which parameters go to Muon when the optimizer is a :class:`~optfn.MuonSpec`.
 
-    A parameter goes to Muon when it has at least ``min_ndim`` (>= 2) dimensions, its name
-    matches one of ``include``, matches none of ``exclude``, and its module's type is not in
-    ``exclude_types``. The default is seed 000's rule: matrices whose name contains
-    ``transformer``. Other specs ignore this rule.
+    A parameter goes to Muon when it has at least ``min_ndim`` (>= 2) dimensions, both sides
+    of its matrix view (``shape[0]`` rows, the product of the other dimensions as columns, as
+    Muon orthogonalizes it) are at least ``min_matrix_side``, its name matches one of
+    ``include`` and none of ``exclude``, its module's type is not in ``exclude_types``, and,
+    with ``exclude_grouped_conv``, it is not the weight of a grouped or depthwise convolution
+    (a module with ``groups > 1``: each output channel sees only its own group, so the
+    weight is a stack of small blocks, not one matrix). The default is seed 000's rule:
+    matrices whose name contains ``transformer``. Other specs ignore this rule.
 
     >>> MuonRouting().include
     ('*transformer*',)
-    >>> MuonRouting.hidden_matrices().include
-    ('*',)
+    >>> MuonRouting.hidden_matrices().min_matrix_side
+    2
     """
 
     include: tuple[str, ...] = attrs.field(
@@ -182,6 +267,8 @@ class MuonRouting:
         default=(), converter=v.to_tuple, validator=_type_names
     )
     min_ndim: int = attrs.field(default=2, validator=v.step_count(0))
+    min_matrix_side: int = attrs.field(default=1, validator=v.step_count(1))
+    exclude_grouped_conv: bool = attrs.field(default=False, validator=v.boolean)
 
     def __attrs_post_init__(self) -> None:
         if self.min_ndim < 2:
@@ -198,25 +285,57 @@ class MuonRouting:
         exclude: tuple[str, ...] = DEFAULT_MUON_EXCLUDE,
         exclude_types: tuple[str, ...] = ("Embedding", "EmbeddingBag"),
     ) -> MuonRouting:
-        """Every hidden weight matrix (ndim >= 2) except embeddings and output heads."""
-        return cls(include=("*",), exclude=exclude, exclude_types=exclude_types)
+        """Every hidden weight matrix, and only matrices: parameters with ndim >= 2 whose
+        matrix view has two sides >= 2, except embeddings and output heads (``exclude``,
+        ``exclude_types``), special tokens, relative-position bias tables and grouped or
+        depthwise convolution weights.
+
+        >>> import torch
+        >>> from optfn import MuonSpec, ParamRules, partition_params
+        >>> model = torch.nn.Module()
+        >>> model.cls_token = torch.nn.Parameter(torch.zeros(1, 1, 8))
+        >>> model.proj = torch.nn.Linear(8, 8, bias=False)
+        >>> part = partition_params(model, ParamRules(muon=MuonRouting.hidden_matrices()),
+        ...                         spec=MuonSpec())
+        >>> part.routes
+        ('adamw', 'muon')
+        """
+        return cls(
+            include=("*",),
+            exclude=exclude,
+            exclude_types=exclude_types,
+            min_matrix_side=2,
+            exclude_grouped_conv=True,
+        )
 
 
 @attrs.frozen(kw_only=True)
 class ParamRules:
     """How parameters are routed: weight-decay exclusions, LR scales, layer decay, Muon.
 
-    - ``no_decay_types``: module class names (matched through the MRO, so subclasses count)
-      whose own parameters get no weight decay. Default: every torch normalization layer.
-    - ``no_decay_names``: name patterns that get no weight decay (default: seed 002's
-      ``bias``, ``cls_token``, ``pos_embed``).
+    - ``no_decay_types``: module class names or class-name patterns (``*Norm``), matched
+      against the module's class and its bases (so subclasses count; a name may be qualified,
+      ``torch.nn.modules.normalization.LayerNorm``), whose own parameters get no weight
+      decay. Default: the patterns ``*Norm``, ``*Norm?d``, ``*GRN`` and ``CrossMapLRN2d``,
+      which match every normalization layer torch ships (``NORM_LAYER_TYPES``) and those of
+      the model zoos (``LlamaRMSNorm``, ``T5LayerNorm``, timm's ``LayerNorm2d``...).
+    - ``no_decay_names``: name patterns that get no weight decay. Default: biases, special
+      tokens (``*_token``), position parameters (``pos_embed``, ``position_embeddings``),
+      LayerScale gains (``gamma``, ``gamma_1``...) and relative-position bias tables; see
+      ``DEFAULT_NO_DECAY_NAMES``.
     - ``no_decay_max_ndim``: parameters with at most this many dimensions get no weight decay
       (``None``: off; ``1`` is timm's rule).
+    - ``model_no_weight_decay``: the names a module returns from its ``no_weight_decay()``
+      method (timm's convention; relative to that module, exact names or fnmatch patterns)
+      get no weight decay. Names that match no parameter are ignored, as timm does.
     - ``lr_scales``: ``{prefix: scale}``; a parameter under a prefix (a qualified module or
       parameter name, ``""`` for everything) has its LR multiplied by the scale of the deepest
       matching prefix. A prefix that matches no parameter is an error when the rules are applied.
     - ``layer_decay``: optional :class:`LayerDecay`, multiplied with ``lr_scales``.
     - ``muon``: :class:`MuonRouting`, used only with a ``MuonSpec``.
+
+    Presets: :meth:`uniform` (everything decays, seed 000), :meth:`timm` and :meth:`hf` (the
+    exact grouping of timm's and Hugging Face's optimizer factories).
 
     >>> rules = ParamRules(no_decay_max_ndim=1, lr_scales={"head": 10.0})
     >>> rules.no_decay_max_ndim, rules.lr_scales
@@ -224,7 +343,7 @@ class ParamRules:
     """
 
     no_decay_types: tuple[str, ...] = attrs.field(
-        default=NORM_LAYER_TYPES, converter=v.to_tuple, validator=_type_names
+        default=DEFAULT_NO_DECAY_TYPES, converter=v.to_tuple, validator=_type_names
     )
     no_decay_names: tuple[str, ...] = attrs.field(
         default=DEFAULT_NO_DECAY_NAMES, converter=v.to_tuple, validator=v.pattern_tuple
@@ -232,6 +351,7 @@ class ParamRules:
     no_decay_max_ndim: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(v.step_count(0))
     )
+    model_no_weight_decay: bool = attrs.field(default=True, validator=v.boolean)
     lr_scales: tuple[tuple[str, float], ...] = attrs.field(
         default=(), converter=_to_scale_pairs, validator=_scale_pairs
     )
@@ -242,7 +362,53 @@ class ParamRules:
 
     @classmethod
     def uniform(cls, **overrides: Any) -> ParamRules:
-        """Every parameter decays: what seed 000's specs do. Other fields as given."""
-        base: dict[str, Any] = {"no_decay_types": (), "no_decay_names": ()}
+        """Every parameter decays: what seed 000's specs do. Other fields as given.
+
+        >>> ParamRules.uniform().no_decay_names
+        ()
+        """
+        base: dict[str, Any] = {
+            "no_decay_types": (),
+            "no_decay_names": (),
+            "model_no_weight_decay": False,
+        }
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def timm(cls, **overrides: Any) -> ParamRules:
+        """timm's ``create_optimizer_v2`` grouping: no weight decay for parameters with at
+        most one dimension, names ending in ``.bias`` and the names the model lists in
+        ``no_weight_decay()`` (``param_groups_weight_decay``). Other fields as given.
+
+        >>> rules = ParamRules.timm()
+        >>> rules.no_decay_names, rules.no_decay_max_ndim, rules.model_no_weight_decay
+        (('*.bias',), 1, True)
+        """
+        base: dict[str, Any] = {
+            "no_decay_types": (),
+            "no_decay_names": ("*.bias",),
+            "no_decay_max_ndim": 1,
+            "model_no_weight_decay": True,
+        }
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def hf(cls, **overrides: Any) -> ParamRules:
+        """Hugging Face ``Trainer.get_decay_parameter_names``: no weight decay inside
+        ``torch.nn.LayerNorm`` (and subclasses) and for names that contain ``bias``,
+        ``layernorm`` or ``rmsnorm``, or have a component ``norm`` or ending in ``_norm``, in
+        any ASCII case (``HF_NO_DECAY_NAMES``). Other fields as given.
+
+        >>> ParamRules.hf().no_decay_types
+        ('torch.nn.modules.normalization.LayerNorm',)
+        """
+        base: dict[str, Any] = {
+            "no_decay_types": ("torch.nn.modules.normalization.LayerNorm",),
+            "no_decay_names": HF_NO_DECAY_NAMES,
+            "no_decay_max_ndim": None,
+            "model_no_weight_decay": False,
+        }
         base.update(overrides)
         return cls(**base)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 from torch import nn
 
@@ -23,6 +24,7 @@ from optfn.specs.rules import (
     DEFAULT_MUON_EXCLUDE,
     DEFAULT_NO_DECAY_NAMES,
     NORM_LAYER_TYPES,
+    NORM_NAME_PATTERNS,
     LayerDecay,
     MuonRouting,
     ParamRules,
@@ -50,7 +52,16 @@ _PATTERN_POOL = (
     "[bc]*",
     "blocks.?.weight",
 )
-_TYPE_POOL = (*NORM_LAYER_TYPES, "Embedding", "EmbeddingBag", "Linear", "mypkg.MyNorm")
+_TYPE_POOL = (
+    *NORM_LAYER_TYPES,
+    *NORM_NAME_PATTERNS,
+    "Embedding",
+    "EmbeddingBag",
+    "Linear",
+    "mypkg.MyNorm",
+    "torch.nn.modules.normalization.LayerNorm",
+    "Batch*",
+)
 _PREFIX_POOL = ("head", "scoring_head", "encoder", "encoder.layers.0", "blocks.1", "norm")
 
 _patterns: st.SearchStrategy[str] = st.sampled_from(_PATTERN_POOL) | st.text(
@@ -70,6 +81,7 @@ def _layer_decays(draw: st.DrawFn) -> LayerDecay:
     return LayerDecay(
         rate=draw(_reals(0.0, 1.0, exclude_min=True)),
         blocks=draw(st.just("blocks") | _prefixes),
+        last_block=tuple(draw(st.lists(_patterns, max_size=2))),
         **({} if stem is None else {"stem": tuple(stem)}),
     )
 
@@ -98,16 +110,19 @@ def _muon_routings(draw: st.DrawFn, patterns: st.SearchStrategy[str]) -> MuonRou
         exclude=tuple(draw(st.lists(patterns, max_size=3))),
         exclude_types=tuple(draw(st.lists(_type_names, max_size=3))),
         min_ndim=draw(st.integers(2, 5)),
+        min_matrix_side=draw(st.integers(1, 4)),
+        exclude_grouped_conv=draw(st.booleans()),
     )
 
 
 _ROUTING_PRESETS = (MuonRouting(), MuonRouting.hidden_matrices(), MuonRouting(include=("*",)))
+_RULES_PRESETS = (ParamRules(), ParamRules.uniform(), ParamRules.timm(), ParamRules.hf())
 
 
 def muon_routings() -> st.SearchStrategy[MuonRouting]:
     """Random valid :class:`~optfn.MuonRouting` specs: the presets (seed 000's default,
     ``hidden_matrices()``, every matrix) and random include/exclude patterns, module types
-    and ``min_ndim`` in [2, 5].
+    ``min_ndim`` in [2, 5], ``min_matrix_side`` in [1, 4] and either ``exclude_grouped_conv``.
 
     >>> from hypothesis import given, settings
     >>> from optfn.strategies import muon_routings
@@ -157,7 +172,9 @@ def _rules_for_model(
     own = sorted({type(m).__name__ for m in model.modules()})
     type_pool = [
         t
-        for t in sorted({*NORM_LAYER_TYPES[:3], "LayerNorm", "GroupNorm", "Embedding", *own})
+        for t in sorted(
+            {*NORM_LAYER_TYPES[:3], *NORM_NAME_PATTERNS, "LayerNorm", "Embedding", *own}
+        )
         if _valid(ParamRules, no_decay_types=(t,))
     ]
     last = sorted({n.rsplit(".", 1)[-1] for n in names})
@@ -179,12 +196,17 @@ def _rules_for_model(
         layer_decay = LayerDecay(
             rate=draw(st.floats(0.5, 1.0)),
             blocks=draw(st.sampled_from(containers)),
+            last_block=tuple(draw(st.lists(patterns, max_size=2))),
             **({} if stem is None else {"stem": tuple(stem)}),
         )
+    preset = draw(st.none() | st.sampled_from(_RULES_PRESETS))
+    if preset is not None:  # a preset's decay rules, this model's LR scales
+        return attrs.evolve(preset, lr_scales=lr_scales, layer_decay=layer_decay)
     return ParamRules(
         no_decay_types=tuple(draw(st.lists(st.sampled_from(type_pool), unique=True, max_size=4))),
         no_decay_names=tuple(draw(st.lists(patterns, unique=True, max_size=4))),
         no_decay_max_ndim=draw(st.none() | st.integers(0, 2)),
+        model_no_weight_decay=draw(st.booleans()),
         lr_scales=lr_scales,
         layer_decay=layer_decay,
         muon=draw(st.sampled_from(_ROUTING_PRESETS) | _muon_routings(patterns)),
@@ -197,6 +219,7 @@ def _any_rules(draw: st.DrawFn, max_lr_scales: int, scales: st.SearchStrategy[fl
         no_decay_types=tuple(draw(st.lists(_type_names, max_size=4))),
         no_decay_names=tuple(draw(st.lists(_patterns, max_size=4))),
         no_decay_max_ndim=draw(st.none() | st.integers(0, 4)),
+        model_no_weight_decay=draw(st.booleans()),
         lr_scales=draw(st.dictionaries(st.just("") | _prefixes, scales, max_size=max_lr_scales)),
         layer_decay=draw(st.none() | _layer_decays()),
         muon=draw(muon_routings()),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import attrs
 
-from optfn.schedules import Constant, Schedule
+from optfn.schedules import Constant, HyperSchedules, Schedule
 from optfn.specs import checks as v
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
 from optfn.specs.rules import ParamRules
@@ -24,7 +24,8 @@ __all__ = ["OptimConfig"]
 
 @attrs.frozen(kw_only=True)
 class OptimConfig:
-    """Optimizer spec + routing rules + LR schedule.
+    """Optimizer spec + routing rules + LR schedule (a :class:`~optfn.Schedule`, or a
+    :class:`~optfn.HyperSchedules` for several hyper-parameters).
 
     Build everything from it with :func:`optfn.make_optimizer` and :func:`optfn.make_scheduler`:
     ``opt = make_optimizer(model, cfg.optimizer, cfg.rules)``,
@@ -35,4 +36,6 @@ class OptimConfig:
         factory=AdamWSpec, validator=v.instance(OptimizerSpecification)
     )
     rules: ParamRules = attrs.field(factory=ParamRules, validator=v.instance(ParamRules))
-    schedule: Schedule = attrs.field(factory=Constant, validator=v.instance(Schedule))
+    schedule: Schedule | HyperSchedules = attrs.field(
+        factory=Constant, validator=v.instance(Schedule, HyperSchedules)
+    )

@@ -35,7 +35,7 @@ from optfn.build.optimizer import make_optimizer
 from optfn.checkpoint import save_checkpoint
 from optfn.config import OptimConfig
 from optfn.scheduler import make_scheduler
-from optfn.schedules import WarmupCosine, lr_lambda
+from optfn.schedules import WarmupCosine, lr_lambda, lr_schedule_of
 from optfn.specs.optimizers import AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.rules import ParamRules
 
@@ -154,7 +154,7 @@ def train(
     data = SyntheticScores(d_in=model.d_in, seed=seed)
     optimizer = make_optimizer(model, config.optimizer, config.rules)
     scheduler = make_scheduler(optimizer, config.schedule)
-    mult = lr_lambda(config.schedule)
+    mult = lr_lambda(lr_schedule_of(config.schedule))
     base_lr = optimizer.param_groups[0]["initial_lr"]
     losses: list[float] = []
     multipliers: list[float] = []

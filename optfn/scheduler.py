@@ -27,13 +27,15 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from optfn.errors import ConfigError, SpecTypeError, StateError
+from optfn.errors import ConfigError, SpecError, SpecTypeError, StateError
 from optfn.io import from_dict, is_plain, to_dict
-from optfn.schedules import Schedule, lr_curve, lr_lambda
+from optfn.schedules import Constant, HyperSchedules, Schedule, lr_curve, lr_lambda
+from optfn.schedules.hyper import BOUNDED_KEYS
 from optfn.specs.checks import in_range, is_int, is_real
 from optfn.specs.render import brief, show
 
 __all__ = [
+    "HyperScheduleLR",
     "ScheduleLR",
     "is_lr",
     "make_scheduler",
@@ -58,11 +60,34 @@ _STATE_KEYS = frozenset(
         "verbose",
     }
 )
-#: Attributes of ScheduleLR that are caches, never state.
-_CACHE_KEYS = ("_block", "_block_start")
+#: Attributes of ScheduleLR that are caches or fixed at construction, never state.
+_CACHE_KEYS = ("_block", "_block_start", "_hyper_blocks", "_targets")
 
 
-def schedule_record(schedule: Schedule) -> dict[str, Any]:
+class _Blocks:
+    """A schedule's multipliers looked up from blocks of ``_BLOCK`` steps (one ``lr_curve``
+    call per block, equal to ``lr_lambda`` bit for bit); huge steps are evaluated alone."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self.scalar = lr_lambda(schedule)
+        self.values: list[float] = []
+        self.start = 0
+
+    def at(self, step: Any) -> float:
+        if type(step) is int and 0 <= step < _BLOCK_LIMIT:
+            i = step - self.start
+            if not 0 <= i < len(self.values):
+                self.values, self.start, i = (
+                    lr_curve(self.schedule, _BLOCK, start=step).tolist(),
+                    step,
+                    0,
+                )
+            return self.values[i]
+        return self.scalar(step)  # huge or invalid steps: the checked scalar form
+
+
+def schedule_record(schedule: Schedule | HyperSchedules) -> dict[str, Any]:
     """The schedule as optfn's serialized form (:func:`optfn.to_dict`): tagged plain data.
 
     It holds only dicts, lists, numbers and strings, which is what
@@ -83,7 +108,7 @@ def _render(record: Any) -> str:
     schedule."""
     if is_plain(record):
         try:
-            return brief(from_dict(record, Schedule), 300)
+            return brief(from_dict(record), 300)
         except (ConfigError, TypeError, ValueError):
             pass
     return brief(record)
@@ -112,6 +137,8 @@ class ScheduleLR(LambdaLR):
     """
 
     schedule: Schedule
+    #: Every key a state of this class may hold.
+    _state_keys: frozenset[str] = _STATE_KEYS
 
     def __init__(
         self, optimizer: torch.optim.Optimizer, schedule: Schedule, last_epoch: int = -1
@@ -147,15 +174,23 @@ class ScheduleLR(LambdaLR):
         m = self._multiplier(self.last_epoch)
         return [base_lr * m for base_lr in self.base_lrs]
 
+    def _record(self) -> dict[str, Any]:
+        """What the state records as the schedule (plain data)."""
+        return schedule_record(self.schedule)
+
     def state_dict(self) -> dict[str, Any]:
         """``LambdaLR``'s state plus ``"schedule"``: the schedule as plain data."""
         state = {k: x for k, x in super().state_dict().items() if k not in _CACHE_KEYS}
-        state["schedule"] = schedule_record(self.schedule)
+        state["schedule"] = self._record()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state saved by a ``ScheduleLR`` running the same schedule, else ``ValueError``."""
         self.check_state_dict(state_dict)
+        self._load(state_dict)
+
+    def _load(self, state_dict: Mapping[str, Any]) -> None:
+        """Load a checked state (``LambdaLR``'s part) and set the groups' LRs for its step."""
         rest = {k: x for k, x in state_dict.items() if k != "schedule" and k not in _CACHE_KEYS}
         super().load_state_dict(rest)
         for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
@@ -172,10 +207,10 @@ class ScheduleLR(LambdaLR):
 
         Changes nothing: :func:`optfn.restore` calls it before loading anything.
         """
-        where = "ScheduleLR.state_dict"
+        where = f"{type(self).__name__}.state_dict"
         if not isinstance(state_dict, Mapping):
             raise StateError(f"{where}: must be a dict, got {type(state_dict).__name__}")
-        mine = schedule_record(self.schedule)
+        mine = self._record()
         if "schedule" not in state_dict:
             raise StateError(
                 f"{where}: has no 'schedule' record (not saved by a ScheduleLR?), "
@@ -192,7 +227,7 @@ class ScheduleLR(LambdaLR):
                 f"scheduler runs {_render(mine)}; build the scheduler with the saved schedule "
                 "to resume"
             )
-        unknown = sorted(map(repr, state_dict.keys() - _STATE_KEYS))
+        unknown = sorted(map(repr, state_dict.keys() - self._state_keys))
         if unknown:
             raise StateError(f"{where}: unknown key(s) {', '.join(unknown)[:200]}")
         n_groups = len(self.optimizer.param_groups)
@@ -236,6 +271,233 @@ class ScheduleLR(LambdaLR):
             raise StateError(f"{where}['_last_lr']: must be a list of LRs, got {show(last_lr)}")
 
 
+class HyperScheduleLR(ScheduleLR):
+    """A :class:`ScheduleLR` for a :class:`~optfn.schedules.HyperSchedules`: every scheduled
+    key of every targeted group is ``base · λ_key(s)`` at each step.
+
+    The LR is scheduled as :class:`ScheduleLR` does (multiplier 1 where ``lr`` has no schedule
+    or its route excludes the group). For ``weight_decay``, ``momentum``, ``beta1`` and
+    ``beta2`` the base is the group's value when the scheduler is built, kept in the group as
+    ``initial_<key>`` (as torch keeps ``initial_lr``) and in the state as ``base_hyper``. A key
+    that no targeted group holds is refused at construction, naming the key and the optimizer.
+    A momentum or beta that would leave [0, 1) (only a schedule of your own can do that) is
+    refused at the step it would, before anything is set.
+
+    ``state_dict()`` records the whole :class:`~optfn.schedules.HyperSchedules`;
+    ``load_state_dict`` refuses a state saved under different schedules and sets every key for
+    the loaded step, so a resumed run gets the values of an uninterrupted one.
+
+    >>> import torch
+    >>> from optfn.schedules import HyperSchedules, LinearDecay, Ramp
+    >>> from optfn.scheduler import make_scheduler
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.9)
+    >>> sched = make_scheduler(opt, HyperSchedules(
+    ...     lr=LinearDecay(decay_steps=4), momentum=Ramp(steps=2, start_scale=0.5)))
+    >>> opt.param_groups[0]["momentum"]
+    0.45
+    >>> opt.step(); sched.step(); opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"]
+    (0.75, 0.675)
+    """
+
+    hyper: HyperSchedules
+    _state_keys = _STATE_KEYS | {"base_hyper"}
+
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, hyper: HyperSchedules, last_epoch: int = -1
+    ) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise SpecTypeError(
+                "HyperScheduleLR",
+                "optimizer",
+                f"must be a torch.optim.Optimizer, got {show(optimizer)}",
+            )
+        if not isinstance(hyper, HyperSchedules):
+            raise SpecTypeError(
+                "HyperScheduleLR",
+                "hyper",
+                f"must be a HyperSchedules, got {brief(hyper)} ({type(hyper).__name__})",
+            )
+        self.hyper = hyper
+        self._targets = _targets(optimizer, hyper)
+        groups = optimizer.param_groups
+        self.base_hyper: dict[str, list[float | None]] = {}
+        for key, indices in self._targets.items():
+            if key == "lr":
+                continue
+            bases: list[float | None] = [None] * len(groups)
+            for i in indices:
+                bases[i] = _base(groups[i], key, last_epoch)
+            self.base_hyper[key] = bases
+        self._hyper_blocks = {
+            key: _Blocks(sched) for key, sched in hyper.scheduled().items() if key != "lr"
+        }
+        super().__init__(optimizer, hyper.lr or Constant(), last_epoch)
+
+    def _record(self) -> dict[str, Any]:
+        return schedule_record(self.hyper)
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        """``[base_lr · λ_lr(last_epoch)]`` for the groups ``lr`` targets, ``base_lr`` else."""
+        m = self._multiplier(self.last_epoch)
+        lr_groups = self._targets.get("lr")
+        if lr_groups is None or len(lr_groups) == len(self.base_lrs):
+            return [base_lr * m for base_lr in self.base_lrs]
+        chosen = set(lr_groups)
+        return [b * m if i in chosen else b for i, b in enumerate(self.base_lrs)]
+
+    def step(self, epoch: int | None = None) -> None:
+        """Step the LR (as ``LambdaLR``) and set every other scheduled key for the new step."""
+        if epoch is None:
+            super().step()
+        else:
+            super().step(epoch)  # torch's deprecated form
+        self._apply_hyper()
+
+    def _apply_hyper(self) -> None:
+        step = self.last_epoch
+        values: list[tuple[int, str, float]] = []
+        for key, blocks in self._hyper_blocks.items():
+            m = blocks.at(step)
+            for i in self._targets[key]:
+                base = self.base_hyper[key][i]
+                assert base is not None
+                value = base * m
+                if key in BOUNDED_KEYS and not 0.0 <= value < 1.0:
+                    raise SpecError(
+                        "HyperSchedules",
+                        key,
+                        f"at step {step} param group {i} would get {key} = {value!r} "
+                        f"({base!r} x multiplier {m!r}), outside [0, 1); a {key} schedule's "
+                        "multiplier must stay in [0, 1] (optfn's shapes do)",
+                    )
+                values.append((i, key, value))
+        groups = self.optimizer.param_groups
+        for i, key, value in values:  # checked everything, now set everything
+            _set(groups[i], key, value)
+
+    def state_dict(self) -> dict[str, Any]:
+        """:class:`ScheduleLR`'s state (with the whole HyperSchedules as ``"schedule"``) plus
+        ``"base_hyper"``: each key's base value per group."""
+        state = super().state_dict()
+        state.pop("hyper", None)
+        state["base_hyper"] = {k: list(v) for k, v in self.base_hyper.items()}
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state saved by a ``HyperScheduleLR`` running the same schedules (else a
+        :class:`~optfn.errors.StateError`) and set every scheduled key for the loaded step."""
+        self.check_state_dict(state_dict)
+        self._load({k: x for k, x in state_dict.items() if k != "base_hyper"})
+        self.base_hyper = {k: list(v) for k, v in state_dict["base_hyper"].items()}
+        self._apply_hyper()
+
+    def check_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """:meth:`ScheduleLR.check_state_dict`, and ``base_hyper`` holds a base value for
+        exactly the groups each key targets here. Changes nothing."""
+        super().check_state_dict(state_dict)
+        where = "HyperScheduleLR.state_dict['base_hyper']"
+        saved = state_dict.get("base_hyper")
+        if not isinstance(saved, Mapping) or set(saved) != set(self.base_hyper):
+            raise StateError(
+                f"{where}: must map {sorted(self.base_hyper)} to per-group base values, "
+                f"got {show(saved)}"
+            )
+        for key, mine in self.base_hyper.items():
+            theirs = saved[key]
+            if not isinstance(theirs, list | tuple) or len(theirs) != len(mine):
+                raise StateError(
+                    f"{where}[{key!r}]: must be a list of {len(mine)} entries, got {show(theirs)}"
+                )
+            for i, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+                if (a is None) != (b is None) or (
+                    b is not None and not (is_real(b) and in_range(b, 0.0))
+                ):
+                    want = "nothing (the group is not scheduled)" if a is None else "a number >= 0"
+                    raise StateError(f"{where}[{key!r}][{i}]: expected {want}, got {show(b)}")
+
+
+_INITIAL = {k: f"initial_{k}" for k in ("weight_decay", "momentum", "beta1", "beta2")}
+
+
+def _read(group: Mapping[str, Any], key: str) -> Any:
+    if key in ("beta1", "beta2"):
+        betas = group.get("betas")
+        if isinstance(betas, list | tuple) and len(betas) == 2:
+            return betas[0 if key == "beta1" else 1]
+        return None
+    return group.get(key)
+
+
+def _holds(group: Mapping[str, Any], key: str) -> bool:
+    return key == "lr" or _read(group, key) is not None
+
+
+def _base(group: dict[str, Any], key: str, last_epoch: int) -> float:
+    """The group's base value of ``key``: its ``initial_<key>``, set now when starting."""
+    name = _INITIAL[key]
+    if last_epoch == -1:
+        group.setdefault(name, float(_read(group, key)))
+    elif name not in group:
+        raise StateError(
+            f"HyperScheduleLR: param group has no {name!r}; build the scheduler with "
+            "last_epoch=-1 first (as torch requires initial_lr)"
+        )
+    value = group[name]
+    if not (is_real(value) and in_range(value, 0.0)):
+        raise SpecError("HyperScheduleLR", name, f"must be a number >= 0, got {show(value)}")
+    return float(value)
+
+
+def _set(group: dict[str, Any], key: str, value: float) -> None:
+    if key in ("beta1", "beta2"):
+        i = 0 if key == "beta1" else 1
+        betas = list(group["betas"])
+        if isinstance(betas[i], torch.Tensor):
+            betas[i].fill_(value)
+        else:
+            betas[i] = value
+        group["betas"] = tuple(betas)
+    elif isinstance(group.get(key), torch.Tensor):
+        group[key].fill_(value)
+    else:
+        group[key] = value
+
+
+def _targets(optimizer: torch.optim.Optimizer, hyper: HyperSchedules) -> dict[str, list[int]]:
+    """``{key: indices of the groups it sets}``: groups of its route (if restricted) that hold
+    the key. A key that sets no group is an error naming the key and the optimizer."""
+    groups = optimizer.param_groups
+    name = type(optimizer).__name__
+    out: dict[str, list[int]] = {}
+    for key in hyper.scheduled():
+        route = hyper.route_of(key)
+        if route is not None:
+            routes = sorted({str(g.get("route")) for g in groups if "route" in g})
+            if route not in routes:
+                raise SpecError(
+                    "HyperSchedules",
+                    f"routes[{key!r}]",
+                    f"no param group of {name} has route {route!r} "
+                    f"(its routes: {', '.join(map(repr, routes)) or 'none'})",
+                )
+        chosen = [
+            i
+            for i, g in enumerate(groups)
+            if (route is None or g.get("route") == route) and _holds(g, key)
+        ]
+        if not chosen:
+            held = sorted({k for g in groups for k in g if k not in ("params", "param_names")})
+            hint = " (Adam's first-moment decay is beta1)" if key == "momentum" else ""
+            raise SpecError(
+                "HyperSchedules",
+                key,
+                f"no param group of {name}{f' on route {route!r}' if route else ''} holds "
+                f"{key!r}{hint}; its groups hold {', '.join(held)}",
+            )
+        out[key] = chosen
+    return out
+
+
 def is_lr(x: object) -> bool:
     """A learning rate as a state holds one: a finite number >= 0, or such a 0-D tensor.
 
@@ -248,8 +510,12 @@ def is_lr(x: object) -> bool:
     return is_real(x) and in_range(x, 0.0)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule) -> ScheduleLR:
-    """A torch LR scheduler for ``schedule``: ``lr_g(s) = base_lr_g · lr_lambda(schedule)(s)``.
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: Schedule | HyperSchedules
+) -> ScheduleLR:
+    """A torch LR scheduler for ``schedule``: ``lr_g(s) = base_lr_g · lr_lambda(schedule)(s)``;
+    for a :class:`~optfn.schedules.HyperSchedules`, a :class:`HyperScheduleLR` that sets every
+    scheduled hyper-parameter the same way.
 
     Step it once per optimizer step (after ``optimizer.step()``). See :class:`ScheduleLR`.
 
@@ -261,4 +527,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule) -> Sche
     >>> opt.step(); sched.step(); sched.get_last_lr()
     [0.5]
     """
+    if isinstance(schedule, HyperSchedules):
+        return HyperScheduleLR(optimizer, schedule)
     return ScheduleLR(optimizer, schedule)

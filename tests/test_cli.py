@@ -138,9 +138,10 @@ def test_validate_ok_and_bad(config_file: Path, capsys: pytest.CaptureFixture[st
         "  optimizer.lr: unknown key (did you mean 'learning_rate'?)",
         "  rules.lr_scales['head']: must be finite and > 0, got -5.0",
         "  schedule.pieces[0].type: unknown type 'LinearWarmup'; allowed: 'constant', "
-        "'cosine_decay', 'cosine_restarts', 'exponential_decay', 'inverse_sqrt', 'join', "
-        "'linear_decay', 'linear_warmup', 'multi_step_decay', 'polynomial_decay', "
-        "'warmup_cosine', 'warmup_stable_decay'",
+        "'cosine_decay', 'cosine_restarts', 'cyclic', 'cyclic_momentum', 'exponential_decay', "
+        "'inverse_sqrt', 'join', 'linear_decay', 'linear_warmup', 'multi_step_decay', "
+        "'one_cycle', 'one_cycle_momentum', 'polynomial_decay', 'ramp', 'warmup_cosine', "
+        "'warmup_stable_decay'",
         "  schedule.pieces[1].warmup_steps: must be an integer in [0, 9007199254740992], got -5",
         "  schedule.pieces[1].total_steps: must be an integer in [1, 9007199254740992], got 0",
         "  schedule.boundaries[0]: must be an integer, got 100.0 (float)",

@@ -23,13 +23,18 @@ from optfn.schedules import (
     Constant,
     CosineDecay,
     CosineRestarts,
+    Cyclic,
+    CyclicMomentum,
     ExponentialDecay,
     InverseSqrt,
     Join,
     LinearDecay,
     LinearWarmup,
     MultiStepDecay,
+    OneCycle,
+    OneCycleMomentum,
     PolynomialDecay,
+    Ramp,
     Schedule,
     WarmupCosine,
     WarmupStableDecay,
@@ -109,7 +114,43 @@ def facts(s: Schedule) -> Facts:
         drop = {"linear": 1 / d, "cosine": math.pi / 2 / d, "1-sqrt": d**-0.5}[s.decay_shape]
         slope = max(1 / max(1, s.warmup_steps), (1 - a) * drop)
         return Facts(s.warmup_steps, s.warmup_steps, s.total_steps, a, slope)
+    if isinstance(s, Ramp):
+        a, e, n = s.start_scale, s.end_scale, s.steps
+        per_step = (math.pi / 2 if s.shape == "cosine" else 1.0) / n
+        # a rising ramp is checked by test_ramp_endpoints_and_direction (it need not end on 1)
+        return Facts(0, 0 if a >= e else None, n, e, abs(e - a) * per_step)
+    if isinstance(s, OneCycle | OneCycleMomentum):
+        return _one_cycle_facts(s)
+    if isinstance(s, Cyclic | CyclicMomentum):
+        up = s.step_size_up
+        down = up if s.step_size_down is None else s.step_size_down
+        b = s.min_lr_scale if isinstance(s, Cyclic) else s.base_momentum / s.max_momentum
+        return Facts(0, None, None, b, (1 - b) * (1 / min(up, down) + (1 - s.gamma)))
     raise AssertionError(f"no facts for {s!r}")
+
+
+def _one_cycle_facts(s: OneCycle | OneCycleMomentum) -> Facts:
+    """torch's phases: ends at pct·T - 1 (, 2·pct·T - 2), T - 1; levels as torch's."""
+    total, p = s.total_steps, s.pct_start
+    ends = [p * total - 1.0, *([2 * p * total - 2.0] if s.three_phase else []), total - 1.0]
+    if isinstance(s, OneCycle):
+        initial = 1 / s.div_factor
+        final = initial / s.final_div_factor
+        levels = [initial, 1.0, initial, final] if s.three_phase else [initial, 1.0, final]
+    else:
+        low = s.base_momentum / s.max_momentum
+        levels = [1.0, low, 1.0, 1.0] if s.three_phase else [1.0, low, 1.0]
+    per = math.pi / 2 if s.anneal_strategy == "cos" else 1.0
+    starts = [0.0, *ends[:-1]]
+    slope = max(
+        abs(levels[i + 1] - levels[i]) * per / (ends[i] - starts[i]) for i in range(len(ends))
+    )
+    peak = math.floor(ends[0]) + 1
+    if isinstance(s, OneCycle):  # up to the peak, then down to the floor
+        # torch's linear anneal cancels near a tiny end: within 1e-15 of the peak (documented)
+        # (its rise need not end on exactly 1: the torch parity tests check the shape there)
+        return Facts(0, peak, None, final - 1e-15, slope * (1 + 1e-9))
+    return Facts(0, None, None, min(levels), slope * (1 + 1e-9))
 
 
 def ulps(a: float, b: float) -> float:
@@ -193,7 +234,9 @@ def test_no_jump_larger_than_the_shapes_own_slope(s: Schedule) -> None:
 def test_endpoints_exact_and_held_forever(s: Schedule) -> None:
     fx = facts(s)
     f = lr_lambda(s)
-    if fx.decay_start is not None and not isinstance(s, (InverseSqrt, WarmupCosine)):
+    if fx.decay_start is not None and not isinstance(
+        s, (InverseSqrt, WarmupCosine, Ramp, OneCycle)
+    ):
         assert f(fx.decay_start) == 1.0  # a decay starts on exactly 1.0
     if fx.end is None:
         return
@@ -205,6 +248,17 @@ def test_endpoints_exact_and_held_forever(s: Schedule) -> None:
         assert expected == fx.floor
     assert np.all(curve[fx.end :] == expected)
     assert all(f(step) == expected for step in HUGE_STEPS)
+
+
+@settings(max_examples=100, deadline=None)
+@given(one_shape("ramp"))
+def test_ramp_endpoints_and_direction(s: Ramp) -> None:
+    a, e, n = s.start_scale, s.end_scale, s.steps
+    curve = lr_curve(s, n + 20)
+    assert curve[0] == a and np.all(curve[n:] == e)  # exact at both ends, then held
+    d = np.diff(curve[: n + 1])
+    assert np.all(d >= 0) if a <= e else np.all(d <= 0)
+    assert np.all(curve >= min(a, e)) and np.all(curve <= max(a, e))
 
 
 @settings(max_examples=60, deadline=None)
@@ -423,7 +477,7 @@ SCHEDULE_CLASSES = [
 
 
 def test_every_shape_is_exported_frozen_and_keyword_only() -> None:
-    assert len(SCHEDULE_CLASSES) == 12
+    assert len(SCHEDULE_CLASSES) == 17
     for cls in SCHEDULE_CLASSES:
         assert all(a.kw_only for a in attrs.fields(cls)), cls
         assert cls.__setattr__ is not object.__setattr__  # frozen

@@ -63,6 +63,7 @@ STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "layer_decay": strategies.layer_decays(),
     "muon_routing": strategies.muon_routings(),
     "param_rules": param_rules,
+    "hyper_schedules": strategies.hyper_schedules(schedules),
     "optim_config": optim_configs,
 }
 

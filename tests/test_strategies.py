@@ -46,7 +46,15 @@ from optfn import (
     to_toml,
 )
 from optfn.io import SpecRegistry
-from optfn.schedules import MAX_STEPS, CosineDecay
+from optfn.schedules import (
+    MAX_STEPS,
+    CosineDecay,
+    Cyclic,
+    CyclicMomentum,
+    OneCycle,
+    OneCycleMomentum,
+    Ramp,
+)
 from optfn.strategies import (
     OPTIMIZER_KINDS,
     SCHEDULE_KINDS,
@@ -197,6 +205,12 @@ def span(s: Schedule) -> int:
         return s.steps_per_epoch
     if isinstance(s, MultiStepDecay):
         return s.boundaries[-1]
+    if isinstance(s, (OneCycle, OneCycleMomentum)):
+        return s.total_steps
+    if isinstance(s, (Cyclic, CyclicMomentum)):
+        return max(s.step_size_up, s.step_size_down or 0)
+    if isinstance(s, Ramp):
+        return s.steps
     assert isinstance(s, Constant), s
     return 0
 
@@ -216,7 +230,8 @@ def test_schedule_specs_respect_their_bounds(data: st.DataObject) -> None:
     max_total_steps = data.draw(st.integers(1, 60) | st.integers(1, MAX_STEPS))
     max_depth, max_pieces = data.draw(st.integers(0, 3)), data.draw(st.integers(1, 5))
     shapes = [k for k in kinds if k != "join"]
-    if not shapes or (shapes == ["cosine_restarts"] and max_total_steps < 2):
+    needs_two = {"cosine_restarts", "one_cycle", "one_cycle_momentum"}
+    if not shapes or (set(shapes) <= needs_two and max_total_steps < 2):
         with pytest.raises(ValueError, match=r"kinds: a join needs pieces|too few"):
             schedule_specs(kinds=kinds, max_total_steps=max_total_steps)
         return

@@ -133,35 +133,47 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
-    """``optfn curve``: the LR curve of a schedule or config, plotted, or as CSV/PNG."""
-    from optfn.schedules import lr_curve
+    """``optfn curve``: the LR curve of a schedule or config (or every curve of a
+    HyperSchedules), plotted, or as CSV/PNG."""
+    from optfn.schedules import HyperSchedules, hyper_curves, lr_curve
 
     check_steps(args.steps)
     schedule, base_lr = schedule_of(load(args.file), args.file)
-    mult = lr_curve(schedule, args.steps)
-    values = mult * base_lr if base_lr is not None else mult
-    label = "lr" if base_lr is not None else "multiplier"
+    title = type(schedule).__name__
+    columns: dict[str, Any]  # CSV column -> values; the plotted ones are `panels`
+    if isinstance(schedule, HyperSchedules):
+        # multipliers of each group's own base value (groups differ: no one base to show)
+        columns = {f"{k}_multiplier": c for k, c in hyper_curves(schedule, args.steps).items()}
+        panels = columns
+    else:
+        mult = lr_curve(schedule, args.steps)
+        columns = {"multiplier": mult}
+        if base_lr is not None:
+            columns["lr"] = mult * base_lr
+        panels = {"lr" if base_lr is not None else "multiplier": columns.get("lr", mult)}
     out = console()
     if args.csv:
         with user_file(args.csv, "write"), open(args.csv, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["step", "multiplier", *(["lr"] if base_lr is not None else [])])
-            for s, m in enumerate(mult):
-                w.writerow([s, repr(float(m)), *([repr(float(m * base_lr))] if base_lr else [])])
+            w.writerow(["step", *columns])
+            values = list(columns.values())
+            for s in range(args.steps):
+                w.writerow([s, *(repr(float(c[s])) for c in values)])
         out.print(f"wrote {args.csv}")
     if args.png:
-        write_png(args.png, values, label, title=type(schedule).__name__)
+        write_png(args.png, panels, title=title)
         out.print(f"wrote {args.png}")
     if not args.csv and not args.png:
-        out.print(f"{type(schedule).__name__}: {label} over {args.steps} steps")
-        out.print(terminal_plot(values))
-        warm = getattr(schedule, "warmup_steps", None)
-        points = [("start", 0)]
-        if isinstance(warm, int) and 0 < warm <= args.steps:
-            points.append(("warmup end", warm - 1))
-        points += [("midpoint", (args.steps - 1) // 2), ("end", args.steps - 1)]
-        for what, s in points:
-            out.print(f"  {what:>10} (step {s}): {label} = {float(values[s]):.6g}")
+        for label, values in panels.items():
+            out.print(f"{title}: {label} over {args.steps} steps")
+            out.print(terminal_plot(values))
+            warm = getattr(schedule, "warmup_steps", None)
+            points = [("start", 0)]
+            if isinstance(warm, int) and 0 < warm <= args.steps:
+                points.append(("warmup end", warm - 1))
+            points += [("midpoint", (args.steps - 1) // 2), ("end", args.steps - 1)]
+            for what, s in points:
+                out.print(f"  {what:>10} (step {s}): {label} = {float(values[s]):.6g}")
     return 0
 
 
@@ -185,7 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from optfn.demo import ScoringModel, save_demo_checkpoint, train
     from optfn.io import save_config
-    from optfn.schedules import lr_curve
+    from optfn.schedules import lr_curve, lr_schedule_of
 
     check_steps(args.steps)
     spec = load(args.config)
@@ -224,7 +236,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         save_config(config, out_dir / "config.toml")
     with user_file(out_dir / "checkpoint.pt", "write"):
         save_demo_checkpoint(out_dir / "checkpoint.pt", config, result, extra={"seed": args.seed})
-    curve = lr_curve(config.schedule, args.steps) * float(config.optimizer.learning_rate)
+    lr = float(config.optimizer.learning_rate)
+    curve = lr_curve(lr_schedule_of(config.schedule), args.steps) * lr
     with user_file(out_dir / "lr_curve.csv", "write"):
         with open(out_dir / "lr_curve.csv", "w", newline="") as f:
             w = csv.writer(f)
@@ -232,7 +245,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             w.writerows((s, repr(float(v))) for s, v in enumerate(curve))
     wrote = ["config.toml", "checkpoint.pt", "lr_curve.csv"]
     try:
-        write_png(str(out_dir / "lr_curve.png"), curve, "lr", "demo LR schedule")
+        write_png(str(out_dir / "lr_curve.png"), {"lr": curve}, "demo LR schedule")
         wrote.append("lr_curve.png")
     except UserError as exc:
         out.print(f"[yellow]note:[/] {exc}")

@@ -28,7 +28,7 @@ from rich.console import Console
 
 from optfn.config import OptimConfig
 from optfn.errors import OptfnError
-from optfn.schedules import Schedule
+from optfn.schedules import HyperSchedules, Schedule
 from optfn.specs.optimizers import OptimizerSpecification
 from optfn.specs.render import brief, escaped
 
@@ -98,9 +98,10 @@ def as_config(spec: Any, source: str) -> OptimConfig:
     )
 
 
-def schedule_of(spec: Any, source: str) -> tuple[Schedule, float | None]:
-    """The schedule in a file (a schedule alone, or a config's), and the base LR if known."""
-    if isinstance(spec, Schedule):
+def schedule_of(spec: Any, source: str) -> tuple[Schedule | HyperSchedules, float | None]:
+    """The schedule in a file (a schedule or HyperSchedules alone, or a config's), and the base
+    LR if known."""
+    if isinstance(spec, Schedule | HyperSchedules):
         return spec, None
     if isinstance(spec, OptimConfig):
         return spec.schedule, float(spec.optimizer.learning_rate)

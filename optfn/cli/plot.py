@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from optfn.cli.load import UserError, user_file
@@ -35,8 +35,9 @@ def terminal_plot(values: Sequence[float] | Any, width: int = 64, height: int = 
     return "\n".join(rows)
 
 
-def write_png(path: str, values: Any, label: str, title: str) -> None:
-    """Plot ``values`` against the step into the PNG file ``path`` (needs matplotlib)."""
+def write_png(path: str, panels: Mapping[str, Any], title: str) -> None:
+    """Plot each of ``panels`` ({label: values}) against the step, one panel each, stacked,
+    into the PNG file ``path`` (needs matplotlib)."""
     try:
         import matplotlib
 
@@ -46,12 +47,14 @@ def write_png(path: str, values: Any, label: str, title: str) -> None:
         raise UserError(
             "--png needs matplotlib: pip install 'optfn[plot]' (or use --csv)"
         ) from None
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
-    ax.plot(range(len(values)), values, lw=1.6)
-    ax.set_xlabel("step")
-    ax.set_ylabel(label if label != "lr" else "lr (learning_rate x multiplier)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
+    n = len(panels)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 1.2 + 2.0 * n), dpi=110, sharex=True, squeeze=False)
+    for ax, (label, values) in zip(axes[:, 0], panels.items(), strict=True):
+        ax.plot(range(len(values)), values, lw=1.6)
+        ax.set_ylabel(label if label != "lr" else "lr (learning_rate x multiplier)")
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("step")
+    axes[0, 0].set_title(title)
     fig.tight_layout()
     try:
         with user_file(path, "write"):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -190,7 +191,14 @@ def _family_hook(conv: cattrs.Converter, registry: SpecRegistry) -> Callable[[An
 
 def pick_class(registry: SpecRegistry, val: Any, base: type) -> type:
     """The registered class below ``base`` that ``val``'s ``"type"`` tag names (exactly)."""
-    allowed = registry.members(base)
+    return pick_from(registry.members(base), val, base)
+
+
+def pick_from(allowed: Mapping[str, type], val: Any, base: Any) -> type:
+    """The class of ``allowed`` (by tag) that ``val``'s ``"type"`` tag names (exactly)."""
+    name = getattr(base, "__name__", None) or " | ".join(
+        getattr(a, "__name__", str(a)) for a in get_args(base)
+    )
     choices = ", ".join(repr(t) for t in sorted(allowed))
     if not isinstance(val, Mapping):
         raise TypeError(f"must be a table/mapping with a 'type' key, got {_show(val)}")
@@ -200,7 +208,7 @@ def pick_class(registry: SpecRegistry, val: Any, base: type) -> type:
         exc = ValueError(f"unknown type {brief(val[TAG_KEY])}; allowed: {choices}")
     else:
         return allowed[val[TAG_KEY]]
-    raise ClassValidationError(f"While structuring {base.__name__}", [_noted(exc, TAG_KEY)], base)
+    raise ClassValidationError(f"While structuring {name}", [_noted(exc, TAG_KEY)], base)
 
 
 def make_converter(registry: SpecRegistry) -> cattrs.Converter:
@@ -273,6 +281,28 @@ def make_converter(registry: SpecRegistry) -> cattrs.Converter:
         out: dict[str, Any] = conv.unstructure(obj, type(obj))
         return {TAG_KEY: tag, **out}
 
+    def spec_union(t: Any) -> tuple[type, ...] | None:
+        """The members of a union of two or more spec classes or families, else ``None``."""
+        if get_origin(t) not in (Union, UnionType):
+            return None
+        members = tuple(a for a in get_args(t) if a is not type(None))
+        if len(members) < 2 or not all(m in FAMILIES or is_spec(m) for m in members):
+            return None
+        return members
+
+    def structure_union(val: Any, typ: Any) -> Any:
+        if val is None and type(None) in get_args(typ):
+            return None
+        allowed: dict[str, type] = {}
+        for m in spec_union(typ) or ():
+            if m in FAMILIES:
+                allowed.update(registry.members(m))
+            elif (tag := registry.tag_of(m)) is not None:
+                allowed[tag] = m
+        return conv.structure(val, pick_from(allowed, val, typ))
+
+    conv.register_structure_hook_func(lambda t: spec_union(t) is not None, structure_union)
+    conv.register_unstructure_hook_func(lambda t: spec_union(t) is not None, unstructure_member)
     conv.register_structure_hook_factory(is_spec, lambda cls: _spec_hook(conv, registry, cls))
     conv.register_unstructure_hook_factory(is_spec, unstructure_fn)
     conv.register_structure_hook_func(lambda t: t in FAMILIES, _family_hook(conv, registry))

@@ -136,7 +136,7 @@ class SpecRegistry:
             obj = getattr(schedules, name)
             if isinstance(obj, type) and issubclass(obj, Schedule) and not isabstract(obj):
                 reg.register(obj)
-        for other in (LayerDecay, MuonRouting, ParamRules, OptimConfig):
+        for other in (LayerDecay, MuonRouting, ParamRules, schedules.HyperSchedules, OptimConfig):
             reg.register(other)
         return reg
 

@@ -7,7 +7,15 @@ from optfn.schedules.base import (
     DecayShape,
     Schedule,
 )
+from optfn.schedules.cycles import Cyclic, CyclicMomentum, OneCycle, OneCycleMomentum, Ramp
 from optfn.schedules.evaluate import lr_curve, lr_lambda
+from optfn.schedules.hyper import (
+    HYPER_KEYS,
+    HyperSchedules,
+    hyper_curves,
+    hyper_lambdas,
+    lr_schedule_of,
+)
 from optfn.schedules.join import Join, join_depth
 from optfn.schedules.shapes import (
     Constant,
@@ -24,24 +32,34 @@ from optfn.schedules.shapes import (
 )
 
 __all__ = [
+    "HYPER_KEYS",
     "MAX_CURVE_LENGTH",
     "MAX_JOIN_DEPTH",
     "MAX_STEPS",
     "Constant",
     "CosineDecay",
     "CosineRestarts",
+    "Cyclic",
+    "CyclicMomentum",
     "DecayShape",
     "ExponentialDecay",
+    "HyperSchedules",
     "InverseSqrt",
     "Join",
     "LinearDecay",
     "LinearWarmup",
     "MultiStepDecay",
+    "OneCycle",
+    "OneCycleMomentum",
     "PolynomialDecay",
+    "Ramp",
     "Schedule",
     "WarmupCosine",
     "WarmupStableDecay",
+    "hyper_curves",
+    "hyper_lambdas",
     "join_depth",
     "lr_curve",
     "lr_lambda",
+    "lr_schedule_of",
 ]

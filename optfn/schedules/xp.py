@@ -62,6 +62,7 @@ class MathNamespace:
     * ``pow(x, p)``: ``x ** p`` element-wise, either operand a float or (vector) an array;
     * ``maximum(a, b)``, ``minimum(a, b)``: element-wise, either operand a float;
     * ``full(x, value)``: ``value`` in ``x``'s shape (the float itself for a scalar ``x``);
+    * ``floor(t)``: the largest whole number ``<= t``, as a float, element-wise;
     * ``ratio(x, d)``: ``x / d`` for a whole count ``d``, as ``float(x) / float(d)`` (so a
       count beyond 2**53 rounds alike in both forms); past float64's range (scalar steps
       beyond 2**1023), Python's correctly rounded ``x / d``.
@@ -81,6 +82,7 @@ class MathNamespace:
     minimum: Callable[[Any, Any], Any]
     full: Callable[[Any, float], Any]
     ratio: Callable[[Any, int], Any]
+    floor: Callable[[Any], Any]
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class MathNamespace:
         minimum: Callable[[Any, Any], Any],
         full: Callable[[Any, float], Any],
         ratio: Callable[[Any, int], Any],
+        floor: Callable[[Any], Any],
     ) -> None:
         self.name = name
         self.vector = vector
@@ -106,6 +109,7 @@ class MathNamespace:
         self.minimum = minimum
         self.full = full
         self.ratio = ratio
+        self.floor = floor
 
     def __repr__(self) -> str:
         return f"MathNamespace({self.name!r})"
@@ -142,6 +146,10 @@ def _full(x: Any, value: float) -> float:
     return value
 
 
+def _floor(t: float) -> float:
+    return float(np.floor(t))  # inf stays inf (math.floor would raise)
+
+
 def _maximum(a: Any, b: Any) -> Any:
     return b if b > a else a  # builtin max(a, b), without its argument parsing
 
@@ -162,6 +170,7 @@ SCALAR = MathNamespace(
     minimum=_minimum,
     full=_full,
     ratio=_ratio,
+    floor=_floor,
 )
 
 
@@ -228,6 +237,11 @@ def _full_v(x: IntArray, value: float) -> FloatArray:
     return np.full(x.shape, value, dtype=np.float64)
 
 
+def _floor_v(t: FloatArray) -> FloatArray:
+    out: FloatArray = np.floor(t)
+    return out
+
+
 #: The vector namespace: ``x`` is an ``int64`` array, values are ``float64`` arrays.
 VECTOR = MathNamespace(
     "vector",
@@ -240,4 +254,5 @@ VECTOR = MathNamespace(
     minimum=_minimum_v,
     full=_full_v,
     ratio=_ratio_v,
+    floor=_floor_v,
 )

@@ -464,18 +464,20 @@ def to_tuple(v: Any) -> Any:
     return v
 
 
-def instance(cls: type) -> Validator:
-    """An instance of ``cls`` (a nested spec); the message names the field and the kind."""
+def instance(*classes: type) -> Validator:
+    """An instance of one of ``classes`` (a nested spec); the message names the field and the
+    kinds."""
+    kinds = " or ".join(c.__name__ for c in classes)
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
-        if not isinstance(v, cls):
+        if not isinstance(v, classes):
             raise SpecTypeError(
                 _owner(inst),
                 attr.name,
-                f"must be a {cls.__name__}, got {brief(v)} ({type(v).__name__})",
+                f"must be a {kinds}, got {brief(v)} ({type(v).__name__})",
             )
 
-    return Validator(f"instance({cls.__name__})", check)
+    return Validator(f"instance({kinds})", check)
 
 
 def instance_tuple(cls: type, *, min_len: int = 0) -> Validator:

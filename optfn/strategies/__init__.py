@@ -10,6 +10,7 @@ hypothesis is an optional dependency: ``pip install 'optfn[testing]'``.
   and yours from :func:`optfn.register_optimizer`; ``kinds=``, LR bounds);
 - :func:`schedule_specs`: every schedule shape and (nested) ``Join`` of them
   (``kinds=``, ``max_total_steps=``, ``max_depth=``); :func:`joins`: always a ``Join``;
+  :func:`hyper_schedules`: ``HyperSchedules`` of them;
 - :func:`param_rules`: ``ParamRules`` (with ``model``: rules that apply to that model),
   built from :func:`muon_routings` and :func:`layer_decays`;
 - :func:`configs`: ``OptimConfig`` (optimizer + rules + schedule);
@@ -43,19 +44,26 @@ except ImportError as exc:  # exercised by tests/test_strategies.py with hypothe
 
 from optfn.config import OptimConfig
 from optfn.optim.table import OPTIMIZERS
-from optfn.schedules import Join, Schedule
+from optfn.schedules import HyperSchedules, Join, Schedule
 from optfn.specs.optimizers import OptimizerSpecification
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 from optfn.strategies.configs import configs
 from optfn.strategies.models import modules
 from optfn.strategies.optimizers import OPTIMIZER_KINDS, optimizer_specs
 from optfn.strategies.rules import layer_decays, muon_routings, param_rules
-from optfn.strategies.schedules import _SCHEDULE_TAGS, SCHEDULE_KINDS, joins, schedule_specs
+from optfn.strategies.schedules import (
+    _SCHEDULE_TAGS,
+    SCHEDULE_KINDS,
+    hyper_schedules,
+    joins,
+    schedule_specs,
+)
 
 __all__ = [
     "OPTIMIZER_KINDS",
     "SCHEDULE_KINDS",
     "configs",
+    "hyper_schedules",
     "joins",
     "layer_decays",
     "modules",
@@ -94,6 +102,7 @@ def spec_strategies() -> dict[type, st.SearchStrategy[Any]]:
             LayerDecay: layer_decays(),
             MuonRouting: muon_routings(),
             ParamRules: param_rules(),
+            HyperSchedules: hyper_schedules(),
             OptimConfig: configs(),
         }
     )

@@ -17,6 +17,7 @@ from torch import nn
 
 from optfn.config import OptimConfig
 from optfn.schedules import (
+    HyperSchedules,
     Schedule,
 )
 from optfn.specs.optimizers import (
@@ -31,7 +32,7 @@ from optfn.strategies._args import (
 )
 from optfn.strategies.optimizers import optimizer_specs
 from optfn.strategies.rules import param_rules
-from optfn.strategies.schedules import schedule_specs
+from optfn.strategies.schedules import hyper_schedules, schedule_specs
 
 # ---- configs ---------------------------------------------------------------------------------
 
@@ -40,14 +41,16 @@ def configs(
     model: nn.Module | None = None,
     *,
     optimizers: st.SearchStrategy[OptimizerSpecification] | None = None,
-    schedules: st.SearchStrategy[Schedule] | None = None,
+    schedules: st.SearchStrategy[Schedule | HyperSchedules] | None = None,
     rules: st.SearchStrategy[ParamRules] | None = None,
 ) -> st.SearchStrategy[OptimConfig]:
     """Random valid :class:`~optfn.OptimConfig` s: an optimizer spec, rules and a schedule.
 
     Each part comes from the strategy given, by default :func:`optimizer_specs`,
     :func:`schedule_specs` and :func:`param_rules` (for ``model`` when one is given, so that
-    ``make_optimizer(model, cfg.optimizer, cfg.rules)`` succeeds). Pass your own to bound them:
+    ``make_optimizer(model, cfg.optimizer, cfg.rules)`` succeeds); the default schedules are
+    schedule shapes and :func:`hyper_schedules` of the LR alone (a key every optimizer's groups
+    hold). Pass your own to bound them:
     ``configs(model, schedules=schedule_specs(max_total_steps=50))``.
 
     >>> import torch
@@ -68,5 +71,9 @@ def configs(
         OptimConfig,
         optimizer=optimizer_specs() if optimizers is None else optimizers,
         rules=param_rules(model) if rules is None else rules,
-        schedule=schedule_specs() if schedules is None else schedules,
+        schedule=(
+            schedule_specs() | hyper_schedules(keys=("lr",), routes=())
+            if schedules is None
+            else schedules
+        ),
     )

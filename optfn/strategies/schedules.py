@@ -13,25 +13,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from optfn.errors import SpecError
 from optfn.io import SpecRegistry
 from optfn.schedules import (
+    HYPER_KEYS,
     MAX_JOIN_DEPTH,
     MAX_STEPS,
     Constant,
     CosineDecay,
     CosineRestarts,
+    Cyclic,
+    CyclicMomentum,
     ExponentialDecay,
+    HyperSchedules,
     InverseSqrt,
     Join,
     LinearDecay,
     LinearWarmup,
     MultiStepDecay,
+    OneCycle,
+    OneCycleMomentum,
     PolynomialDecay,
+    Ramp,
     Schedule,
     WarmupCosine,
     WarmupStableDecay,
@@ -113,6 +122,59 @@ def _wsd(draw: st.DrawFn, budget: int) -> WarmupStableDecay:
     )
 
 
+_PCTS = st.sampled_from([0.25, 0.3, 0.45, 0.6]) | st.floats(
+    0.0, 1.0, exclude_min=True, exclude_max=True
+)
+
+
+def _momenta(draw: st.DrawFn) -> tuple[float, float]:
+    hi = draw(st.sampled_from([0.9, 0.95, 0.99]) | st.floats(0.0, 1.0, exclude_min=True))
+    lo = draw(st.sampled_from([0.0, hi, hi * 0.85]) | st.floats(0.0, hi))
+    return lo, hi
+
+
+@st.composite
+def _one_cycle(draw: st.DrawFn, budget: int, momentum: bool) -> OneCycle | OneCycleMomentum:
+    common: dict[str, Any] = {
+        "total_steps": draw(st.integers(2, budget)),
+        "pct_start": draw(_PCTS),
+        "anneal_strategy": draw(st.sampled_from(["cos", "linear"])),
+        "three_phase": draw(st.booleans()),
+    }
+    try:
+        if momentum:
+            lo, hi = _momenta(draw)
+            return OneCycleMomentum(**common, base_momentum=lo, max_momentum=hi)
+        divs = st.sampled_from([1.0, 25.0, 1e4]) | st.floats(1.0, 1e6)
+        return OneCycle(**common, div_factor=draw(divs), final_div_factor=draw(divs))
+    except SpecError:  # a phase of no length for this total_steps and pct_start
+        reject()
+
+
+@st.composite
+def _cyclic(draw: st.DrawFn, budget: int, momentum: bool) -> Cyclic | CyclicMomentum:
+    common: dict[str, Any] = {
+        "step_size_up": draw(st.integers(1, budget)),
+        "step_size_down": draw(st.none() | st.integers(1, budget)),
+        "mode": draw(st.sampled_from(["triangular", "triangular2", "exp_range"])),
+        "gamma": draw(_GAMMAS),
+    }
+    if momentum:
+        lo, hi = _momenta(draw)
+        return CyclicMomentum(**common, base_momentum=lo, max_momentum=hi)
+    return Cyclic(**common, min_lr_scale=draw(_SCALES))
+
+
+@st.composite
+def _ramp(draw: st.DrawFn, budget: int) -> Ramp:
+    return Ramp(
+        steps=draw(st.integers(1, budget)),
+        start_scale=draw(_SCALES),
+        end_scale=draw(_SCALES),
+        shape=draw(st.sampled_from(["linear", "cosine"])),
+    )
+
+
 #: Per shape: the fewest steps it needs, and its strategy given the most steps it may use.
 _SHAPES: dict[type[Schedule], tuple[int, Callable[[int], st.SearchStrategy[Schedule]]]] = {
     Constant: (0, lambda b: st.just(Constant())),
@@ -126,6 +188,11 @@ _SHAPES: dict[type[Schedule], tuple[int, Callable[[int], st.SearchStrategy[Sched
     InverseSqrt: (1, _inverse_sqrt),
     CosineRestarts: (2, _cosine_restarts),
     WarmupStableDecay: (1, _wsd),
+    OneCycle: (2, lambda b: _one_cycle(b, False)),
+    OneCycleMomentum: (2, lambda b: _one_cycle(b, True)),
+    Cyclic: (1, lambda b: _cyclic(b, False)),
+    CyclicMomentum: (1, lambda b: _cyclic(b, True)),
+    Ramp: (1, _ramp),
 }
 _SCHEDULE_TAGS: dict[str, type[Schedule]] = {
     tag: cls
@@ -193,7 +260,7 @@ def _schedule_gen(
         raise SpecError(
             "",
             "max_total_steps",
-            f"{max_total_steps} is too few for {kinds!r} (cosine_restarts needs >= 2)",
+            f"{max_total_steps} is too few for {kinds!r} (cosine_restarts and one_cycle need >= 2)",
         )
     return _ScheduleGen(shapes, "join" in kinds, max_pieces), kinds
 
@@ -255,3 +322,45 @@ def joins(
     gen, _ = _schedule_gen(kinds, max_total_steps, max_depth, max_pieces)
     _check_int("max_depth", max_depth, 1)
     return gen.join(max_total_steps, max_depth)
+
+
+@st.composite
+def _hyper(
+    draw: st.DrawFn,
+    schedules: st.SearchStrategy[Schedule],
+    keys: tuple[str, ...],
+    routes: tuple[str, ...],
+) -> HyperSchedules:
+    chosen = draw(st.lists(st.sampled_from(keys), min_size=1, max_size=len(keys), unique=True))
+    picked = {k: draw(schedules) for k in chosen}
+    routed = draw(st.lists(st.sampled_from(chosen), unique=True, max_size=2)) if routes else []
+    return HyperSchedules(**picked, routes={k: draw(st.sampled_from(routes)) for k in routed})
+
+
+def hyper_schedules(
+    schedules: st.SearchStrategy[Schedule] | None = None,
+    *,
+    keys: Sequence[str] = HYPER_KEYS,
+    routes: Sequence[str] = ("muon", "adamw"),
+) -> st.SearchStrategy[HyperSchedules]:
+    """Random valid :class:`~optfn.HyperSchedules`: some of ``keys`` (default: all five), each
+    with a schedule from ``schedules`` (default :func:`schedule_specs`), up to two of them
+    restricted to one of ``routes`` (none if ``routes`` is empty). Which keys an optimizer's
+    groups hold is the optimizer's business: ``keys=("lr", "momentum")`` for SGD.
+
+    >>> from hypothesis import given, settings
+    >>> from optfn import hyper_curves
+    >>> from optfn.strategies import hyper_schedules, schedule_specs
+    >>> @settings(max_examples=20)
+    ... @given(hyper_schedules(schedule_specs(max_total_steps=50)))
+    ... def test_multipliers_in_unit_interval(hs):
+    ...     for curve in hyper_curves(hs, 60).values():
+    ...         assert ((0 <= curve) & (curve <= 1)).all()
+    >>> test_multipliers_in_unit_interval()
+    """
+    if schedules is not None and not isinstance(schedules, st.SearchStrategy):
+        raise SpecError("", "schedules", f"must be a hypothesis strategy, got {schedules!r}")
+    keys = _check_kinds(keys, HYPER_KEYS)
+    if isinstance(routes, str) or not all(isinstance(r, str) and r for r in routes):
+        raise SpecError("", "routes", f"must be a sequence of route names, got {routes!r}")
+    return _hyper(schedule_specs() if schedules is None else schedules, tuple(keys), tuple(routes))

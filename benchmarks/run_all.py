@@ -17,6 +17,7 @@ SCRIPTS = [
     "bench_optimizer_step",
     "bench_muon_step",
     "bench_scheduler_step",
+    "bench_hyper_schedules",
 ]
 
 

@@ -76,6 +76,20 @@ def test_bench_scheduler_step_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"optfn make_scheduler\s+\d+\.\d+ µs/step", out), out
 
 
+def test_bench_hyper_schedules_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_benchmark("bench_hyper_schedules")
+    assert bench.main(["--quick", "--steps", "500", "--curve-steps", "2000"]) == 0
+    out = capsys.readouterr().out
+    ratios = _ratios(_ratio_lines(out))
+    assert set(ratios) == {
+        "optfn / torch OneCycleLR per step (8 groups)",
+        "hyper_curves vs stepping OneCycleLR",
+    }, out
+    # the curves agree with torch's stepped values (to rounding)
+    m = re.search(r"max relative difference: lr (\S+), momentum (\S+)", out)
+    assert m and float(m.group(1)) <= 1e-12 and float(m.group(2)) <= 1e-12, out
+
+
 def test_bench_param_groups_quick(capsys: pytest.CaptureFixture[str]) -> None:
     bench = load_benchmark("bench_param_groups")
     assert bench.main(["--quick"]) == 0

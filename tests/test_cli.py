@@ -188,6 +188,32 @@ def test_curve_csv_equals_lr_curve_and_png_written(tmp_path: Path, config_file: 
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png_path.stat().st_size > 5000
 
 
+def test_curve_of_hyper_schedules_one_column_and_panel_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optfn import HyperSchedules, OneCycle, OneCycleMomentum, OptimConfig, SGDSpec, hyper_curves
+
+    hs = HyperSchedules(lr=OneCycle(total_steps=100), momentum=OneCycleMomentum(total_steps=100))
+    path = tmp_path / "hyper.toml"
+    save_config(OptimConfig(optimizer=SGDSpec(momentum=0.95), schedule=hs), path)
+    csv_path, png_path = tmp_path / "h.csv", tmp_path / "h.png"
+    args = ["curve", str(path), "--steps", "120", "--csv", str(csv_path), "--png", str(png_path)]
+    assert main(args) == 0
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["step", "lr_multiplier", "momentum_multiplier"]
+    curves = hyper_curves(hs, 120)
+    for key in ("lr", "momentum"):
+        got = np.array([float(r[f"{key}_multiplier"]) for r in rows])
+        assert np.array_equal(got, curves[key])
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    assert main(["curve", str(path), "--steps", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "HyperSchedules: lr_multiplier over 50 steps" in out
+    assert "HyperSchedules: momentum_multiplier over 50 steps" in out
+
+
 def test_curve_of_a_schedule_alone_in_the_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -60,3 +60,53 @@ def test_own_optimizer_example_registers_and_builds() -> None:
     finally:
         OPTIMIZERS.by_tag.clear()
         OPTIMIZERS.by_tag.update(saved)
+
+
+def _run_recipe(heading: str) -> dict[str, object]:
+    namespace: dict[str, object] = {}
+    exec(compile(_block_after(heading, "python"), heading, "exec"), namespace)
+    return namespace
+
+
+def _step(ns: dict[str, object], n: int) -> None:
+    opt, sched = ns["opt"], ns["sched"]
+    for _ in range(n):
+        opt.step()  # type: ignore[attr-defined]
+        sched.step()  # type: ignore[attr-defined]
+
+
+def test_recipe_muon_momentum_warmup() -> None:
+    ns = _run_recipe("#### Recipe: Muon momentum warm-up")
+    muon = [g for g in ns["opt"].param_groups if g["route"] == "muon"]  # type: ignore[attr-defined]
+    assert muon and abs(muon[0]["momentum"] - 0.85) < 1e-15
+    _step(ns, 150)
+    assert abs(muon[0]["momentum"] - 0.90) < 1e-12  # halfway: (1 - 0.5) * 0.85 + 0.5 * 0.95
+    assert muon[0]["lr"] == 0.02  # stable phase of the WSD LR
+    _step(ns, 150)
+    assert muon[0]["momentum"] == 0.95
+
+
+def test_recipe_cosine_weight_decay() -> None:
+    ns = _run_recipe("#### Recipe: a cosine weight-decay schedule")
+    groups = ns["opt"].param_groups  # type: ignore[attr-defined]
+    decaying = [g for g in groups if g["weight_decay"] > 0]
+    assert decaying and abs(decaying[0]["weight_decay"] - 0.04) < 1e-15
+    _step(ns, 5000)
+    assert abs(decaying[0]["weight_decay"] - 0.22) < 1e-12  # the cosine's midpoint
+    _step(ns, 5000)
+    assert decaying[0]["weight_decay"] == 0.4
+    assert all(g["weight_decay"] == 0.0 for g in groups if all(g is not d for d in decaying))
+
+
+def test_recipe_one_cycle_sgd_matches_torch() -> None:
+    ns = _run_recipe("#### Recipe: OneCycle with SGD")
+    theirs_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.5)
+    theirs = torch.optim.lr_scheduler.OneCycleLR(theirs_opt, max_lr=0.1, total_steps=10_000)
+    ours = ns["opt"].param_groups[0]  # type: ignore[attr-defined]
+    for _ in range(10_000):
+        t = theirs_opt.param_groups[0]
+        assert abs(ours["lr"] - t["lr"]) <= 1e-12 * t["lr"]
+        assert abs(ours["momentum"] - t["momentum"]) <= 1e-12 * t["momentum"]
+        theirs_opt.step()
+        theirs.step()
+        _step(ns, 1)

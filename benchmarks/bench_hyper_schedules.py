@@ -19,7 +19,6 @@ Never asserts a time.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import warnings
@@ -31,7 +30,7 @@ import torch
 from torch.optim.lr_scheduler import OneCycleLR
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _timing import header
+from _timing import header, interleaved_medians, median_seconds
 
 from optfn.scheduler import make_scheduler
 from optfn.schedules import HyperSchedules, OneCycle, OneCycleMomentum, Ramp, hyper_curves
@@ -64,25 +63,17 @@ def _torch(opt: torch.optim.Optimizer, total: int) -> OneCycleLR:
     )
 
 
-def _run(make: Callable[[torch.optim.Optimizer], Any], groups: int, steps: int) -> float:
-    opt = _optimizer(groups)
-    sched = make(opt)
-    opt.step()  # once, so that torch does not warn about the order of the first step
-    step = sched.step
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return time.perf_counter() - t0
+def _stepping(make: Callable[[torch.optim.Optimizer], Any], groups: int, steps: int) -> Any:
+    """A function that builds a scheduler and calls its ``step()`` ``steps`` times."""
 
+    def run() -> None:
+        opt = _optimizer(groups)
+        sched = make(opt)
+        opt.step()  # once, so that torch does not warn about the order of the first step
+        for _ in range(steps):
+            sched.step()
 
-def _median(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up: the schedules' segments are built once per spec
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return run
 
 
 def _torch_curves(n: int) -> np.ndarray:
@@ -121,13 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        times: dict[str, list[float]] = {k: [] for k in makers}
-        for make in makers.values():
-            _run(make, 8, min(steps, 2_000))  # warm-up
-        for _ in range(repeats):
-            for name, make in makers.items():
-                times[name].append(_run(make, 8, steps))
-        us = {k: statistics.median(v) / steps * 1e6 for k, v in times.items()}
+        fns = {name: _stepping(make, 8, steps) for name, make in makers.items()}
+        us = {k: t / steps * 1e6 for k, t in interleaved_medians(fns, repeats=repeats).items()}
         for name, t in us.items():
             print(f"      {name:<30}{t:>8.2f} µs/step")
         a, b = us["optfn lr+momentum+wd"], us["torch OneCycleLR lr+momentum"]
@@ -136,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   2. every curve for {n:,} steps (optfn: median of {repeats} after a warm-up)")
         full = _hyper(n)
         same = HyperSchedules(lr=full.lr, momentum=full.momentum)  # what torch computes
-        t_ours = _median(lambda: hyper_curves(same, n), repeats)
-        t_all = _median(lambda: hyper_curves(full, n), repeats)
+        t_ours = median_seconds(lambda: hyper_curves(same, n), repeats=repeats)
+        t_all = median_seconds(lambda: hyper_curves(full, n), repeats=repeats)
         ours = hyper_curves(same, n)
         t0 = time.perf_counter()
         theirs = _torch_curves(n)

@@ -21,12 +21,11 @@ from pathlib import Path
 
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from test_zoo_hf import _BLOCK, MODELS, model, trainer_decays
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ and examples/
 
 from optfn import MuonRouting, MuonSpec, ParamRules, partition_params
 from optfn.specs.rules import NORM_LAYER_TYPES
+from tests.test_zoo_hf import _BLOCK, MODELS, model, trainer_decays
 
 #: The defaults before the zoo issue (seed 002's names, torch's norm classes).
 OLD_RULES = ParamRules(

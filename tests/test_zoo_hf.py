@@ -8,76 +8,18 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Callable
 from functools import cache
 
 import pytest
-import transformers
 from torch import nn
 from transformers import Trainer
 
+from examples import zoo_models as zoo
 from optfn import MuonRouting, MuonSpec, ParamRules, partition_params
 
 logging.getLogger("transformers").setLevel(logging.ERROR)
 
-_BUILDERS: dict[str, Callable[[], nn.Module]] = {
-    "bert": lambda: transformers.BertModel(
-        transformers.BertConfig(
-            vocab_size=64,
-            hidden_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=32,
-            max_position_embeddings=32,
-        )
-    ),
-    "gpt2": lambda: transformers.GPT2LMHeadModel(
-        transformers.GPT2Config(
-            vocab_size=64,
-            n_embd=16,
-            n_layer=2,
-            n_head=2,
-            n_positions=32,
-            bos_token_id=0,
-            eos_token_id=0,
-        )
-    ),
-    "llama": lambda: transformers.LlamaForCausalLM(
-        transformers.LlamaConfig(
-            vocab_size=64,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-        )
-    ),
-    "qwen2": lambda: transformers.Qwen2ForCausalLM(
-        transformers.Qwen2Config(
-            vocab_size=64,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-        )
-    ),
-    "t5": lambda: transformers.T5ForConditionalGeneration(
-        transformers.T5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2)
-    ),
-    "vit": lambda: transformers.ViTForImageClassification(
-        transformers.ViTConfig(
-            image_size=32,
-            patch_size=8,
-            hidden_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=32,
-            num_labels=3,
-        )
-    ),
-}
-MODELS = sorted(_BUILDERS)
+MODELS = sorted(zoo.MODELS)
 
 #: Where optfn's default deliberately differs from Trainer: ViT's class token and position
 #: parameters get no weight decay (timm's ``no_weight_decay()`` and seed 002 agree).
@@ -88,7 +30,9 @@ DEFAULT_DIFFERS = {
 
 @cache
 def model(name: str) -> nn.Module:
-    return _BUILDERS[name]()
+    """The model of that name with 2 blocks (so "every block" means something)."""
+    built: nn.Module = zoo.MODELS[name](layers=2)
+    return built
 
 
 def trainer_decays(m: nn.Module) -> set[str]:

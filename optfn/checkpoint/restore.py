@@ -16,9 +16,10 @@ tensor(1.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
@@ -35,6 +36,7 @@ from optfn.checkpoint.files import (
 )
 from optfn.errors import OptfnError, SpecTypeError, StateError
 from optfn.io import is_plain
+from optfn.routing.walk import unwrap
 from optfn.scheduler import ScheduleLR, is_lr
 from optfn.specs.checks import in_range, is_int, is_real
 from optfn.specs.render import brief, escaped, show
@@ -54,11 +56,16 @@ def restore(
     optimizer state's tensors must have their parameters' shapes, the scheduler's state must
     hold the entries of this scheduler (each of its kind; a :class:`~optfn.ScheduleLR` also
     checks the schedule) and the model's state its keys and shapes; a scheduler or model given
-    must have been saved. A mismatch is a :class:`~optfn.errors.StateError` (a ``ValueError``)
-    and leaves everything unchanged. If loading itself fails, the optimizer and the scheduler
-    are put back as they were (what torch's ``load_state_dict`` of either refuses is a
-    ``StateError`` too); the model is loaded last, after its keys, shapes and kinds of tensors
-    were checked.
+    must have been saved. The model's names may be the bare model's or those of a model
+    wrapped by ``torch.compile`` or DDP, on either side: if they differ as they are, they are
+    compared as partition names parameters, without the wrappers' ``_orig_mod.`` and
+    ``module.`` parts (a saved part only where every name below it has it and the result is
+    exactly the model's names, so a submodule really called ``module`` keeps its name), and the
+    state loads under the model's own names. A mismatch is a :class:`~optfn.errors.StateError`
+    (a ``ValueError``) and leaves everything unchanged. If loading itself fails, the optimizer
+    and the scheduler are put back as they were (what torch's ``load_state_dict`` of either
+    refuses is a ``StateError`` too); the model is loaded last, after its keys, shapes and
+    kinds of tensors were checked.
     """
     if not isinstance(checkpoint, Checkpoint):
         raise SpecTypeError(
@@ -87,9 +94,10 @@ def restore(
         _check_scheduler_state(checkpoint.scheduler_state, scheduler)  # kinds first
         if isinstance(scheduler, ScheduleLR):
             scheduler.check_state_dict(checkpoint.scheduler_state)  # e.g. another schedule
+    model_state = None
     if model is not None and checkpoint.model_state is not None:
         check_model_entries(checkpoint.model_state, "model")
-        _check_model_state(checkpoint.model_state, model)
+        model_state = _fit_model_state(checkpoint.model_state, model)
     # every check passed: only now change anything, and undo it if loading fails
     with _Undo(optimizer, scheduler):
         with _refused("optimizer state"):
@@ -97,8 +105,8 @@ def restore(
         if scheduler is not None and checkpoint.scheduler_state is not None:
             with _refused("scheduler state"):
                 scheduler.load_state_dict(checkpoint.scheduler_state)
-        if model is not None and checkpoint.model_state is not None:
-            model.load_state_dict(checkpoint.model_state)
+        if model is not None and model_state is not None:
+            model.load_state_dict(model_state)
 
 
 @contextmanager
@@ -299,25 +307,216 @@ def _check_scheduler_state(saved: object, scheduler: Any) -> None:
                 ) from None
 
 
-def _check_model_state(saved: Mapping[str, Any], model: torch.nn.Module) -> None:
-    """:class:`~optfn.errors.StateError` naming the first key or shape where they differ."""
+# ---- the model's state: names seen through torch.compile and DDP -----------------------------
+#: The names under which torch's wrappers hold the model they wrap, as ``state_dict`` keys show
+#: them: torch.compile's ``_orig_mod`` and DistributedDataParallel's ``module`` (the wrappers
+#: :func:`optfn.routing.walk.unwrap` sees through).
+WRAPPER_SLOTS = ("_orig_mod", "module")
+#: Names with more dot-separated parts than this are compared as they are, never unwrapped.
+_MAX_PARTS = 256
+
+
+def _fit_model_state(saved: Mapping[str, Any], model: torch.nn.Module) -> Mapping[str, Any]:
+    """The saved model state, keyed by ``model``'s own names, once its keys, shapes and kinds of
+    tensors were checked; else a :class:`~optfn.errors.StateError` naming the first difference.
+
+    Names match as they are or, failing that, as partition names parameters: without the
+    wrapper parts of torch.compile (``_orig_mod.``) and DDP (``module.``), at any depth, on
+    either side. The model's wrapper parts are known from its modules; a part of a saved name
+    is only removed where every saved name below its parent has it and the names without it
+    are exactly the model's, so a submodule really called ``module`` keeps its name.
+    """
     current = model.state_dict()
-    for key in sorted(saved.keys() ^ current.keys()):
-        where = "checkpoint" if key in saved else "model"
-        raise StateError(f"model: {brief(key)} is only in the {where}; the model does not match")
-    for key, value in saved.items():
-        now = current[key]
+    if saved.keys() == current.keys():
+        _check_model_tensors(saved, current, [(k, k, k) for k in saved], "")
+        return saved
+    module_paths, model_removed = _unwrapped_module_paths(model)
+    unwrapped = {key: _unwrapped_key(key, module_paths) for key in current}
+    collide = len(set(unwrapped.values())) != len(unwrapped)
+    pairs = None if collide else _match_names(saved.keys(), unwrapped.values())
+    if pairs is None:
+        _raise_key_mismatch(saved, current, None if collide else unwrapped, model_removed)
+    saved_removed: dict[str, str] = {}
+    for _, c, part in pairs:
+        if part is not None:
+            saved_removed[c.path] = saved_removed.get(c.path, "") + part + "."
+    note = _unwrapped_note(saved_removed, model_removed)
+    own_key = {name: key for key, name in unwrapped.items()}
+    keys = [
+        (s.key, own_key[c.key], c.key)
+        for s, c, _ in pairs
+        if s.key is not None and c.key is not None  # paired nodes both end a name, or neither
+    ]
+    _check_model_tensors(saved, current, keys, note)
+    renamed: OrderedDict[str, Any] = OrderedDict((own, saved[key]) for key, own, _ in keys)
+    metadata = getattr(saved, "_metadata", None)  # the modules' versions, keyed by their paths
+    if isinstance(metadata, Mapping):
+        saved_path = {c.path: s.path for s, c, _ in pairs}  # the wrapped module's path wins
+        own_path = {name: path for path, name in sorted(module_paths.items(), key=_path_len)}
+        renamed._metadata = OrderedDict(  # type: ignore[attr-defined]
+            (own_path[name], metadata[path])
+            for name, path in saved_path.items()
+            if path in metadata and name in own_path
+        )
+    return renamed
+
+
+def _path_len(item: tuple[str, str]) -> int:
+    return len(item[0])
+
+
+def _check_model_tensors(
+    saved: Mapping[str, Any],
+    current: Mapping[str, Any],
+    keys: list[tuple[str, str, str]],
+    note: str,
+) -> None:
+    """Each ``(saved key, model key, name shown)``: a tensor of the model's shape that can be
+    copied into the model's tensor."""
+    for key, own, name in keys:
+        value, now = saved[key], current[own]
         if not isinstance(now, torch.Tensor):
             continue
         if not isinstance(value, torch.Tensor):
-            raise StateError(f"model: {brief(key)} must be a tensor, got {show(value)}")
+            raise StateError(f"model: {brief(name)} must be a tensor, got {show(value)}{note}")
         if tuple(value.shape) != tuple(now.shape):
             raise StateError(
-                f"model: {brief(key)} has shape {list(value.shape)} in the checkpoint and "
-                f"{list(now.shape)} in the model"
+                f"model: {brief(name)} has shape {list(value.shape)} in the checkpoint and "
+                f"{list(now.shape)} in the model{note}"
             )
         if value.device.type == "meta" or (value.is_complex() and not now.is_complex()):
             raise StateError(
-                f"model: {brief(key)} is a {value.dtype} tensor on {value.device.type} in the "
-                f"checkpoint, which cannot be copied into the model's {now.dtype}"
+                f"model: {brief(name)} is a {value.dtype} tensor on {value.device.type} in the "
+                f"checkpoint, which cannot be copied into the model's {now.dtype}{note}"
             )
+
+
+def _unwrapped_module_paths(model: torch.nn.Module) -> tuple[dict[str, str], dict[str, str]]:
+    """``{module path: the path without wrapper parts}`` for every module of ``model`` (as
+    ``state_dict`` walks them), and ``{unwrapped path: the wrapper parts removed there}``."""
+    paths: dict[str, str] = {}
+    removed: dict[str, str] = {}
+    stack: list[tuple[torch.nn.Module, str, str]] = [(model, "", "")]
+    while stack:
+        mod, path, name = stack.pop()
+        paths[path] = name
+        inner = unwrap(mod)
+        for part, child in mod._modules.items():
+            if child is None:
+                continue
+            child_path = f"{path}.{part}" if path else part
+            if inner is not mod and unwrap(child) is inner:  # the wrapper's slot
+                removed[name] = removed.get(name, "") + part + "."
+                stack.append((child, child_path, name))
+            else:
+                stack.append((child, child_path, f"{name}.{part}" if name else part))
+    return paths, removed
+
+
+def _unwrapped_key(key: str, module_paths: Mapping[str, str]) -> str:
+    path, dot, leaf = key.rpartition(".")
+    name = module_paths.get(path)
+    if name is None:  # not a module's entry (a state_dict hook's?): compared as it is
+        return key
+    return f"{name}{dot}{leaf}" if name else leaf
+
+
+class _Node:
+    """A node of the tree of dotted names: one part of a name, with the parts below it."""
+
+    __slots__ = ("children", "key", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.children: dict[str, _Node] = {}
+        self.key: str | None = None  # the whole name, where one ends here
+
+
+def _tree(names: Iterable[str]) -> _Node:
+    root = _Node("")
+    for name in names:
+        node = root
+        for part in name.split("."):
+            child = node.children.get(part)
+            if child is None:
+                child = node.children[part] = _Node(f"{node.path}.{part}" if node.path else part)
+            node = child
+        node.key = name
+    return root
+
+
+_Pairs = list[tuple[_Node, _Node, str | None]]
+
+
+def _match_names(saved: Iterable[str], unwrapped: Iterable[str]) -> _Pairs | None:
+    """Pair the tree of saved names with the tree of the model's unwrapped names: each pair
+    ``(saved node, unwrapped node, the wrapper part removed below the saved node or None)``,
+    outer ones first; ``None`` if they cannot be paired."""
+    saved, unwrapped = list(saved), list(unwrapped)
+    if any(name.count(".") >= _MAX_PARTS for name in [*saved, *unwrapped]):
+        return None
+    return _pair(_tree(saved), _tree(unwrapped), set())
+
+
+def _pair(s: _Node, c: _Node, failed: set[tuple[int, int]]) -> _Pairs | None:
+    if (id(s), id(c)) in failed:
+        return None
+    if s.key is None and len(s.children) == 1:
+        ((part, only),) = s.children.items()
+        if part in WRAPPER_SLOTS:  # every saved name below here has it: try without it first
+            inner = _pair(only, c, failed)
+            if inner is not None:
+                return [(s, c, part), *inner]
+    if (s.key is None) == (c.key is None) and s.children.keys() == c.children.keys():
+        out: _Pairs = [(s, c, None)]
+        for part, child in s.children.items():
+            below = _pair(child, c.children[part], failed)
+            if below is None:
+                break
+            out.extend(below)
+        else:
+            return out
+    failed.add((id(s), id(c)))
+    return None
+
+
+def _unwrapped_note(saved_removed: Mapping[str, str], model_removed: Mapping[str, str]) -> str:
+    """`` (after removing the wrapper prefix '_orig_mod.' from the checkpoint's names)``..."""
+    parts = []
+    for removed, whose in ((saved_removed, "checkpoint's"), (model_removed, "model's")):
+        if not removed:
+            continue
+        shown = [
+            brief(prefix) + (f" after {brief(where + '.')}" if where else "")
+            for where, prefix in list(removed.items())[:2]
+        ]
+        more = f" and {len(removed) - 2} more" if len(removed) > 2 else ""
+        parts.append(f"{', '.join(shown)}{more} from the {whose} names")
+    return f" (after removing the wrapper prefix {' and '.join(parts)})" if parts else ""
+
+
+def _raise_key_mismatch(
+    saved: Mapping[str, Any],
+    current: Mapping[str, Any],
+    unwrapped: Mapping[str, str] | None,
+    model_removed: Mapping[str, str],
+) -> NoReturn:
+    """The first key only on one side, as compared with the fewest differences: the names as
+    they are, or without leading wrapper parts (the saved names without 0, 1... of them against
+    the model's unwrapped names)."""
+    tries: list[tuple[set[str], set[str], str]] = [(set(saved), set(current), "")]
+    if unwrapped is not None:
+        mine, names, prefix = set(unwrapped.values()), list(saved), ""
+        while True:
+            tries.append(
+                (set(names), mine, _unwrapped_note({"": prefix} if prefix else {}, model_removed))
+            )
+            first = names[0].partition(".")[0] if names else ""
+            if first not in WRAPPER_SLOTS or not all(n.startswith(first + ".") for n in names):
+                break
+            names = [n[len(first) + 1 :] for n in names]
+            prefix += first + "."
+    theirs, mine, note = min((t for t in tries if t[0] ^ t[1]), key=lambda t: len(t[0] ^ t[1]))
+    key = min(theirs ^ mine)
+    where = "checkpoint" if key in theirs else "model"
+    raise StateError(f"model: {brief(key)} is only in the {where}{note}; the model does not match")

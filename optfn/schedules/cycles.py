@@ -14,6 +14,7 @@ momentum (or ``beta1``) ``max_momentum``. Use the momentum shapes as the ``momen
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -114,7 +115,38 @@ _DIV = v.real(1.0, None)
 
 
 @attrs.frozen(kw_only=True)
-class OneCycle(Schedule):
+class _OneCyclePhases(Schedule):
+    """What :class:`OneCycle` and :class:`OneCycleMomentum` share: torch's phases and anneal;
+    a subclass gives the levels the phases run between."""
+
+    total_steps: int = attrs.field(validator=step_field(2))
+    pct_start: float = attrs.field(default=0.3, validator=_PCT)
+    anneal_strategy: AnnealStrategy = attrs.field(
+        default="cos", validator=v.one_of("cos", "linear")
+    )
+    three_phase: bool = attrs.field(default=False, validator=v.boolean)
+
+    def __attrs_post_init__(self) -> None:
+        _check_phases(type(self).__name__, self.total_steps, self.pct_start, self.three_phase)
+
+    @abc.abstractmethod
+    def _levels(self) -> tuple[float, ...]:
+        """The level at the start and at the end of each phase."""
+
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return evaluate_segments(self, x, xp)
+
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return cached_segments(self)
+
+    def _segments(self) -> tuple[Segment, ...]:
+        total = self.total_steps
+        ends = _check_phases(type(self).__name__, total, self.pct_start, self.three_phase)
+        return _phase_segments(total, ends, self._levels(), self.anneal_strategy == "cos")
+
+
+@attrs.frozen(kw_only=True)
+class OneCycle(_OneCyclePhases):
     """torch's ``OneCycleLR`` LR, as a multiplier of ``max_lr`` (the group's LR).
 
     With ``T = total_steps``: from ``1/div_factor`` up to 1 over the steps up to
@@ -137,35 +169,17 @@ class OneCycle(Schedule):
     (0.04, 1.0, 4e-06)
     """
 
-    total_steps: int = attrs.field(validator=step_field(2))
-    pct_start: float = attrs.field(default=0.3, validator=_PCT)
-    anneal_strategy: AnnealStrategy = attrs.field(
-        default="cos", validator=v.one_of("cos", "linear")
-    )
     div_factor: float = attrs.field(default=25.0, validator=_DIV)
     final_div_factor: float = attrs.field(default=1e4, validator=_DIV)
-    three_phase: bool = attrs.field(default=False, validator=v.boolean)
 
-    def __attrs_post_init__(self) -> None:
-        _check_phases(type(self).__name__, self.total_steps, self.pct_start, self.three_phase)
-
-    def formula(self, x: Any, xp: MathNamespace) -> Any:
-        return evaluate_segments(self, x, xp)
-
-    def segments(self, stop: int) -> Sequence[Segment]:
-        return cached_segments(self)
-
-    def _segments(self) -> tuple[Segment, ...]:
-        owner, total = type(self).__name__, self.total_steps
-        ends = _check_phases(owner, total, self.pct_start, self.three_phase)
+    def _levels(self) -> tuple[float, ...]:
         initial = 1.0 / self.div_factor
         final = initial / self.final_div_factor
-        levels = (initial, 1.0, initial, final) if self.three_phase else (initial, 1.0, final)
-        return _phase_segments(total, ends, levels, self.anneal_strategy == "cos")
+        return (initial, 1.0, initial, final) if self.three_phase else (initial, 1.0, final)
 
 
 @attrs.frozen(kw_only=True)
-class OneCycleMomentum(Schedule):
+class OneCycleMomentum(_OneCyclePhases):
     """torch's ``OneCycleLR`` momentum cycle (``cycle_momentum=True``), as a multiplier of
     ``max_momentum`` (the group's momentum, or Adam's ``beta1``): from 1 down to
     ``base_momentum / max_momentum`` while :class:`OneCycle` rises, and back while it falls
@@ -177,31 +191,16 @@ class OneCycleMomentum(Schedule):
     (0.95, 0.85, 0.95)
     """
 
-    total_steps: int = attrs.field(validator=step_field(2))
-    pct_start: float = attrs.field(default=0.3, validator=_PCT)
-    anneal_strategy: AnnealStrategy = attrs.field(
-        default="cos", validator=v.one_of("cos", "linear")
-    )
-    three_phase: bool = attrs.field(default=False, validator=v.boolean)
     base_momentum: float = attrs.field(default=0.85, validator=v.real(0.0, 1.0))
     max_momentum: float = attrs.field(default=0.95, validator=v.real(0.0, 1.0, lo_open=True))
 
     def __attrs_post_init__(self) -> None:
-        _check_phases(type(self).__name__, self.total_steps, self.pct_start, self.three_phase)
+        super().__attrs_post_init__()
         _check_momenta(self)
 
-    def formula(self, x: Any, xp: MathNamespace) -> Any:
-        return evaluate_segments(self, x, xp)
-
-    def segments(self, stop: int) -> Sequence[Segment]:
-        return cached_segments(self)
-
-    def _segments(self) -> tuple[Segment, ...]:
-        owner, total = type(self).__name__, self.total_steps
-        ends = _check_phases(owner, total, self.pct_start, self.three_phase)
+    def _levels(self) -> tuple[float, ...]:
         low = self.base_momentum / self.max_momentum
-        levels = (1.0, low, 1.0, 1.0) if self.three_phase else (1.0, low, 1.0)
-        return _phase_segments(total, ends, levels, self.anneal_strategy == "cos")
+        return (1.0, low, 1.0, 1.0) if self.three_phase else (1.0, low, 1.0)
 
 
 def _check_momenta(spec: Any) -> None:
@@ -239,7 +238,21 @@ def _cycle_height(spec: Any, x: Any, xp: MathNamespace) -> Any:
 
 
 @attrs.frozen(kw_only=True)
-class Cyclic(Schedule):
+class _CyclicTriangle(Schedule):
+    """What :class:`Cyclic` and :class:`CyclicMomentum` share: ``CyclicLR``'s triangle."""
+
+    step_size_up: int = attrs.field(default=2000, validator=step_field(1))
+    step_size_down: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(step_field(1))
+    )
+    mode: CyclicMode = attrs.field(
+        default="triangular", validator=v.one_of("triangular", "triangular2", "exp_range")
+    )
+    gamma: float = attrs.field(default=1.0, validator=v.real(0.0, 1.0, lo_open=True))
+
+
+@attrs.frozen(kw_only=True)
+class Cyclic(_CyclicTriangle):
     """torch's ``CyclicLR`` LR, as a multiplier of ``max_lr`` (the group's LR):
     ``λ(s) = b + (1 - b) · h(s)`` with ``b = min_lr_scale`` (torch's ``base_lr / max_lr``) and
     ``h`` the triangle that rises over ``step_size_up`` steps and falls over
@@ -254,14 +267,6 @@ class Cyclic(Schedule):
     [0.5, 0.75, 1.0, 0.75, 0.5, 0.75]
     """
 
-    step_size_up: int = attrs.field(default=2000, validator=step_field(1))
-    step_size_down: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(step_field(1))
-    )
-    mode: CyclicMode = attrs.field(
-        default="triangular", validator=v.one_of("triangular", "triangular2", "exp_range")
-    )
-    gamma: float = attrs.field(default=1.0, validator=v.real(0.0, 1.0, lo_open=True))
     min_lr_scale: float = attrs.field(default=0.0, validator=scale_field)
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
@@ -270,7 +275,7 @@ class Cyclic(Schedule):
 
 
 @attrs.frozen(kw_only=True)
-class CyclicMomentum(Schedule):
+class CyclicMomentum(_CyclicTriangle):
     """torch's ``CyclicLR`` momentum cycle (``cycle_momentum=True``), as a multiplier of
     ``max_momentum`` (the group's momentum, or Adam's ``beta1``): ``λ(s) = 1 - (1 - b)·h(s)``
     with ``b = base_momentum / max_momentum`` and ``h`` the same triangle as :class:`Cyclic`'s,
@@ -282,14 +287,6 @@ class CyclicMomentum(Schedule):
     [0.9, 0.85, 0.8, 0.85, 0.9]
     """
 
-    step_size_up: int = attrs.field(default=2000, validator=step_field(1))
-    step_size_down: int | None = attrs.field(
-        default=None, validator=attrs.validators.optional(step_field(1))
-    )
-    mode: CyclicMode = attrs.field(
-        default="triangular", validator=v.one_of("triangular", "triangular2", "exp_range")
-    )
-    gamma: float = attrs.field(default=1.0, validator=v.real(0.0, 1.0, lo_open=True))
     base_momentum: float = attrs.field(default=0.8, validator=v.real(0.0, 1.0))
     max_momentum: float = attrs.field(default=0.9, validator=v.real(0.0, 1.0, lo_open=True))
 

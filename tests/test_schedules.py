@@ -213,8 +213,11 @@ def test_bounds_between_floor_and_peak(s: Schedule) -> None:
 def test_warmups_rise_and_decays_fall(s: Schedule) -> None:
     curve, fx = lr_curve(s, N), facts(s)
     assert np.all(np.diff(curve[: fx.warmup_end]) >= 0)
+    # OneCycle's linear anneal is torch's (end - start) * pct + start, which cancels near a
+    # tiny end: between phases it may rise by a rounding error (within 1e-15 of the peak)
+    slack = 1e-15 if isinstance(s, OneCycle) and s.anneal_strategy == "linear" else 0.0
     if fx.decay_start is not None:
-        assert np.all(np.diff(curve[fx.decay_start :]) <= 0)
+        assert np.all(np.diff(curve[fx.decay_start :]) <= slack)
     if fx.warmup_end:  # the ramp ends on exactly 1.0 (seed 002's (s + 1) / W)
         assert curve[fx.warmup_end - 1] == 1.0
 

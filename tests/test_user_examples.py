@@ -98,9 +98,11 @@ def test_head_gets_the_higher_lr(
 ) -> None:
     rules = attrs.evolve(rules, lr_scales={"head": head_scale})
     # Net's layer-decay stem is its embedding: a stem that matches the head (hypothesis found
-    # `stem=("*",)`) would give the head the smallest LR of all.
+    # `stem=("*",)`) would give the head the smallest LR of all, and a `last_block` pattern
+    # that matches it would put it with the last block.
     if rules.layer_decay is not None:
-        rules = attrs.evolve(rules, layer_decay=attrs.evolve(rules.layer_decay, stem=("embed.*",)))
+        ld = attrs.evolve(rules.layer_decay, stem=("embed.*",), last_block=())
+        rules = attrs.evolve(rules, layer_decay=ld)
     model = Net()
     opt = optfn.make_optimizer(model, spec, rules)
     head = {id(p) for p in model.head.parameters()}

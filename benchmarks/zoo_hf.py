@@ -22,22 +22,12 @@ from pathlib import Path
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ and examples/
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _zoo_before import OLD_MUON, OLD_RULES
 
 from optfn import MuonRouting, MuonSpec, ParamRules, partition_params
-from optfn.specs.rules import NORM_LAYER_TYPES
 from tests.test_zoo_hf import _BLOCK, MODELS, model, trainer_decays
-
-#: The defaults before the zoo issue (seed 002's names, torch's norm classes).
-OLD_RULES = ParamRules(
-    no_decay_types=NORM_LAYER_TYPES,
-    no_decay_names=("bias", "*_bias", "cls_token", "pos_embed"),
-    model_no_weight_decay=False,
-)
-OLD_MUON = MuonRouting(
-    include=("*",),
-    exclude=("*embed*", "head.*", "lm_head.*", "scoring_head.*", "classifier.*", "output.*"),
-    exclude_types=("Embedding", "EmbeddingBag"),
-)
 
 
 def decay_diff(m: nn.Module, rules: ParamRules) -> list[str]:
@@ -62,6 +52,13 @@ def muon_problems(m: nn.Module, routing: MuonRouting) -> list[str]:
     return out
 
 
+def _cell(rows: list[str]) -> str:
+    if not rows:
+        return "0"
+    more = f", … ({len(rows) - 3} more)" if len(rows) > 3 else ""
+    return f"{len(rows)}: " + ", ".join(rows[:3]) + more
+
+
 def main() -> None:
     print(
         "| model | params | old default vs Trainer | ParamRules() vs Trainer | "
@@ -78,7 +75,7 @@ def main() -> None:
             muon_problems(m, MuonRouting.hidden_matrices()),
         ]
         n = len(partition_params(m))
-        text = [f"{len(c)}: " + ", ".join(c) if c else "0" for c in cells]
+        text = [_cell(c) for c in cells]
         print(f"| {name} | {n} | " + " | ".join(text) + " |")
 
 

@@ -134,6 +134,27 @@ def test_no_weight_decay_names_are_honoured_relative_to_their_module() -> None:
     assert all(e.decay for e in off)
 
 
+class SwinLike(nn.Module):
+    """A root without parameters of its own that lists its children's (timm's Swin)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+
+    def no_weight_decay(self) -> set[str]:
+        return {n for n, _ in self.named_parameters() if n.endswith("1.weight")}
+
+
+def test_a_root_without_parameters_still_lists_its_childrens() -> None:
+    got = decays(SwinLike(), ParamRules.timm())
+    assert got == {
+        "layers.0.weight": True,
+        "layers.0.bias": False,
+        "layers.1.weight": False,
+        "layers.1.bias": False,
+    }
+
+
 def test_no_weight_decay_patterns() -> None:
     model = Listing(["inner.*", "oth?r"])
     got = decays(model, ParamRules.uniform(model_no_weight_decay=True))

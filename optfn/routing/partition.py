@@ -295,11 +295,8 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
     for prefix, root in named_models(models):
         rows.model_starts.append((len(names), prefix))
         for mname, mod, cur in walk(root, prefix, scales, root_scale):
-            plist = mod._parameters
-            if not plist:
-                continue
             cls = type(mod)
-            if honour_listing:
+            if honour_listing:  # before the parameter check: a model may list only its children's
                 lists = has_listing.get(cls)
                 if lists is None:
                     lists = has_listing[cls] = callable(getattr(cls, "no_weight_decay", None))
@@ -310,6 +307,9 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
                         listed_by.setdefault(n, owner)
                     listed |= more
                     listed_patterns.extend(pats)
+            plist = mod._parameters
+            if not plist:
+                continue
             type_why = type_cache.get(cls, _MISSING)
             if type_why is _MISSING:
                 norm = _matching_type(cls, nd_types)

@@ -58,7 +58,6 @@ class ParamEntry(NamedTuple):
 # turns them into text. Decay: ("type", class name) | ("name", None) | ("ndim", n) | None.
 _DecayWhy = tuple[str, object] | None
 _BY_NAME: _DecayWhy = ("name", None)
-_MISSING: _DecayWhy = ("missing", None)
 
 
 @attrs.frozen(eq=False)
@@ -282,13 +281,12 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
     listed: set[str] = set()  # what modules' no_weight_decay() list, qualified
     listed_patterns: list[str] = []
     listed_by: dict[str, str] = {}  # qualified name or pattern -> the listing module's class
-    has_listing: dict[type, bool] = {}
     honour_listing = rules.model_no_weight_decay
+    class_info: dict[type, tuple[bool, _DecayWhy]] = {}
     scales = dict(rules.lr_scales)
     rows = _Rows()
     names, params, why_decay, owners = rows.names, rows.params, rows.why_decay, rows.owners
     lr_scales, why_prefix, used_prefixes = rows.lr_scales, rows.why_prefix, rows.used_prefixes
-    type_cache: dict[type, _DecayWhy] = {}
     seen_params: set[int] = set()
     own_prefixes: list[int] = []  # rows whose full parameter name is itself an lr_scales key
     root_scale: Scale = (scales[""], "") if "" in scales else NO_SCALE
@@ -296,24 +294,22 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
         rows.model_starts.append((len(names), prefix))
         for mname, mod, cur in walk(root, prefix, scales, root_scale):
             cls = type(mod)
-            if honour_listing:  # before the parameter check: a model may list only its children's
-                lists = has_listing.get(cls)
-                if lists is None:
-                    lists = has_listing[cls] = callable(getattr(cls, "no_weight_decay", None))
-                if lists:
-                    more, pats = _listed_no_decay(mod, mname)
-                    owner = cls.__name__
-                    for n in (*more, *pats):
-                        listed_by.setdefault(n, owner)
-                    listed |= more
-                    listed_patterns.extend(pats)
+            info = class_info.get(cls)
+            if info is None:  # once per class: does it list names, is it a no-decay type
+                lists = honour_listing and callable(getattr(cls, "no_weight_decay", None))
+                norm = _matching_type(cls, nd_types)
+                info = class_info[cls] = (lists, None if norm is None else ("type", norm))
+            lists, type_why = info
+            if lists:  # before the parameter check: a model may list only its children's
+                more, pats = _listed_no_decay(mod, mname)
+                owner = cls.__name__
+                for n in (*more, *pats):
+                    listed_by.setdefault(n, owner)
+                listed |= more
+                listed_patterns.extend(pats)
             plist = mod._parameters
             if not plist:
                 continue
-            type_why = type_cache.get(cls, _MISSING)
-            if type_why is _MISSING:
-                norm = _matching_type(cls, nd_types)
-                type_why = type_cache[cls] = None if norm is None else ("type", norm)
             base = f"{mname}." if mname else ""
             first = len(names)
             for pname, p in plist.items():

@@ -321,13 +321,18 @@ class HyperScheduleLR(ScheduleLR):
         self._targets = _targets(optimizer, hyper)
         groups = optimizer.param_groups
         self.base_hyper: dict[str, list[float | None]] = {}
-        for key, indices in self._targets.items():
+        for key, indices in self._targets.items():  # check every base, then record them
             if key == "lr":
                 continue
             bases: list[float | None] = [None] * len(groups)
             for i in indices:
                 bases[i] = _base(groups[i], key, last_epoch)
             self.base_hyper[key] = bases
+        if last_epoch == -1:  # kept in the groups, as torch keeps initial_lr
+            for key, bases in self.base_hyper.items():
+                for group, b in zip(groups, bases, strict=True):
+                    if b is not None:
+                        group.setdefault(_INITIAL[key], b)
         self._hyper_blocks = {
             key: _Blocks(sched) for key, sched in hyper.scheduled().items() if key != "lr"
         }
@@ -432,17 +437,20 @@ def _holds(group: Mapping[str, Any], key: str) -> bool:
     return key == "lr" or _read(group, key) is not None
 
 
-def _base(group: dict[str, Any], key: str, last_epoch: int) -> float:
-    """The group's base value of ``key``: its ``initial_<key>``, set now when starting."""
+def _base(group: Mapping[str, Any], key: str, last_epoch: int) -> float:
+    """The group's base value of ``key``: its ``initial_<key>`` if it has one (a resumed
+    optimizer's), else, when starting, its value now. Changes nothing."""
     name = _INITIAL[key]
-    if last_epoch == -1:
-        group.setdefault(name, float(_read(group, key)))
-    elif name not in group:
+    if name in group:
+        value = group[name]
+    elif last_epoch == -1:
+        value = _read(group, key)
+        value = float(value) if isinstance(value, torch.Tensor) and value.ndim == 0 else value
+    else:
         raise StateError(
             f"HyperScheduleLR: param group has no {name!r}; build the scheduler with "
             "last_epoch=-1 first (as torch requires initial_lr)"
         )
-    value = group[name]
     if not (is_real(value) and in_range(value, 0.0)):
         raise SpecError("HyperScheduleLR", name, f"must be a number >= 0, got {show(value)}")
     return float(value)

@@ -111,10 +111,9 @@ def launch(
     ``stores``: how many rendezvous stores to serve (one per ``init_process_group`` a rank
     makes; their ports are in ``OPTFN_TEST_PORTS``, the first is ``MASTER_PORT``).
     """
-    # Ranks are forked from one server process per test process, which has imported torch,
-    # torch._dynamo (DDP and FSDP2 import it) and this module once: a rank then starts in
-    # a fraction of a second instead of the ~6 s a fresh interpreter takes here.
-    mp.set_forkserver_preload([__name__, "torch._dynamo", "torch.distributed.fsdp"])
+    # Each rank is a fresh interpreter ("spawn"): a few seconds to import torch, but nothing is
+    # inherited from a forked process. Ranks forked from a forkserver that had imported
+    # torch._dynamo started faster, and twice hung (once in CI) when the 2 cores were busy.
     timeout = timedelta(seconds=timeout_s)
     served = [
         dist.TCPStore("127.0.0.1", 0, None, True, timeout, wait_for_workers=False)
@@ -125,7 +124,7 @@ def launch(
         args=(fn, nprocs, [s.port for s in served], args),
         nprocs=nprocs,
         join=False,
-        start_method="forkserver",
+        start_method="spawn",
     )
     deadline = time.monotonic() + timeout_s
     try:

@@ -352,3 +352,10 @@ def test_last_block_puts_the_final_norm_with_the_last_block() -> None:
     assert scale["norm.weight"] == 1.0 and scale_t["norm.weight"] == 0.5
     assert scale["head.weight"] == scale_t["head.weight"] == 1.0
     assert timm_like.reasons("norm.weight")[-1] == "layer depth 2/3 -> lr x0.5^1"
+
+
+def test_a_norm_before_the_blocks_is_in_the_stem() -> None:
+    model = Tiny()
+    model.norm_pre = nn.LayerNorm(8)  # timm's CLIP-style ViT (pre_norm=True)
+    part = partition_params(model, ParamRules(layer_decay=LayerDecay(rate=0.5)))
+    assert part.entry("norm_pre.weight").lr_scale == part.entry("cls_token").lr_scale == 0.125

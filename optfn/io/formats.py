@@ -271,6 +271,7 @@ def to_toml(spec: Any) -> str:
     stem = [
         "*embed*",
         "*_token",
+        "norm_pre.*",
     ]
     last_block = []
     <BLANKLINE>

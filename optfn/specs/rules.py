@@ -201,7 +201,8 @@ class LayerDecay:
     """timm-style layer-wise LR decay: the LR scale shrinks by ``rate`` per block from the head.
 
     Parameters under ``{blocks}.{i}`` (``i`` = 0..L-1) have depth ``i + 1``; parameters whose
-    name matches ``stem`` (embeddings, special tokens) have depth 0; parameters whose name
+    name matches ``stem`` (embeddings, special tokens, a norm before the blocks as timm's
+    ``norm_pre``) have depth 0; parameters whose name
     matches ``last_block`` share the last block's depth ``L``; every other parameter (final
     norm, head) has depth ``L + 1``. The scale is ``rate ** (L + 1 - depth)``. timm's
     ``param_groups_layer_decay`` puts a ViT's final ``norm`` with the last block:
@@ -216,7 +217,7 @@ class LayerDecay:
     rate: float = attrs.field(validator=v.real(0.0, 1.0, lo_open=True))
     blocks: str = attrs.field(default="blocks")
     stem: tuple[str, ...] = attrs.field(
-        default=("*embed*", "*_token"),
+        default=("*embed*", "*_token", "norm_pre.*"),
         converter=v.to_tuple,
         validator=v.pattern_tuple,
     )

@@ -21,6 +21,7 @@ resuming from a saved state gives the very LRs of an uninterrupted run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -321,21 +322,24 @@ class HyperScheduleLR(ScheduleLR):
         self._targets = _targets(optimizer, hyper)
         groups = optimizer.param_groups
         self.base_hyper: dict[str, list[float | None]] = {}
-        for key, indices in self._targets.items():  # check every base, then record them
+        for key, indices in self._targets.items():  # every base checked before any is kept
             if key == "lr":
                 continue
             bases: list[float | None] = [None] * len(groups)
             for i in indices:
                 bases[i] = _base(groups[i], key, last_epoch)
+                _check_shape_base(hyper, key, i, bases[i], type(optimizer).__name__)
             self.base_hyper[key] = bases
+        self._hyper_blocks = {
+            key: _Blocks(sched) for key, sched in hyper.scheduled().items() if key != "lr"
+        }
+        self._hyper_values(last_epoch + 1, self.base_hyper)  # the first step's, or refuse now
         if last_epoch == -1:  # kept in the groups, as torch keeps initial_lr
             for key, bases in self.base_hyper.items():
                 for group, b in zip(groups, bases, strict=True):
                     if b is not None:
                         group.setdefault(_INITIAL[key], b)
-        self._hyper_blocks = {
-            key: _Blocks(sched) for key, sched in hyper.scheduled().items() if key != "lr"
-        }
+                        _unshare(groups, group, key)
         super().__init__(optimizer, hyper.lr or Constant(), last_epoch)
 
     def _record(self) -> dict[str, Any]:
@@ -351,20 +355,26 @@ class HyperScheduleLR(ScheduleLR):
         return [b * m if i in chosen else b for i, b in enumerate(self.base_lrs)]
 
     def step(self, epoch: int | None = None) -> None:
-        """Step the LR (as ``LambdaLR``) and set every other scheduled key for the new step."""
+        """Step the LR (as ``LambdaLR``) and set every other scheduled key for the new step.
+        The new step's values are checked first: a refused step changes nothing."""
+        values = self._hyper_values(self.last_epoch + 1 if epoch is None else epoch)
         if epoch is None:
             super().step()
         else:
             super().step(epoch)  # torch's deprecated form
-        self._apply_hyper()
+        self._set_hyper(values)
 
-    def _apply_hyper(self) -> None:
-        step = self.last_epoch
+    def _hyper_values(
+        self, step: int, bases: Mapping[str, list[float | None]] | None = None
+    ) -> list[tuple[int, str, float]]:
+        """``(group, key, value)`` of every scheduled key at ``step``; an error if a momentum
+        or a beta would leave [0, 1). Changes nothing."""
+        bases = self.base_hyper if bases is None else bases
         values: list[tuple[int, str, float]] = []
         for key, blocks in self._hyper_blocks.items():
             m = blocks.at(step)
             for i in self._targets[key]:
-                base = self.base_hyper[key][i]
+                base = bases[key][i]
                 assert base is not None
                 value = base * m
                 if key in BOUNDED_KEYS and not 0.0 <= value < 1.0:
@@ -376,8 +386,11 @@ class HyperScheduleLR(ScheduleLR):
                         "multiplier must stay in [0, 1] (optfn's shapes do)",
                     )
                 values.append((i, key, value))
+        return values
+
+    def _set_hyper(self, values: list[tuple[int, str, float]]) -> None:
         groups = self.optimizer.param_groups
-        for i, key, value in values:  # checked everything, now set everything
+        for i, key, value in values:
             _set(groups[i], key, value)
 
     def state_dict(self) -> dict[str, Any]:
@@ -392,9 +405,11 @@ class HyperScheduleLR(ScheduleLR):
         """Load a state saved by a ``HyperScheduleLR`` running the same schedules (else a
         :class:`~optfn.errors.StateError`) and set every scheduled key for the loaded step."""
         self.check_state_dict(state_dict)
+        bases = {k: list(v) for k, v in state_dict["base_hyper"].items()}
+        values = self._hyper_values(state_dict["last_epoch"], bases)  # checked: cannot fail
         self._load({k: x for k, x in state_dict.items() if k != "base_hyper"})
-        self.base_hyper = {k: list(v) for k, v in state_dict["base_hyper"].items()}
-        self._apply_hyper()
+        self.base_hyper = bases
+        self._set_hyper(values)
 
     def check_state_dict(self, state_dict: dict[str, Any]) -> None:
         """:meth:`ScheduleLR.check_state_dict`, and ``base_hyper`` holds a base value for
@@ -413,15 +428,71 @@ class HyperScheduleLR(ScheduleLR):
                 raise StateError(
                     f"{where}[{key!r}]: must be a list of {len(mine)} entries, got {show(theirs)}"
                 )
+            bounded = key in BOUNDED_KEYS  # a momentum or beta is in [0, 1), as torch checks
+            hi = 1.0 if bounded else None
             for i, (a, b) in enumerate(zip(mine, theirs, strict=True)):
                 if (a is None) != (b is None) or (
-                    b is not None and not (is_real(b) and in_range(b, 0.0))
+                    b is not None and not (is_real(b) and in_range(b, 0.0, hi, hi_open=True))
                 ):
-                    want = "nothing (the group is not scheduled)" if a is None else "a number >= 0"
+                    want = (
+                        "nothing (the group is not scheduled)"
+                        if a is None
+                        else ("a number in [0, 1)" if bounded else "a number >= 0")
+                    )
                     raise StateError(f"{where}[{key!r}][{i}]: expected {want}, got {show(b)}")
+        step = state_dict.get("last_epoch", 0)
+        try:  # the values the loaded step would set must be valid too
+            self._hyper_values(step, {k: list(v) for k, v in saved.items()})
+        except SpecError as exc:
+            raise StateError(f"{where}: {exc.reason} (with the saved base values)") from None
 
 
 _INITIAL = {k: f"initial_{k}" for k in ("weight_decay", "momentum", "beta1", "beta2")}
+
+
+def _check_shape_base(
+    hyper: HyperSchedules, key: str, i: int, base: float | None, opt: str
+) -> None:
+    """A momentum or beta schedule must have a value to scale: a base of 0 would silently stay
+    0 (torch's SGD and RMSprop default to momentum 0); a momentum cycle (``OneCycleMomentum``,
+    ``CyclicMomentum``) scales the group's value, which must be its ``max_momentum``."""
+    if key not in BOUNDED_KEYS or base is None:
+        return
+    where = f"param group {i} of {opt} has {key} {base!r}"
+    if base == 0.0:
+        raise SpecError(
+            "HyperSchedules",
+            key,
+            f"{where}: a schedule multiplies it and it would stay 0; give the optimizer a "
+            f"{key} > 0 (its peak value)",
+        )
+    peak = getattr(getattr(hyper, key), "max_momentum", None)
+    if peak is not None and not math.isclose(base, peak, rel_tol=1e-12):
+        raise SpecError(
+            "HyperSchedules",
+            key,
+            f"{where}, but {type(getattr(hyper, key)).__name__}.max_momentum is {peak!r}: the "
+            f"cycle is relative to the group's value, so set the optimizer's {key} to {peak!r}",
+        )
+
+
+def _unshare(groups: list[dict[str, Any]], group: dict[str, Any], key: str) -> None:
+    """A tensor value (``betas`` entries, momentum) that ``group`` shares with another group
+    (torch copies the defaults' tuple into every group) becomes its own, so that setting it
+    does not set the others'."""
+    if key in ("beta1", "beta2"):
+        i = 0 if key == "beta1" else 1
+        betas = list(group["betas"])
+        t = betas[i]
+        if isinstance(t, torch.Tensor) and any(
+            g is not group and any(x is t for x in g.get("betas", ())) for g in groups
+        ):
+            betas[i] = t.clone()
+            group["betas"] = tuple(betas)
+    else:
+        t = group.get(key)
+        if isinstance(t, torch.Tensor) and any(g is not group and g.get(key) is t for g in groups):
+            group[key] = t.clone()
 
 
 def _read(group: Mapping[str, Any], key: str) -> Any:

@@ -44,6 +44,8 @@ from optfn import (
     to_toml,
 )
 from optfn.errors import SpecError, StateError
+from optfn.io import register_spec
+from optfn.io.registry import REGISTRY
 from optfn.scheduler import HyperScheduleLR
 from optfn.strategies import hyper_schedules, schedule_specs
 
@@ -165,9 +167,7 @@ def test_cyclic_goes_on_where_torch_overflows() -> None:
         ({"total_steps": 10, "anneal_strategy": "cosine"}, "OneCycle.anneal_strategy"),
     ],
 )
-def test_one_cycle_refuses_what_torch_would_divide_by_zero_on(
-    fields: dict[str, Any], message: str
-) -> None:
+def test_one_cycle_refuses_a_phase_without_steps(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(SpecError, match=message):
         OneCycle(**fields)
 
@@ -305,6 +305,20 @@ def test_state_records_every_schedule_and_refuses_others() -> None:
         make_scheduler(muon_setup()[1], hs).load_state_dict(bad)
 
 
+def _fit(hs: HyperSchedules, peaks: dict[str, float]) -> HyperSchedules:
+    """``hs`` with each momentum cycle's ``max_momentum`` set to the group's value (the
+    scheduler refuses a cycle relative to another value)."""
+    fitted = {}
+    for key, sched in hs.scheduled().items():
+        if isinstance(sched, OneCycleMomentum | CyclicMomentum) and key in peaks:
+            peak = peaks[key]
+            sched = attrs.evolve(
+                sched, max_momentum=peak, base_momentum=min(sched.base_momentum, peak)
+            )
+        fitted[key] = sched
+    return attrs.evolve(hs, **fitted)
+
+
 def _run(hs: HyperSchedules, steps: int, split: int | None, optimizer_first: bool) -> list[Any]:
     """Every group's (lr, weight_decay, momentum, betas) at each step; with ``split``, the run
     is stopped there, saved, rebuilt from scratch and resumed."""
@@ -344,6 +358,7 @@ def test_resume_at_any_step_is_exact_in_either_order(
 ) -> None:
     # both routes hold lr and weight_decay; momentum is the muon group's, betas the adamw's
     hs = attrs.evolve(hs, routes={k: r for k, r in hs.routes if k in ("lr", "weight_decay")})
+    hs = _fit(hs, {"momentum": 0.95, "beta1": 0.9, "beta2": 0.999})
     whole = _run(hs, 31, None, True)
     assert _run(hs, 31, split, optimizer_first) == whole
 
@@ -386,7 +401,7 @@ def test_curves_equal_the_scalar_form_bit_for_bit(hs: HyperSchedules, start: int
 @given(hyper_schedules(schedule_specs(max_total_steps=200), keys=("momentum", "weight_decay")))
 def test_scheduled_values_stay_in_their_fields_range(hs: HyperSchedules) -> None:
     opt = torch.optim.SGD([_param()], lr=0.1, momentum=0.99, weight_decay=0.3)
-    sched = make_scheduler(opt, attrs.evolve(hs, routes={}))
+    sched = make_scheduler(opt, _fit(attrs.evolve(hs, routes={}), {"momentum": 0.99}))
     for _ in range(220):
         g = opt.param_groups[0]
         assert 0.0 <= g["momentum"] < 1.0 and g["weight_decay"] >= 0.0
@@ -418,3 +433,132 @@ def test_config_with_hyper_schedules_round_trips_and_builds() -> None:
     model = nn.ModuleDict({"transformer": nn.Linear(4, 4)})
     sched = make_scheduler(make_optimizer(model, cfg.optimizer, cfg.rules), cfg.schedule)
     assert isinstance(sched, HyperScheduleLR)
+
+
+# ---- refusals change nothing (the review's findings) --------------------------------------------
+
+
+def _snapshot(opt: torch.optim.Optimizer, sched: Any = None) -> Any:
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    return groups, None if sched is None else (sched.last_epoch, list(sched.get_last_lr()))
+
+
+def test_a_refused_step_changes_neither_the_lr_nor_the_step() -> None:
+    opt = torch.optim.SGD([_param()], lr=0.1, momentum=0.9)
+    sched = make_scheduler(opt, HyperSchedules(lr=LinearDecay(decay_steps=4), momentum=Overshoot()))
+    opt.step()
+    sched.step()
+    before = _snapshot(opt, sched)
+    opt.step()
+    with pytest.raises(SpecError, match="at step 2"):
+        sched.step()
+    assert _snapshot(opt, sched) == before
+
+
+def test_a_refused_build_leaves_the_groups_untouched() -> None:
+    opt = torch.optim.SGD([_param()], lr=0.1, momentum=0.9)
+    before = _snapshot(opt)
+    hs = HyperSchedules(lr=LinearDecay(decay_steps=4), momentum=attrs.evolve(Overshoot()))
+    Big = type("Big", (Overshoot,), {"formula": lambda self, x, xp: xp.full(x, 2.0)})
+    with pytest.raises(SpecError, match="at step 0"):
+        make_scheduler(opt, attrs.evolve(hs, momentum=attrs.frozen(Big)()))
+    assert _snapshot(opt) == before  # no initial_lr, no initial_momentum
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "hyper", "message"),
+    [
+        (
+            lambda: torch.optim.SGD([_param()], lr=0.1),  # torch's default momentum: 0
+            HyperSchedules(momentum=Ramp(steps=3, start_scale=0.5)),
+            r"param group 0 of SGD has momentum 0\.0: a schedule multiplies it and it would "
+            r"stay 0; give the optimizer a momentum > 0",
+        ),
+        (
+            lambda: torch.optim.SGD([_param()], lr=0.1, momentum=0.9),
+            HyperSchedules(momentum=OneCycleMomentum(total_steps=10)),
+            r"has momentum 0\.9, but OneCycleMomentum\.max_momentum is 0\.95: .* set the "
+            r"optimizer's momentum to 0\.95",
+        ),
+        (
+            lambda: torch.optim.AdamW([_param()], lr=0.1),
+            HyperSchedules(beta1=CyclicMomentum(step_size_up=3)),
+            r"has beta1 0\.9, but CyclicMomentum\.max_momentum is 0\.9",
+        ),
+    ],
+)
+def test_momentum_schedules_that_would_mislead_are_refused(
+    optimizer: Any, hyper: HyperSchedules, message: str
+) -> None:
+    opt = optimizer()
+    before = _snapshot(opt)
+    if "CyclicMomentum" in message:  # equal to max_momentum: accepted
+        make_scheduler(opt, hyper)
+        return
+    with pytest.raises(SpecError, match=message):
+        make_scheduler(opt, hyper)
+    assert _snapshot(opt) == before
+
+
+def test_a_state_whose_bases_would_break_a_step_is_refused_before_loading() -> None:
+    hs = HyperSchedules(lr=LinearDecay(decay_steps=8), momentum=Ramp(steps=8, start_scale=0.5))
+    opt = torch.optim.SGD([_param()], lr=0.1, momentum=0.9)
+    sched = make_scheduler(opt, hs)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    state = sched.state_dict()
+    fresh_opt = torch.optim.SGD([_param()], lr=0.1, momentum=0.9)
+    fresh = make_scheduler(fresh_opt, hs)
+    before = _snapshot(fresh_opt, fresh)
+    for bad in (5.0, 1.0, 1.2):
+        with pytest.raises(StateError, match=r"\['momentum'\]\[0\]: expected a number in \[0, 1\)"):
+            fresh.load_state_dict({**state, "base_hyper": {"momentum": [bad]}})
+        assert _snapshot(fresh_opt, fresh) == before
+    # a valid base with a user's schedule that overshoots at the saved step
+    register_spec(Overshoot)
+    try:
+        _overshoot_at_the_saved_step()
+    finally:
+        REGISTRY.others.pop("overshoot")
+
+
+def _overshoot_at_the_saved_step() -> None:
+    opt2 = torch.optim.SGD([_param()], lr=0.1, momentum=0.9)
+    over = make_scheduler(opt2, HyperSchedules(momentum=Overshoot()))
+    opt2.step()
+    over.step()  # step 1: 0.9
+    saved = over.state_dict()
+    saved["last_epoch"] = 2  # as if saved at step 2, where 0.9 x 1.5 leaves [0, 1)
+    target_opt = torch.optim.SGD([_param()], lr=0.1, momentum=0.9)
+    target = make_scheduler(target_opt, HyperSchedules(momentum=Overshoot()))
+    before = _snapshot(target_opt, target)
+    with pytest.raises(StateError, match=r"would get momentum = 1\.35.*\(with the saved base"):
+        target.load_state_dict(saved)
+    assert _snapshot(target_opt, target) == before
+
+
+def test_shared_tensor_betas_are_scheduled_per_group() -> None:
+    _, opt = muon_setup()
+    b = (torch.tensor(0.9), torch.tensor(0.999))
+    for g in opt.param_groups:
+        if g["route"] == "adamw":
+            g["betas"] = b  # one tensor shared by both AdamW groups
+    adamw = [g for g in opt.param_groups if g["route"] == "adamw"]
+    adamw[0]["route_tag"] = "first"
+    make_scheduler(opt, HyperSchedules(beta1=Ramp(steps=4, start_scale=0.5)))
+    once = torch.tensor(0.9).mul(0.5).item()  # 0.45 in float32: each set once, not twice
+    assert [g["betas"][0].item() for g in adamw] == [once, once]
+    assert adamw[0]["betas"][0] is not adamw[1]["betas"][0]  # no longer shared
+
+
+def test_routes_compare_equal_in_any_form_and_bad_keys_are_clear() -> None:
+    a = HyperSchedules(
+        lr=Constant(), momentum=Constant(), routes={"momentum": "muon", "lr": "adamw"}
+    )
+    b = HyperSchedules(
+        lr=Constant(), momentum=Constant(), routes=[("lr", "adamw"), ("momentum", "muon")]
+    )
+    assert a == b and hash(a) == hash(b)
+    with pytest.raises(SpecError, match=r"routes: keys are hyper-parameters .* got 1"):
+        HyperSchedules(lr=Constant(), routes={1: "a", "lr": "b"})  # type: ignore[dict-item]

@@ -167,10 +167,10 @@ def test_no_weight_decay_patterns() -> None:
         (
             "table",
             SpecTypeError,
-            "must return a set, list or tuple of parameter names, got 'table'",
+            "must give a set, list or tuple of parameter names, got 'table'",
         ),
-        (3, SpecTypeError, "must return a set, list or tuple"),
-        ({"table", 3}, SpecTypeError, "must return parameter names, got 3"),
+        (3, SpecTypeError, "must give a set, list or tuple"),
+        ({"table", 3}, SpecTypeError, "must give parameter names, got 3"),
         (RuntimeError("boom"), SpecError, "raised RuntimeError: 'boom'"),
     ],
 )
@@ -182,7 +182,7 @@ def test_a_bad_no_weight_decay_is_a_clear_error(
         partition_params(model, ParamRules(model_no_weight_decay=True))
     text = str(info.value)
     assert text.startswith("ParamRules.model_no_weight_decay: ")
-    assert "Listing.no_weight_decay() of module 'm'" in text
+    assert "Listing.no_weight_decay of module 'm'" in text
     assert message in text
 
 
@@ -359,3 +359,37 @@ def test_a_norm_before_the_blocks_is_in_the_stem() -> None:
     model.norm_pre = nn.LayerNorm(8)  # timm's CLIP-style ViT (pre_norm=True)
     part = partition_params(model, ParamRules(layer_decay=LayerDecay(rate=0.5)))
     assert part.entry("norm_pre.weight").lr_scale == part.entry("cls_token").lr_scale == 0.125
+
+
+class WithProperty(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(2, 2))
+        self.w = nn.Parameter(torch.ones(2, 2))
+
+    @property
+    def no_weight_decay(self) -> set[str]:
+        return {"scale"}
+
+
+def test_no_weight_decay_as_a_property_or_an_instance_attribute() -> None:
+    assert decays(WithProperty(), ParamRules.timm()) == {"scale": False, "w": True}
+    m = nn.Linear(2, 2)
+    m.no_weight_decay = lambda: {"weight"}  # type: ignore[assignment]  # timm's hasattr sees it
+    assert decays(m, ParamRules.timm()) == {"weight": False, "bias": False}
+    assert decays(m, ParamRules.timm(model_no_weight_decay=False))["weight"] is True
+
+
+def test_patterns_listed_under_a_module_name_with_glob_characters() -> None:
+    inner = Listing(["oth*"])
+    model = nn.ModuleDict({"enc[1]": inner, "enc*": Listing([])})
+    got = decays(model, ParamRules.uniform(model_no_weight_decay=True))
+    assert got["enc[1].other"] is False and got["enc[1].table"] is True
+    assert got["enc*.other"] is True  # a sibling is not matched by the listing's prefix
+
+
+def test_many_pattern_listings_match_each_under_its_own_module() -> None:
+    blocks = nn.ModuleList([Listing(["oth?r"]) for _ in range(300)])
+    part = partition_params(blocks, ParamRules.uniform(model_no_weight_decay=True))
+    no_decay = {e.name for e in part if not e.decay}
+    assert no_decay == {f"{i}.other" for i in range(300)} | {f"{i}.inner.rel" for i in range(300)}

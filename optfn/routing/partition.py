@@ -152,24 +152,28 @@ def _first_match(cls: type, names: tuple[str, ...]) -> str | None:
 _WILD = frozenset("*?[")
 
 
-def _listed_no_decay(mod: nn.Module, mname: str) -> tuple[set[str], list[str]]:
-    """The parameter names (qualified) and patterns that ``mod.no_weight_decay()`` lists."""
+def _listed_no_decay(mod: nn.Module, mname: str) -> tuple[set[str], re.Pattern[str] | None]:
+    """The parameter names (qualified) that ``mod.no_weight_decay`` lists (a method, as timm
+    writes it, or a property or attribute holding the names), and one regex of its fnmatch
+    patterns, which match names relative to ``mod``."""
     where = "model_no_weight_decay"
-    method = f"{type(mod).__name__}.no_weight_decay() of module {brief(mname or '<root>')}"
+    what = f"{type(mod).__name__}.no_weight_decay of module {brief(mname or '<root>')}"
     try:
-        listed = mod.no_weight_decay()  # type: ignore[operator]
+        listed = mod.no_weight_decay
+        if callable(listed):
+            listed = listed()
     except Exception as exc:
         raise SpecError(
             "ParamRules",
             where,
-            f"{method} raised {type(exc).__name__}: {brief(str(exc))}; fix the method or "
+            f"{what} raised {type(exc).__name__}: {brief(str(exc))}; fix it or "
             "set model_no_weight_decay=False",
         ) from exc
     if isinstance(listed, str) or not isinstance(listed, (set, frozenset, list, tuple)):
         raise SpecTypeError(
             "ParamRules",
             where,
-            f"{method} must return a set, list or tuple of parameter names, got {brief(listed)}",
+            f"{what} must give a set, list or tuple of parameter names, got {brief(listed)}",
         )
     base = f"{mname}." if mname else ""
     names: set[str] = set()
@@ -177,13 +181,29 @@ def _listed_no_decay(mod: nn.Module, mname: str) -> tuple[set[str], list[str]]:
     for n in listed:
         if not isinstance(n, str):
             raise SpecTypeError(
-                "ParamRules", where, f"{method} must return parameter names, got {brief(n)}"
+                "ParamRules", where, f"{what} must give parameter names, got {brief(n)}"
             )
         if any(c in n for c in "*?["):
-            patterns.append(base + n)
+            patterns.append(n)
         else:
             names.add(base + n)
-    return names, patterns
+    regex = re.compile("|".join(fnmatch.translate(q) for q in patterns)) if patterns else None
+    return names, regex
+
+
+def _listed_by_pattern(name: str, patterns: dict[str, tuple[re.Pattern[str], str]]) -> str | None:
+    """The class of the module whose ``no_weight_decay`` patterns match ``name`` relative to
+    that module (its dotted prefix), else ``None``: one lookup per dot of the name."""
+    hit = patterns.get("")
+    if hit is not None and hit[0].fullmatch(name):
+        return hit[1]
+    at = name.find(".")
+    while at >= 0:
+        hit = patterns.get(name[: at + 1])
+        if hit is not None and hit[0].fullmatch(name, at + 1):
+            return hit[1]
+        at = name.find(".", at + 1)
+    return None
 
 
 # Frozen specs, so one shared default instance each is safe (and saves re-validating them).
@@ -278,9 +298,9 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
     nd_match = nd_names.test if nd_names.patterns else None
     nd_types = rules.no_decay_types
     max_ndim = rules.no_decay_max_ndim
-    listed: set[str] = set()  # what modules' no_weight_decay() list, qualified
-    listed_patterns: list[str] = []
-    listed_by: dict[str, str] = {}  # qualified name or pattern -> the listing module's class
+    listed: set[str] = set()  # what modules' no_weight_decay list, qualified
+    listed_patterns: dict[str, tuple[re.Pattern[str], str]] = {}  # module prefix -> (regex, class)
+    listed_by: dict[str, str] = {}  # qualified name -> the listing module's class
     honour_listing = rules.model_no_weight_decay
     class_info: dict[type, tuple[bool, _DecayWhy]] = {}
     scales = dict(rules.lr_scales)
@@ -296,17 +316,20 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
             cls = type(mod)
             info = class_info.get(cls)
             if info is None:  # once per class: does it list names, is it a no-decay type
-                lists = honour_listing and callable(getattr(cls, "no_weight_decay", None))
+                lists = honour_listing and hasattr(cls, "no_weight_decay")
                 norm = _matching_type(cls, nd_types)
                 info = class_info[cls] = (lists, None if norm is None else ("type", norm))
             lists, type_why = info
-            if lists:  # before the parameter check: a model may list only its children's
-                more, pats = _listed_no_decay(mod, mname)
+            # before the parameter check: a model may list only its children's. An instance
+            # attribute counts too (timm asks hasattr(model, "no_weight_decay")).
+            if lists or (honour_listing and "no_weight_decay" in mod.__dict__):
+                more, regex = _listed_no_decay(mod, mname)
                 owner = cls.__name__
-                for n in (*more, *pats):
+                for n in more:
                     listed_by.setdefault(n, owner)
                 listed |= more
-                listed_patterns.extend(pats)
+                if regex is not None:
+                    listed_patterns.setdefault(f"{mname}." if mname else "", (regex, owner))
             plist = mod._parameters
             if not plist:
                 continue
@@ -326,10 +349,8 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
                     dwhy = _BY_NAME
                 elif listed and name in listed:
                     dwhy = ("model", listed_by[name])
-                elif listed_patterns and (
-                    pat := next((q for q in listed_patterns if fnmatch.fnmatchcase(name, q)), None)
-                ):
-                    dwhy = ("model", listed_by[pat])
+                elif listed_patterns and (lister := _listed_by_pattern(name, listed_patterns)):
+                    dwhy = ("model", lister)
                 elif max_ndim is not None and p.ndim <= max_ndim:
                     dwhy = ("ndim", p.ndim)
                 else:

@@ -89,8 +89,9 @@ def _phase_segments(
 
 
 def _check_phases(owner: str, total: int, pct_start: float, three_phase: bool) -> list[float]:
-    """The phase ends ``OneCycleLR`` computes, checked to be strictly increasing: a phase of
-    no length would divide by zero in torch (``ZeroDivisionError``); here it is refused."""
+    """The phase ends ``OneCycleLR`` computes, checked to be strictly increasing: a phase with
+    no steps is refused (torch skips one that ends before it starts, and divides by zero on
+    one of exactly no length)."""
     ends = [float(pct_start * total) - 1]
     if three_phase:
         ends.append(float(2 * pct_start * total) - 2)

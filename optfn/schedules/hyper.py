@@ -37,11 +37,17 @@ BOUNDED_KEYS: frozenset[str] = frozenset({"momentum", "beta1", "beta2"})
 
 
 def _to_route_pairs(val: Any) -> Any:
+    """A mapping (or pairs) becomes pairs sorted by key, so that equal routes compare equal;
+    anything else is left for the validator to refuse."""
     if isinstance(val, Mapping):
-        return tuple(sorted(val.items()))
-    if isinstance(val, list):
-        return tuple(tuple(p) if isinstance(p, list) else p for p in val)
-    return val
+        items = list(val.items())
+    elif isinstance(val, (list, tuple)):
+        items = [tuple(p) if isinstance(p, list) else p for p in val]
+    else:
+        return val
+    if all(isinstance(p, tuple) and len(p) == 2 for p in items):
+        return tuple(sorted(items, key=lambda p: repr(p[0])))
+    return tuple(items)
 
 
 def _route_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:

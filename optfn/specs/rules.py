@@ -326,9 +326,11 @@ class ParamRules:
       ``DEFAULT_NO_DECAY_NAMES``.
     - ``no_decay_max_ndim``: parameters with at most this many dimensions get no weight decay
       (``None``: off; ``1`` is timm's rule).
-    - ``model_no_weight_decay``: the names a module returns from its ``no_weight_decay()``
-      method (timm's convention; relative to that module, exact names or fnmatch patterns)
-      get no weight decay. Names that match no parameter are ignored, as timm does.
+    - ``model_no_weight_decay``: the names a module gives in its ``no_weight_decay``
+      (timm's convention: a method; a property or an attribute holding the names works too;
+      relative to that module, exact names or fnmatch patterns) get no weight decay. Every
+      module is asked (timm asks only the root). Names that match no parameter are ignored,
+      as timm does.
     - ``lr_scales``: ``{prefix: scale}``; a parameter under a prefix (a qualified module or
       parameter name, ``""`` for everything) has its LR multiplied by the scale of the deepest
       matching prefix. A prefix that matches no parameter is an error when the rules are applied.

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_JOIN_DEPTH",
     "MAX_STEPS",
     "RAMP_FLOOR",
+    "Compound",
     "DecayShape",
     "Schedule",
     "Segment",
@@ -164,3 +165,19 @@ def cached_segments(schedule: Any) -> tuple[Segment, ...]:
     that gives an attrs slotted class a ``__getattr__``, which slows every field access)."""
     segments: tuple[Segment, ...] = schedule._segments()
     return segments
+
+
+@attrs.frozen(kw_only=True)
+class Compound(Schedule):
+    """A shape made of pieces: it lists them once, in :meth:`_segments` (built once per spec
+    value and cached), and its formula is the evaluation of those segments."""
+
+    @abc.abstractmethod
+    def _segments(self) -> tuple[Segment, ...]:
+        """The pieces, as :meth:`Schedule.segments` returns them."""
+
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        return evaluate_segments(self, x, xp)
+
+    def segments(self, stop: int) -> Sequence[Segment]:
+        return cached_segments(self)

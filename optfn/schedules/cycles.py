@@ -23,10 +23,9 @@ import attrs
 
 from optfn.errors import SpecError
 from optfn.schedules.base import (
+    Compound,
     Schedule,
     Segment,
-    cached_segments,
-    evaluate_segments,
     scale_field,
     step_field,
 )
@@ -116,7 +115,7 @@ _DIV = v.real(1.0, None)
 
 
 @attrs.frozen(kw_only=True)
-class _OneCyclePhases(Schedule):
+class _OneCyclePhases(Compound):
     """What :class:`OneCycle` and :class:`OneCycleMomentum` share: torch's phases and anneal;
     a subclass gives the levels the phases run between."""
 
@@ -133,12 +132,6 @@ class _OneCyclePhases(Schedule):
     @abc.abstractmethod
     def _levels(self) -> tuple[float, ...]:
         """The level at the start and at the end of each phase."""
-
-    def formula(self, x: Any, xp: MathNamespace) -> Any:
-        return evaluate_segments(self, x, xp)
-
-    def segments(self, stop: int) -> Sequence[Segment]:
-        return cached_segments(self)
 
     def _segments(self) -> tuple[Segment, ...]:
         total = self.total_steps

@@ -14,7 +14,7 @@ of ``betas``: the Adam family and the AdamW part of :class:`~optfn.MuonWithAdamW
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -34,20 +34,6 @@ HYPER_KEYS: tuple[str, ...] = ("lr", "weight_decay", "momentum", "beta1", "beta2
 
 #: Keys whose values must stay in [0, 1) (the multiplier of a momentum must stay <= 1).
 BOUNDED_KEYS: frozenset[str] = frozenset({"momentum", "beta1", "beta2"})
-
-
-def _to_route_pairs(val: Any) -> Any:
-    """A mapping (or pairs) becomes pairs sorted by key, so that equal routes compare equal;
-    anything else is left for the validator to refuse."""
-    if isinstance(val, Mapping):
-        items = list(val.items())
-    elif isinstance(val, (list, tuple)):
-        items = [tuple(p) if isinstance(p, list) else p for p in val]
-    else:
-        return val
-    if all(isinstance(p, tuple) and len(p) == 2 for p in items):
-        return tuple(sorted(items, key=lambda p: repr(p[0])))
-    return tuple(items)
 
 
 def _route_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
@@ -118,7 +104,7 @@ class HyperSchedules:
     beta1: Schedule | None = attrs.field(default=None, validator=_OPTIONAL_SCHEDULE)
     beta2: Schedule | None = attrs.field(default=None, validator=_OPTIONAL_SCHEDULE)
     routes: tuple[tuple[str, str], ...] = attrs.field(
-        default=(), converter=_to_route_pairs, validator=_route_pairs
+        default=(), converter=v.to_pairs, validator=_route_pairs
     )
 
     def __attrs_post_init__(self) -> None:

@@ -48,6 +48,7 @@ from optfn.errors import SpecError
 from optfn.schedules.base import (
     MAX_STEPS,
     RAMP_FLOOR,
+    Compound,
     DecayShape,
     Schedule,
     Segment,
@@ -163,7 +164,7 @@ class ExponentialDecay(Schedule):
 
 
 @attrs.frozen(kw_only=True)
-class MultiStepDecay(Schedule):
+class MultiStepDecay(Compound):
     """Multiply by ``gamma`` at each boundary: ``λ(s) = gamma ** #{b in boundaries : b <= s}``.
 
     torch's ``MultiStepLR(milestones=boundaries, gamma=gamma)``. ``boundaries`` are strictly
@@ -180,12 +181,6 @@ class MultiStepDecay(Schedule):
     )
     gamma: float = attrs.field(validator=v.real(0.0, 1.0, lo_open=True))
 
-    def formula(self, x: Any, xp: MathNamespace) -> Any:
-        return evaluate_segments(self, x, xp)
-
-    def segments(self, stop: int) -> Sequence[Segment]:
-        return cached_segments(self)
-
     def _segments(self) -> tuple[Segment, ...]:
         # gamma ** k for k = 0 .. n: constants between boundaries, computed once
         n = len(self.boundaries)
@@ -194,7 +189,7 @@ class MultiStepDecay(Schedule):
 
 
 @attrs.frozen(kw_only=True)
-class WarmupCosine(Schedule):
+class WarmupCosine(Compound):
     """Seed 002's linear warmup then cosine decay, with ``W = warmup_steps``,
     ``S = total_steps``, ``α = min_lr_scale``:
 
@@ -225,12 +220,6 @@ class WarmupCosine(Schedule):
                 "warmup_steps",
                 f"must be <= total_steps ({self.total_steps}), got {self.warmup_steps}",
             )
-
-    def formula(self, x: Any, xp: MathNamespace) -> Any:
-        return evaluate_segments(self, x, xp)
-
-    def segments(self, stop: int) -> Sequence[Segment]:
-        return cached_segments(self)
 
     def _segments(self) -> tuple[Segment, ...]:
         w = self.warmup_steps
@@ -415,7 +404,7 @@ class CosineRestarts(Schedule):
 
 
 @attrs.frozen(kw_only=True)
-class WarmupStableDecay(Schedule):
+class WarmupStableDecay(Compound):
     """Warmup, a stable phase at 1.0, then a cool-down to ``α = min_lr_scale`` ending at
     ``total_steps`` (WSD), with ``W = warmup_steps``, ``S = total_steps``, ``D = decay_steps``:
 
@@ -449,12 +438,6 @@ class WarmupStableDecay(Schedule):
                 f"warmup_steps + decay_steps must be <= total_steps ({self.total_steps}), "
                 f"got {self.warmup_steps} + {self.decay_steps}",
             )
-
-    def formula(self, x: Any, xp: MathNamespace) -> Any:
-        return evaluate_segments(self, x, xp)
-
-    def segments(self, stop: int) -> Sequence[Segment]:
-        return cached_segments(self)
 
     def _segments(self) -> tuple[Segment, ...]:
         w, d = self.warmup_steps, self.decay_steps

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -80,6 +80,7 @@ __all__ = [
     "step_arg",
     "step_count",
     "str_tuple",
+    "to_pairs",
     "to_tuple",
 ]
 
@@ -451,6 +452,25 @@ def _pattern_tuple(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
 
 #: A tuple of name patterns (see :func:`check_pattern`).
 pattern_tuple = Validator("pattern_tuple", _pattern_tuple)
+
+
+def to_pairs(val: Any) -> Any:
+    """attrs converter: a mapping ``{name: value}`` (or a list of pairs, as configs carry) becomes
+    a tuple of pairs sorted by name, so that equal mappings give equal specs. Anything else,
+    and pairs whose names are not all strings, is left for the validator to refuse.
+
+    >>> to_pairs({"b": 1, "a": 2}), to_pairs([["b", 1], ["a", 2]])
+    ((('a', 2), ('b', 1)), (('a', 2), ('b', 1)))
+    """
+    if isinstance(val, Mapping):
+        items = list(val.items())
+    elif isinstance(val, (list, tuple)):
+        items = [tuple(p) if isinstance(p, list) else p for p in val]
+    else:
+        return val
+    if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in items):
+        return tuple(sorted(items, key=lambda p: p[0]))
+    return tuple(items)
 
 
 def to_tuple(v: Any) -> Any:

@@ -18,7 +18,6 @@ a dot: ``"bias"`` matches ``"bias"`` and ``"encoder.fc.bias"``; ``"head.*"`` mat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -149,19 +148,6 @@ def _type_names(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
                 "must be a class name like 'LayerNorm' or 'mypkg.MyNorm', or a class-name "
                 f"pattern like '*Norm', got {brief(name)}",
             )
-
-
-def _to_scale_pairs(val: Any) -> Any:
-    """A mapping ``{prefix: scale}`` (or pairs) becomes a tuple of pairs sorted by prefix."""
-    if isinstance(val, Mapping):
-        items = list(val.items())
-    elif isinstance(val, (list, tuple)):
-        items = [tuple(p) if isinstance(p, list) else p for p in val]
-    else:
-        return val
-    if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in items):
-        return tuple(sorted(items, key=lambda p: p[0]))
-    return tuple(items)
 
 
 def _scale_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
@@ -356,7 +342,7 @@ class ParamRules:
     )
     model_no_weight_decay: bool = attrs.field(default=True, validator=v.boolean)
     lr_scales: tuple[tuple[str, float], ...] = attrs.field(
-        default=(), converter=_to_scale_pairs, validator=_scale_pairs
+        default=(), converter=v.to_pairs, validator=_scale_pairs
     )
     layer_decay: LayerDecay | None = attrs.field(
         default=None, validator=attrs.validators.optional(v.instance(LayerDecay))

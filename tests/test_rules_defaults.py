@@ -86,6 +86,19 @@ def test_class_name_patterns_match_through_the_mro_but_never_module_or_object() 
     assert all(e.decay for e in part)
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["LayerNorm", "torch.nn.LayerNorm", "torch.nn.modules.LayerNorm",
+     "torch.nn.modules.normalization.LayerNorm"],
+)  # fmt: skip
+def test_a_class_matches_by_its_name_its_path_and_the_public_paths_above_it(name: str) -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2))
+    got = decays(model, ParamRules.uniform(no_decay_types=(name,)))
+    assert got == {"0.weight": True, "0.bias": True, "1.weight": False, "1.bias": False}
+    other = decays(model, ParamRules.uniform(no_decay_types=("torch.optim.LayerNorm",)))
+    assert all(other.values())
+
+
 @pytest.mark.parametrize("bad", ["", "a b", "Layer-Norm", "*", "**", "?"])
 def test_bad_type_names_are_refused(bad: str) -> None:
     with pytest.raises(SpecError, match=r"ParamRules\.no_decay_types\[0\]"):

@@ -141,10 +141,14 @@ def _first_match(cls: type, names: tuple[str, ...]) -> str | None:
     for base in cls.__mro__:
         if base in _NOT_MATCHED:
             continue
-        short, full = base.__name__, f"{base.__module__}.{base.__qualname__}"
-        if short in exact or full in exact:
+        short = base.__name__
+        # the class's own path, and the shorter public ones a package re-exports it under:
+        # torch.nn.modules.normalization.LayerNorm is also torch.nn.LayerNorm
+        parts = base.__module__.split(".")
+        paths = [f"{'.'.join(parts[:k])}.{base.__qualname__}" for k in range(len(parts), 0, -1)]
+        if short in exact or any(p in exact for p in paths):
             return short
-        if regex is not None and (regex.fullmatch(short) or regex.fullmatch(full)):
+        if regex is not None and (regex.fullmatch(short) or regex.fullmatch(paths[0])):
             return short
     return None
 

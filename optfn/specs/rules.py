@@ -302,10 +302,11 @@ class ParamRules:
 
     - ``no_decay_types``: module class names or class-name patterns (``*Norm``), matched
       against the module's class and its bases (so subclasses count; a name may be qualified,
-      ``torch.nn.modules.normalization.LayerNorm``), whose own parameters get no weight
-      decay. Default: the patterns ``*Norm``, ``*Norm?d``, ``*GRN`` and ``CrossMapLRN2d``,
-      which match every normalization layer torch ships (``NORM_LAYER_TYPES``) and those of
-      the model zoos (``LlamaRMSNorm``, ``T5LayerNorm``, timm's ``LayerNorm2d``...).
+      ``torch.nn.LayerNorm`` or ``torch.nn.modules.normalization.LayerNorm``), whose own
+      parameters get no weight decay. Default: the patterns ``*Norm``, ``*Norm?d``, ``*GRN``
+      and ``CrossMapLRN2d``, which match every normalization layer torch ships
+      (``NORM_LAYER_TYPES``) and those of the model zoos (``LlamaRMSNorm``, ``T5LayerNorm``,
+      timm's ``LayerNorm2d``...).
     - ``no_decay_names``: name patterns that get no weight decay. Default: biases, special
       tokens (``*_token``), position parameters (``pos_embed``, ``position_embeddings``),
       LayerScale gains (``gamma``, ``gamma_1``...) and relative-position bias tables; see

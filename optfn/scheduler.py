@@ -62,7 +62,7 @@ _STATE_KEYS = frozenset(
     }
 )
 #: Attributes of ScheduleLR that are caches or fixed at construction, never state.
-_CACHE_KEYS = ("_block", "_block_start", "_hyper_blocks", "_targets")
+_CACHE_KEYS = ("_lr_blocks", "_hyper_blocks", "_targets")
 
 
 class _Blocks:
@@ -157,18 +157,11 @@ class ScheduleLR(LambdaLR):
                 f"must be a Schedule, got {brief(schedule)} ({type(schedule).__name__})",
             )
         self.schedule = schedule
-        self._block: list[float] = []
-        self._block_start = 0
-        super().__init__(optimizer, lr_lambda(schedule), last_epoch)
+        self._lr_blocks = _Blocks(schedule)
+        super().__init__(optimizer, self._lr_blocks.scalar, last_epoch)
 
     def _multiplier(self, step: Any) -> float:
-        if type(step) is int and 0 <= step < _BLOCK_LIMIT:
-            i = step - self._block_start
-            if not 0 <= i < len(self._block):
-                block = lr_curve(self.schedule, _BLOCK, start=step)
-                self._block, self._block_start, i = block.tolist(), step, 0
-            return self._block[i]
-        return self.lr_lambdas[0](step)  # huge or invalid steps: the checked scalar form
+        return self._lr_blocks.at(step)
 
     def get_lr(self) -> list[float | torch.Tensor]:
         """``[base_lr · λ(last_epoch) for each group]`` (the same product as ``LambdaLR``)."""
@@ -448,6 +441,8 @@ class HyperScheduleLR(ScheduleLR):
 
 
 _INITIAL = {k: f"initial_{k}" for k in ("weight_decay", "momentum", "beta1", "beta2")}
+#: Where ``beta1`` and ``beta2`` stand in a group's ``betas``.
+_BETA_INDEX = {"beta1": 0, "beta2": 1}
 
 
 def _check_shape_base(
@@ -480,8 +475,8 @@ def _unshare(groups: list[dict[str, Any]], group: dict[str, Any], key: str) -> N
     """A tensor value (``betas`` entries, momentum) that ``group`` shares with another group
     (torch copies the defaults' tuple into every group) becomes its own, so that setting it
     does not set the others'."""
-    if key in ("beta1", "beta2"):
-        i = 0 if key == "beta1" else 1
+    i = _BETA_INDEX.get(key)
+    if i is not None:
         betas = list(group["betas"])
         t = betas[i]
         if isinstance(t, torch.Tensor) and any(
@@ -496,11 +491,10 @@ def _unshare(groups: list[dict[str, Any]], group: dict[str, Any], key: str) -> N
 
 
 def _read(group: Mapping[str, Any], key: str) -> Any:
-    if key in ("beta1", "beta2"):
+    i = _BETA_INDEX.get(key)
+    if i is not None:
         betas = group.get("betas")
-        if isinstance(betas, list | tuple) and len(betas) == 2:
-            return betas[0 if key == "beta1" else 1]
-        return None
+        return betas[i] if isinstance(betas, list | tuple) and len(betas) == 2 else None
     return group.get(key)
 
 
@@ -528,8 +522,8 @@ def _base(group: Mapping[str, Any], key: str, last_epoch: int) -> float:
 
 
 def _set(group: dict[str, Any], key: str, value: float) -> None:
-    if key in ("beta1", "beta2"):
-        i = 0 if key == "beta1" else 1
+    i = _BETA_INDEX.get(key)
+    if i is not None:
         betas = list(group["betas"])
         if isinstance(betas[i], torch.Tensor):
             betas[i].fill_(value)

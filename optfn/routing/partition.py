@@ -187,7 +187,7 @@ def _listed_no_decay(mod: nn.Module, mname: str) -> tuple[set[str], re.Pattern[s
             raise SpecTypeError(
                 "ParamRules", where, f"{what} must give parameter names, got {brief(n)}"
             )
-        if any(c in n for c in "*?["):
+        if _WILD & set(n):
             patterns.append(n)
         else:
             names.add(base + n)
@@ -457,10 +457,9 @@ def _matrix_routes(
         if ndim < muon.min_ndim:
             routes.append(other)
             why.append((other, f"ndim {ndim} < {muon.min_ndim}"))
-        elif min_side > 1 and min(p.shape[0], math.prod(p.shape[1:])) < min_side:
+        elif min_side > 1 and min(p.shape[0], cols := math.prod(p.shape[1:])) < min_side:
             routes.append(other)
-            view = f"{p.shape[0]}x{math.prod(p.shape[1:])}"
-            why.append((other, f"matrix view {view} has a side < {min_side}"))
+            why.append((other, f"matrix view {p.shape[0]}x{cols} has a side < {min_side}"))
         elif (
             muon.exclude_grouped_conv
             and ndim > 2

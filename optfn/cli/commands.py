@@ -164,14 +164,14 @@ def cmd_curve(args: argparse.Namespace) -> int:
         write_png(args.png, panels, title=title)
         out.print(f"wrote {args.png}")
     if not args.csv and not args.png:
+        warm = getattr(schedule, "warmup_steps", None)
+        points = [("start", 0)]
+        if isinstance(warm, int) and 0 < warm <= args.steps:
+            points.append(("warmup end", warm - 1))
+        points += [("midpoint", (args.steps - 1) // 2), ("end", args.steps - 1)]
         for label, values in panels.items():
             out.print(f"{title}: {label} over {args.steps} steps")
             out.print(terminal_plot(values))
-            warm = getattr(schedule, "warmup_steps", None)
-            points = [("start", 0)]
-            if isinstance(warm, int) and 0 < warm <= args.steps:
-                points.append(("warmup end", warm - 1))
-            points += [("midpoint", (args.steps - 1) // 2), ("end", args.steps - 1)]
             for what, s in points:
                 out.print(f"  {what:>10} (step {s}): {label} = {float(values[s]):.6g}")
     return 0

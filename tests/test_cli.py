@@ -140,8 +140,8 @@ def test_validate_ok_and_bad(config_file: Path, capsys: pytest.CaptureFixture[st
         "  schedule.pieces[0].type: unknown type 'LinearWarmup'; allowed: 'constant', "
         "'cosine_decay', 'cosine_restarts', 'cyclic', 'cyclic_momentum', 'exponential_decay', "
         "'inverse_sqrt', 'join', 'linear_decay', 'linear_warmup', 'multi_step_decay', "
-        "'one_cycle', 'one_cycle_momentum', 'polynomial_decay', 'ramp', 'warmup_cosine', "
-        "'warmup_stable_decay'",
+        "'one_cycle', 'one_cycle_momentum', 'piecewise_constant', 'polynomial_decay', 'product', "
+        "'ramp', 'warmup_cosine', 'warmup_stable_decay'",
         "  schedule.pieces[1].warmup_steps: must be an integer in [0, 9007199254740992], got -5",
         "  schedule.pieces[1].total_steps: must be an integer in [1, 9007199254740992], got 0",
         "  schedule.boundaries[0]: must be an integer, got 100.0 (float)",

@@ -286,7 +286,12 @@ def test_state_is_plain_data_and_records_the_schedule() -> None:
             "version": 1,
             "type": "join",
             "pieces": [
-                {"type": "linear_warmup", "warmup_steps": 2, "init_scale": 0.1},
+                {
+                    "type": "linear_warmup",
+                    "warmup_steps": 2,
+                    "init_scale": 0.1,
+                    "warmup_ramp": "(s+1)/W",
+                },
                 {"type": "multi_step_decay", "boundaries": [3, 6], "gamma": 0.5},
             ],
             "boundaries": [2],
@@ -304,8 +309,8 @@ def test_loading_a_state_saved_under_another_schedule_is_refused() -> None:
     with pytest.raises(ValueError) as info:
         other.load_state_dict(saved)
     text = str(info.value)
-    assert "WarmupCosine(warmup_steps=10, total_steps=100, min_lr_scale=0.0)" in text
-    assert "WarmupCosine(warmup_steps=10, total_steps=200, min_lr_scale=0.0)" in text
+    assert "WarmupCosine(warmup_steps=10, total_steps=100, min_lr_scale=0.0, " in text
+    assert "WarmupCosine(warmup_steps=10, total_steps=200, min_lr_scale=0.0, " in text
     assert other.last_epoch == 0  # nothing was loaded
 
     plain = LambdaLR(_optimizer(_model()), lr_lambda(Constant())).state_dict()

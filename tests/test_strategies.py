@@ -30,7 +30,9 @@ from optfn import (
     MultiStepDecay,
     MuonSpec,
     OptimizerSpecification,
+    PiecewiseConstant,
     PolynomialDecay,
+    Product,
     RoutingWarning,
     Schedule,
     WarmupCosine,
@@ -195,7 +197,7 @@ def span(s: Schedule) -> int:
         return max(b + span(p) for b, p in zip((0, *s.boundaries), s.pieces, strict=True))
     if isinstance(s, (WarmupCosine, WarmupStableDecay)):
         return s.total_steps
-    if isinstance(s, (LinearWarmup, InverseSqrt)):
+    if isinstance(s, LinearWarmup):
         return s.warmup_steps
     if isinstance(s, (LinearDecay, CosineDecay, PolynomialDecay)):
         return s.decay_steps
@@ -211,6 +213,12 @@ def span(s: Schedule) -> int:
         return max(s.step_size_up, s.step_size_down or 0)
     if isinstance(s, Ramp):
         return s.steps
+    if isinstance(s, PiecewiseConstant):
+        return max((0, *s.boundaries))
+    if isinstance(s, Product):
+        return max(span(f) for f in s.factors)
+    if isinstance(s, InverseSqrt):
+        return max(s.warmup_steps, s.timescale or 0)
     assert isinstance(s, Constant), s
     return 0
 

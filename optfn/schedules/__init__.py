@@ -7,7 +7,7 @@ from optfn.schedules.base import (
     DecayShape,
     Schedule,
 )
-from optfn.schedules.cycles import Cyclic, CyclicMomentum, OneCycle, OneCycleMomentum, Ramp
+from optfn.schedules.cycles import Cyclic, CyclicMomentum, OneCycle, OneCycleMomentum
 from optfn.schedules.evaluate import lr_curve, lr_lambda
 from optfn.schedules.hyper import (
     HYPER_KEYS,
@@ -17,6 +17,7 @@ from optfn.schedules.hyper import (
     lr_schedule_of,
 )
 from optfn.schedules.join import Join, join_depth
+from optfn.schedules.pieces import PiecewiseConstant, Product, Ramp
 from optfn.schedules.shapes import (
     Constant,
     CosineDecay,
@@ -51,7 +52,9 @@ __all__ = [
     "MultiStepDecay",
     "OneCycle",
     "OneCycleMomentum",
+    "PiecewiseConstant",
     "PolynomialDecay",
+    "Product",
     "Ramp",
     "Schedule",
     "WarmupCosine",

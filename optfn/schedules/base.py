@@ -21,6 +21,7 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 
+from optfn.errors import SpecError
 from optfn.schedules.xp import MathNamespace
 from optfn.specs import checks as v
 
@@ -33,7 +34,9 @@ __all__ = [
     "DecayShape",
     "Schedule",
     "Segment",
+    "check_depth",
     "flatten",
+    "nesting_depth",
 ]
 
 #: The largest step count a spec accepts: every step count is then exact in float64.
@@ -117,6 +120,44 @@ class Schedule(abc.ABC):
         ``stop``). The default, ``((0, 0, self),)``, applies :meth:`formula` everywhere.
         """
         return ((0, 0, self),)
+
+    def nested(self) -> tuple[Schedule, ...]:
+        """The schedules a combinator is made of (a Join's pieces, a Product's factors); a
+        shape has none. Its nesting is bounded by :data:`MAX_JOIN_DEPTH`."""
+        return ()
+
+
+def nesting_depth(schedule: Schedule) -> int:
+    """How deep combinators (:class:`~optfn.schedules.Join`, :class:`~optfn.schedules.Product`)
+    nest in ``schedule``: 0 for a shape, 1 for a Join of shapes, ... Walked without recursion.
+
+    >>> from optfn.schedules import Constant, Join, Product
+    >>> nesting_depth(Join(pieces=(Constant(), Product(factors=(Constant(),))), boundaries=(5,)))
+    2
+    """
+    deepest, todo = 0, [(schedule, 0)]
+    while todo:
+        node, depth = todo.pop()
+        children = node.nested()
+        if children:
+            depth += 1
+            deepest = max(deepest, depth)
+            todo.extend((p, depth) for p in children)
+    return deepest
+
+
+def check_depth(spec: Schedule, field: str) -> None:
+    """Refuse a combinator nested deeper than :data:`MAX_JOIN_DEPTH` (so that every operation,
+    evaluation, ``repr``, ``==``, configs and checkpoints, works at every depth a spec has)."""
+    depth = nesting_depth(spec)
+    if depth > MAX_JOIN_DEPTH:
+        raise SpecError(
+            type(spec).__name__,
+            field,
+            f"Joins and Products nest {depth} deep; at most {MAX_JOIN_DEPTH} are allowed (a "
+            "Join of Joins flattens: list the pieces of the inner Joins in one Join instead; "
+            "likewise the factors of a Product of Products)",
+        )
 
 
 #: A flattened segment: steps ``[start, stop)`` get ``fn(s - origin, xp)``, or ``fn`` if a float.

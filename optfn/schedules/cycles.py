@@ -1,5 +1,5 @@
 """Cyclical policies as closed forms: torch's ``OneCycleLR`` and ``CyclicLR``, for the LR and,
-inverted, for momentum (or Adam's ``beta1``), and :class:`Ramp`, a ramp between two values.
+inverted, for momentum (or Adam's ``beta1``).
 
 Each is a multiplier of a param group's base value, like every optfn schedule, written with
 torch's own arithmetic so that stepping torch's scheduler and evaluating the closed form agree
@@ -32,14 +32,12 @@ from optfn.schedules.base import (
 from optfn.schedules.xp import SCALAR, MathNamespace
 from optfn.specs import checks as v
 
-__all__ = ["Cyclic", "CyclicMomentum", "OneCycle", "OneCycleMomentum", "Ramp"]
+__all__ = ["Cyclic", "CyclicMomentum", "OneCycle", "OneCycleMomentum"]
 
 #: ``OneCycleLR``'s anneals between two levels.
 AnnealStrategy = Literal["cos", "linear"]
 #: ``CyclicLR``'s policies.
 CyclicMode = Literal["triangular", "triangular2", "exp_range"]
-#: :class:`Ramp`'s shapes.
-RampShape = Literal["linear", "cosine"]
 
 
 @attrs.frozen(kw_only=True)
@@ -290,36 +288,3 @@ class CyclicMomentum(_CyclicTriangle):
     def formula(self, x: Any, xp: MathNamespace) -> Any:
         b = self.base_momentum / self.max_momentum
         return 1.0 - (1.0 - b) * _cycle_height(self, x, xp)
-
-
-@attrs.frozen(kw_only=True)
-class Ramp(Schedule):
-    """From ``start_scale`` to ``end_scale`` over ``steps`` steps, then ``end_scale``:
-    ``λ(s) = a + (e - a)·f(s / steps)`` with ``f(t) = t`` (``"linear"``) or
-    ``(1 - cos(π t)) / 2`` (``"cosine"``). Step 0 gets exactly ``start_scale`` and step
-    ``steps`` exactly ``end_scale`` (torch's ``LinearLR`` convention, not seed 002's warm-up
-    ramp). A ramp may rise or fall.
-
-    Muon's momentum warm-up from 0.85 to 0.95 over 300 steps (modded-nanogpt):
-    ``Ramp(steps=300, start_scale=0.85 / 0.95)`` on a group momentum of 0.95; DINO's weight
-    decay from 0.04 to 0.4 on a cosine: ``Ramp(steps=T, start_scale=0.1, shape="cosine")`` on
-    a weight decay of 0.4.
-
-    >>> from optfn.schedules import Ramp, lr_curve
-    >>> lr_curve(Ramp(steps=4, start_scale=0.2), 6).round(6).tolist()
-    [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
-    """
-
-    steps: int = attrs.field(validator=step_field(1))
-    start_scale: float = attrs.field(validator=scale_field)
-    end_scale: float = attrs.field(default=1.0, validator=scale_field)
-    shape: RampShape = attrs.field(default="linear", validator=v.one_of("linear", "cosine"))
-
-    def formula(self, x: Any, xp: MathNamespace) -> Any:
-        a, e = float(self.start_scale), float(self.end_scale)
-        t = xp.ratio(x, self.steps)
-        f = t if self.shape == "linear" else 0.5 * (1.0 - xp.cos(math.pi * t))
-        return a + (e - a) * f
-
-    def segments(self, stop: int) -> Sequence[Segment]:
-        return ((0, 0, self), (self.steps, self.steps, float(self.end_scale)))

@@ -14,7 +14,14 @@ from typing import Any
 import attrs
 
 from optfn.errors import SpecError
-from optfn.schedules.base import MAX_JOIN_DEPTH, MAX_STEPS, Schedule, Segment, evaluate_segments
+from optfn.schedules.base import (
+    MAX_STEPS,
+    Schedule,
+    Segment,
+    check_depth,
+    evaluate_segments,
+    nesting_depth,
+)
 from optfn.schedules.xp import MathNamespace
 from optfn.specs import checks as v
 from optfn.specs.render import brief
@@ -55,14 +62,10 @@ class Join(Schedule):
                 f"must hold len(pieces) - 1 = {len(self.pieces) - 1} step(s), "
                 f"got {len(self.boundaries)}: {brief(self.boundaries)}",
             )
-        depth = join_depth(self)
-        if depth > MAX_JOIN_DEPTH:
-            raise SpecError(
-                type(self).__name__,
-                "pieces",
-                f"Joins nest {depth} deep; at most {MAX_JOIN_DEPTH} are allowed (a Join of "
-                "Joins flattens: list the pieces of the inner Joins in one Join instead)",
-            )
+        check_depth(self, "pieces")
+
+    def nested(self) -> tuple[Schedule, ...]:
+        return self.pieces
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
         return evaluate_segments(self, x, xp)
@@ -73,19 +76,11 @@ class Join(Schedule):
 
 
 def join_depth(schedule: Schedule) -> int:
-    """How deep Joins nest in ``schedule``: 0 for a shape, 1 for a Join of shapes, ...
-
-    Walked without recursion (construction keeps it at most :data:`MAX_JOIN_DEPTH`).
+    """How deep Joins (and Products) nest in ``schedule``: 0 for a shape, 1 for a Join of
+    shapes, ... (:func:`optfn.schedules.base.nesting_depth`).
 
     >>> from optfn.schedules import Constant, Join
     >>> join_depth(Join(pieces=(Constant(), Join(pieces=(Constant(),))), boundaries=(5,)))
     2
     """
-    deepest, todo = 0, [(schedule, 0)]
-    while todo:
-        node, depth = todo.pop()
-        if isinstance(node, Join):
-            depth += 1
-            deepest = max(deepest, depth)
-            todo.extend((p, depth) for p in node.pieces)
-    return deepest
+    return nesting_depth(schedule)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import numpy as np
@@ -57,8 +57,10 @@ from optfn.schedules.base import (
     scale_field,
     step_field,
 )
+from optfn.schedules.pieces import Ramp
 from optfn.schedules.xp import SCALAR, VECTOR, MathNamespace
 from optfn.specs import checks as v
+from optfn.specs.render import brief
 
 __all__ = [
     "Constant",
@@ -71,8 +73,30 @@ __all__ = [
     "MultiStepDecay",
     "PolynomialDecay",
     "WarmupCosine",
+    "WarmupRamp",
     "WarmupStableDecay",
 ]
+
+#: The two warm-up conventions, by their formula for step ``s < W``: seed 002's
+#: ``(s + 1) / W`` (step 0 already gets ``1/W``; 1.0 at step ``W - 1``) and torch's, Hugging
+#: Face's and optax's ``s / W`` (step 0 gets exactly the start value; 1.0 at step ``W``).
+WarmupRamp = Literal["(s+1)/W", "s/W"]
+_RAMPS = ("(s+1)/W", "s/W")
+_SEED_RAMP: WarmupRamp = "(s+1)/W"
+_RAMP_CHECK = v.one_of(*_RAMPS)
+
+
+def _warmup_segments(
+    w: int, ramp: WarmupRamp, shape: DecayShape = "linear"
+) -> tuple[Segment, ...]:
+    """The warm-up of a compound shape: ``w`` steps from 0 to 1 along ``shape``, by ``ramp``."""
+    if not w:
+        return ()
+    if shape == "linear":
+        return ((0, 0, LinearWarmup(warmup_steps=w, warmup_ramp=ramp)),)
+    rise = Ramp(steps=w, start_scale=0.0, end_scale=1.0, shape=shape)
+    # (s+1)/W: the ramp one step ahead (its step s + 1 at step s), so 1.0 lands on W - 1
+    return ((0, 0 if ramp == "s/W" else -1, rise),)
 
 
 def _decay_segments(decay: Schedule, steps: int) -> tuple[Segment, ...]:
@@ -102,6 +126,20 @@ def _cosine_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
 
 def _sqrt_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
     return _tail(alpha, 1.0 - xp.sqrt(xp.ratio(x, d)))
+
+
+#: A cycle length past which torch's ``pi * T_cur / T_i`` would overflow a float64.
+_HUGE_CYCLE = 2**1000
+
+
+def _sgdr_fall(x: Any, d: int, alpha: float, xp: MathNamespace) -> Any:
+    # torch's CosineAnnealingWarmRestarts, op for op: eta_min + (base - eta_min) *
+    # (1 + cos(pi * T_cur / T_i)) / 2, with base = 1
+    if d < _HUGE_CYCLE:
+        theta = math.pi * xp.to_float(x) / float(d)
+    else:  # a cycle beyond float64's range (cycle_mult > 1, astronomical steps): x / d first
+        theta = math.pi * xp.ratio(x, d)
+    return alpha + (1.0 - alpha) * (1.0 + xp.cos(theta)) / 2.0
 
 
 _FALLS: dict[str, Callable[[Any, int, float, MathNamespace], Any]] = {
@@ -145,22 +183,36 @@ class Constant(Schedule):
 
 @attrs.frozen(kw_only=True)
 class ExponentialDecay(Schedule):
-    """Multiply by ``gamma`` once per epoch: ``λ(s) = gamma ** (s // steps_per_epoch)``.
+    """Multiply by ``gamma`` once per epoch: ``λ(s) = gamma ** (s // k)``, ``k =
+    steps_per_epoch``; or smoothly, ``gamma ** (s / k)`` (``staircase=False``); never below
+    ``end_scale``: ``λ(s) = max(end_scale, ...)``.
 
     This is what seed 000's ``lr_decay_gamma`` means (torch's ``ExponentialLR`` stepped once per
-    epoch) and, with ``steps_per_epoch=k``, torch's ``StepLR(step_size=k, gamma=gamma)``.
-    ``gamma`` is in (0, 1]; ``steps_per_epoch >= 1``. It has no end: it tends to 0.
+    epoch) and, with ``steps_per_epoch=k``, torch's ``StepLR(step_size=k, gamma=gamma)``;
+    optax's ``exponential_decay(transition_steps=k, decay_rate=gamma, staircase=...,
+    end_value=...)`` as a multiplier of its ``init_value``. ``gamma`` is in (0, 1];
+    ``steps_per_epoch >= 1``; ``end_scale`` in [0, 1]. With ``end_scale = 0`` it has no end:
+    it tends to 0.
 
     >>> from optfn.schedules import ExponentialDecay, lr_curve
     >>> lr_curve(ExponentialDecay(gamma=0.5, steps_per_epoch=2), 6).tolist()
     [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    >>> lr_curve(ExponentialDecay(gamma=0.25, steps_per_epoch=2, staircase=False,
+    ...                           end_scale=0.2), 4).tolist()
+    [1.0, 0.5, 0.25, 0.2]
     """
 
     gamma: float = attrs.field(validator=v.real(0.0, 1.0, lo_open=True))
     steps_per_epoch: int = attrs.field(default=1, validator=step_field(1))
+    staircase: bool = attrs.field(default=True, validator=v.boolean)
+    end_scale: float = attrs.field(default=0.0, validator=scale_field)
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
-        return xp.pow(float(self.gamma), xp.to_float(x // int(self.steps_per_epoch)))
+        k = int(self.steps_per_epoch)
+        # optax: rate ** (count / transition_steps), a float quotient; staircase: floored
+        exponent = xp.to_float(x // k) if self.staircase else xp.ratio(x, k)
+        out = xp.pow(float(self.gamma), exponent)
+        return xp.maximum(float(self.end_scale), out) if self.end_scale else out
 
 
 @attrs.frozen(kw_only=True)
@@ -193,7 +245,9 @@ class WarmupCosine(Compound):
     """Seed 002's linear warmup then cosine decay, with ``W = warmup_steps``,
     ``S = total_steps``, ``α = min_lr_scale``:
 
-    * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``;
+    * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W`` (``s / W`` with
+      ``warmup_ramp="s/W"``: Hugging Face's ``get_cosine_schedule_with_warmup`` and
+      ``cosine_with_min_lr``, bit for bit up to ``S``);
     * ``λ(s) = α + (1 - α)/2 · (1 + cos(π t))`` for ``s >= W``, with
       ``t = min(1, (s - W) / max(1, S - W))``.
 
@@ -212,6 +266,7 @@ class WarmupCosine(Compound):
     warmup_steps: int = attrs.field(validator=step_field(0))
     total_steps: int = attrs.field(validator=step_field(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=scale_field)
+    warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
 
     def __attrs_post_init__(self) -> None:
         if self.warmup_steps > self.total_steps:
@@ -226,34 +281,41 @@ class WarmupCosine(Compound):
         decay = CosineDecay(
             decay_steps=max(1, self.total_steps - w), min_lr_scale=self.min_lr_scale
         )
-        ramp: tuple[Segment, ...] = ((0, 0, LinearWarmup(warmup_steps=w)),) if w else ()
-        return (*ramp, (w, w, decay))
+        return (*_warmup_segments(w, self.warmup_ramp), (w, w, decay))
 
 
 @attrs.frozen(kw_only=True)
 class LinearWarmup(Schedule):
     """A linear ramp to 1.0 (the warmup piece of a :class:`Join`), ``W = warmup_steps``,
-    ``i = init_scale``:
+    ``i = init_scale``, by one of two conventions (``warmup_ramp``):
 
-    * ``λ(s) = i + (1 - i) · max(1e-8, (s + 1) / W)`` for ``s < W`` (seed 002's ramp, which
-      starts just above ``i``: step 0 already gets ``i + (1 - i)/W``, never ``i`` itself);
-    * ``λ(s) = 1`` for ``s >= W``; ``λ(W - 1)`` is exactly 1.0.
+    * ``"(s+1)/W"`` (default, seed 002's ramp): ``λ(s) = i + (1 - i) · max(1e-8, (s + 1) / W)``
+      for ``s < W``, so step 0 already gets ``i + (1 - i)/W``, never ``i`` itself, and
+      ``λ(W - 1)`` is exactly 1.0;
+    * ``"s/W"`` (torch's ``LinearLR(start_factor=i, total_iters=W)``, Hugging Face's and
+      optax's warm-ups): ``λ(s) = i + (1 - i) · s / W`` for ``s < W``, exactly ``i`` at step 0;
+    * ``λ(s) = 1`` for ``s >= W``.
 
     Join it at boundary ``W`` with a decay that starts at 1.0 for a schedule without a jump.
 
     >>> from optfn.schedules import LinearWarmup, lr_curve
     >>> lr_curve(LinearWarmup(warmup_steps=4), 6).tolist()
     [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    >>> lr_curve(LinearWarmup(warmup_steps=4, warmup_ramp="s/W"), 6).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
     warmup_steps: int = attrs.field(validator=step_field(1))
     init_scale: float = attrs.field(default=0.0, validator=scale_field)
+    warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
         # the one warmup ramp of every shape: init_scale = 0 gives seed 002's ramp exactly
         # the hottest scalar path, so _tail is written out and the step meets a float by
         # promotion (x + 1.0 converts x as xp.to_float does; x < W <= 2**53 here)
         init = self.init_scale
+        if self.warmup_ramp == "s/W":  # HF: float(s) / float(W), exactly 0 at step 0
+            return init + (1.0 - init) * xp.ratio(x, self.warmup_steps)
         return init + (1.0 - init) * xp.maximum(RAMP_FLOOR, (x + 1.0) / self.warmup_steps)
 
     def segments(self, stop: int) -> Sequence[Segment]:
@@ -330,60 +392,117 @@ class PolynomialDecay(Schedule):
 @attrs.frozen(kw_only=True)
 class InverseSqrt(Schedule):
     """Linear warmup then inverse square root ("Noam"), ``W = warmup_steps``,
-    ``α = min_lr_scale``:
+    ``α = min_lr_scale``, ``τ = timescale`` (default ``W``), by the warm-up convention
+    ``warmup_ramp``:
 
-    * ``λ(s) = max(1e-8, (s + 1) / W)`` for ``s < W`` (1.0 at ``s = W - 1``);
-    * ``λ(s) = max(α, sqrt(W / (s + 1)))`` for ``s >= W``.
+    * ``"(s+1)/W"`` (default, seed 002's): ``λ(s) = max(1e-8, (s + 1) / W)`` for ``s < W``
+      (1.0 at ``s = W - 1``), then ``λ(s) = max(α, sqrt(W / (s + 1)))`` (with a timescale,
+      ``sqrt(τ / (s + 1 + τ - W))``);
+    * ``"s/W"`` (Hugging Face's ``get_inverse_sqrt_schedule``, bit for bit):
+      ``λ(s) = s / W`` for ``s < W``, then ``λ(s) = max(α, 1 / sqrt((s + τ - W) / τ))``, 1.0
+      at ``s = W``. ``W = 0`` is allowed here (no warm-up), with an explicit ``timescale``
+      (Hugging Face then uses 10,000).
 
     With ``α = 0`` it never ends (it tends to 0); with ``α > 0`` it holds ``α`` exactly from
-    the step where ``sqrt(W / (s + 1))`` falls below it.
+    the step where the inverse square root falls below it.
 
     >>> from optfn.schedules import InverseSqrt, lr_curve
     >>> lr_curve(InverseSqrt(warmup_steps=4, min_lr_scale=0.5), 20)[[0, 3, 7, 15, 19]].tolist()
     [0.25, 1.0, 0.7071067811865476, 0.5, 0.5]
+    >>> lr_curve(InverseSqrt(warmup_steps=4, warmup_ramp="s/W"), 20)[[0, 4, 16]].tolist()
+    [0.0, 1.0, 0.5]
     """
 
-    warmup_steps: int = attrs.field(validator=step_field(1))
+    warmup_steps: int = attrs.field(validator=step_field(0))
     min_lr_scale: float = attrs.field(default=0.0, validator=scale_field)
+    timescale: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(step_field(1))
+    )
+    warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
+
+    def __attrs_post_init__(self) -> None:
+        if self.warmup_steps == 0 and self.warmup_ramp != "s/W":
+            raise SpecError(
+                type(self).__name__,
+                "warmup_steps",
+                "must be >= 1 with warmup_ramp='(s+1)/W' (its formula divides by W), got 0; "
+                "for no warm-up use warmup_ramp='s/W' and a timescale",
+            )
+        if self.warmup_steps == 0 and self.timescale is None:
+            raise SpecError(
+                type(self).__name__,
+                "timescale",
+                "is required when warmup_steps = 0 (it defaults to warmup_steps); Hugging "
+                "Face's get_inverse_sqrt_schedule uses 10000 then",
+            )
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
-        # on the absolute step s (origin 0): sqrt(W / (s + 1)); float(s) + 1.0, as s may
-        # exceed 2**53, where s + 1 is not a float (and a huge int saturates to inf: 0)
         w = self.warmup_steps  # an int, promoted to float64 by the division in both forms
-        return xp.maximum(self.min_lr_scale, xp.sqrt(w / (xp.to_float(x) + 1.0)))
+        tau = self.timescale
+        if self.warmup_ramp == "s/W":
+            # HF: 1.0 / math.sqrt((s + shift) / timescale), shift = timescale - W (exact ints)
+            t = w if tau is None else tau
+            decay = 1.0 / xp.sqrt((xp.to_float(x) + float(t - w)) / float(t))
+        elif tau is None:
+            # on the absolute step s (origin 0): sqrt(W / (s + 1)); float(s) + 1.0, as s may
+            # exceed 2**53, where s + 1 is not a float (and a huge int saturates to inf: 0)
+            decay = xp.sqrt(w / (xp.to_float(x) + 1.0))
+        else:
+            decay = xp.sqrt(tau / (xp.to_float(x) + float(1 + tau - w)))
+        return xp.maximum(self.min_lr_scale, decay)
 
     def segments(self, stop: int) -> Sequence[Segment]:
         return cached_segments(self)
 
     def _segments(self) -> tuple[Segment, ...]:
         w = self.warmup_steps
-        return ((0, 0, LinearWarmup(warmup_steps=w)), (w, 0, self))
+        return (*_warmup_segments(w, self.warmup_ramp), (w, 0, self))
 
 
 @attrs.frozen(kw_only=True)
 class CosineRestarts(Schedule):
     """Cosine with warm restarts (SGDR): cycles of ``T_i = cycle_steps · cycle_mult**i`` steps,
-    each a half-cosine from 1.0 at its first step to exactly ``α = min_lr_scale`` at its last:
-    ``λ(s) = α + (1 - α)/2 · (1 + cos(π · p / (T_i - 1)))``, ``p`` = the step within its cycle.
+    each a half-cosine from 1.0 at its first step, ``p`` = the step within its cycle:
 
-    It restarts forever (each restart jumps back up to 1.0 by design). Unlike torch's
-    ``CosineAnnealingWarmRestarts``, whose cycles stop one step short of ``eta_min``, every
-    cycle here ends exactly on its floor. ``cycle_steps >= 2``, ``cycle_mult >= 1``.
+    * ``cycle_ends_on_floor=True`` (default): each cycle ends exactly on ``α = min_lr_scale``
+      at its last step: ``λ(s) = α + (1 - α)/2 · (1 + cos(π · p / (T_i - 1)))``
+      (``cycle_steps >= 2``);
+    * ``cycle_ends_on_floor=False``: torch's ``CosineAnnealingWarmRestarts(T_0=cycle_steps,
+      T_mult=cycle_mult, eta_min=α·lr)``, computed as torch does:
+      ``λ(s) = α + (1 - α) · (1 + cos(π · p / T_i)) / 2``, which restarts one step before it
+      would reach ``α`` (optax's ``sgdr_schedule`` and Hugging Face's hard restarts follow
+      the same rule; ``cycle_steps >= 1``).
+
+    It restarts forever (each restart jumps back up to 1.0 by design); ``cycle_mult >= 1``.
 
     >>> from optfn.schedules import CosineRestarts, lr_curve
     >>> lr_curve(CosineRestarts(cycle_steps=3, cycle_mult=2), 10).round(3).tolist()
     [1.0, 0.5, 0.0, 1.0, 0.905, 0.655, 0.345, 0.095, 0.0, 1.0]
+    >>> lr_curve(CosineRestarts(cycle_steps=2, cycle_ends_on_floor=False), 4).tolist()
+    [1.0, 0.5, 1.0, 0.5]
     """
 
-    cycle_steps: int = attrs.field(validator=step_field(2))
+    cycle_steps: int = attrs.field(validator=step_field(1))
     cycle_mult: int = attrs.field(default=1, validator=step_field(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=scale_field)
+    cycle_ends_on_floor: bool = attrs.field(default=True, validator=v.boolean)
+
+    def __attrs_post_init__(self) -> None:
+        if self.cycle_ends_on_floor and self.cycle_steps < 2:
+            raise SpecError(
+                type(self).__name__,
+                "cycle_steps",
+                f"must be >= 2 when each cycle ends on its floor, got {brief(self.cycle_steps)} "
+                "(cycle_ends_on_floor=False, torch's SGDR, allows 1)",
+            )
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
         if self.cycle_mult != 1:  # cycles of growing length: segments
             return evaluate_segments(self, x, xp)
         first = int(self.cycle_steps)
-        return _cosine_fall(x % first, first - 1, self.min_lr_scale, xp)
+        if self.cycle_ends_on_floor:
+            return _cosine_fall(x % first, first - 1, self.min_lr_scale, xp)
+        return _sgdr_fall(x % first, first, self.min_lr_scale, xp)
 
     def segments(self, stop: int) -> Sequence[Segment]:
         if self.cycle_mult == 1:
@@ -391,13 +510,13 @@ class CosineRestarts(Schedule):
         out: list[Segment] = []
         start, length = 0, int(self.cycle_steps)
         while not out or start < stop:  # cycles of first * mult**i steps, up to stop
-            out.append(
-                (
-                    start,
-                    start,
-                    _Fall(fall=_cosine_fall, steps=length - 1, floor=self.min_lr_scale, hold=False),
+            if self.cycle_ends_on_floor:
+                fall = _Fall(
+                    fall=_cosine_fall, steps=length - 1, floor=self.min_lr_scale, hold=False
                 )
-            )
+            else:
+                fall = _Fall(fall=_sgdr_fall, steps=length, floor=self.min_lr_scale, hold=False)
+            out.append((start, start, fall))
             start += length
             length *= int(self.cycle_mult)
         return out
@@ -408,14 +527,19 @@ class WarmupStableDecay(Compound):
     """Warmup, a stable phase at 1.0, then a cool-down to ``α = min_lr_scale`` ending at
     ``total_steps`` (WSD), with ``W = warmup_steps``, ``S = total_steps``, ``D = decay_steps``:
 
-    * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``;
+    * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``, or with
+      ``warmup_ramp="s/W"``, ``s / W``; with ``warmup_shape`` ``"cosine"`` or ``"1-sqrt"`` the
+      warm-up rises along ``(1 - cos(π p))/2`` or ``1 - sqrt(1 - p)`` of that fraction ``p``
+      (Hugging Face's ``warmup_type``);
     * ``λ(s) = 1`` for ``W <= s < S - D``;
     * ``λ(s) = α + (1 - α) · f(t)`` for ``s >= S - D``, ``t = (min(s, S) - (S - D)) / D``, with
       ``f(t) = 1 - t`` (``decay_shape="linear"``), ``(1 + cos(π t))/2`` (``"cosine"``) or
       ``1 - sqrt(t)`` (``"1-sqrt"``); it holds ``α`` from step ``S`` on.
 
     Requires ``W + D <= S``, ``D >= 1``. With ``D = S - W`` and ``"cosine"`` it equals
-    :class:`WarmupCosine` for ``W < S``.
+    :class:`WarmupCosine` for ``W < S``. With ``warmup_ramp="s/W"`` it is Hugging Face's
+    ``get_wsd_schedule`` (``min_lr_ratio = α``, which Hugging Face's warm-up also starts from:
+    for ``α > 0`` there, see ``optfn.schedule_from_hf``), bit for bit.
 
     >>> from optfn.schedules import WarmupStableDecay, lr_curve
     >>> wsd = WarmupStableDecay(warmup_steps=2, total_steps=8, decay_steps=4,
@@ -429,6 +553,8 @@ class WarmupStableDecay(Compound):
     decay_steps: int = attrs.field(validator=step_field(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=scale_field)
     decay_shape: DecayShape = attrs.field(default="linear", validator=v.one_of(*_FALLS))
+    warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
+    warmup_shape: DecayShape = attrs.field(default="linear", validator=v.one_of(*_FALLS))
 
     def __attrs_post_init__(self) -> None:
         if self.warmup_steps + self.decay_steps > self.total_steps:
@@ -442,9 +568,7 @@ class WarmupStableDecay(Compound):
     def _segments(self) -> tuple[Segment, ...]:
         w, d = self.warmup_steps, self.decay_steps
         start = self.total_steps - d
-        out: list[Segment] = []
-        if w:
-            out.append((0, 0, LinearWarmup(warmup_steps=w)))
+        out = list(_warmup_segments(w, self.warmup_ramp, self.warmup_shape))
         if start > w:
             out.append((w, w, 1.0))
         fall = _Fall(fall=_FALLS[self.decay_shape], steps=d, floor=self.min_lr_scale)

@@ -139,7 +139,10 @@ def _ratio(x: int, d: int) -> float:
     try:
         return float(x) / float(d)
     except OverflowError:  # only a scalar step beyond 2**1023 gets here: exact int division
-        return x / d
+        try:
+            return x / d
+        except OverflowError:  # a quotient beyond float64's range: its limit (steps are >= 0)
+            return math.inf
 
 
 def _full(x: Any, value: float) -> float:

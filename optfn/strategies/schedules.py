@@ -39,7 +39,9 @@ from optfn.schedules import (
     MultiStepDecay,
     OneCycle,
     OneCycleMomentum,
+    PiecewiseConstant,
     PolynomialDecay,
+    Product,
     Ramp,
     Schedule,
     WarmupCosine,
@@ -57,7 +59,16 @@ from optfn.strategies._args import (
 
 @st.composite
 def _exponential(draw: st.DrawFn, budget: int) -> ExponentialDecay:
-    return ExponentialDecay(gamma=draw(_GAMMAS), steps_per_epoch=draw(st.integers(1, budget)))
+    return ExponentialDecay(
+        gamma=draw(_GAMMAS),
+        steps_per_epoch=draw(st.integers(1, budget)),
+        staircase=draw(st.booleans()),
+        end_scale=draw(st.just(0.0) | _SCALES),
+    )
+
+
+_WARMUP_RAMPS = st.sampled_from(["(s+1)/W", "s/W"])
+_SHAPE_NAMES = st.sampled_from(["linear", "cosine", "1-sqrt"])
 
 
 @st.composite
@@ -72,12 +83,21 @@ def _multi_step(draw: st.DrawFn, budget: int) -> MultiStepDecay:
 def _warmup_cosine(draw: st.DrawFn, budget: int) -> WarmupCosine:
     total = draw(st.integers(1, budget))
     warmup = draw(st.integers(0, total) | st.just(total))
-    return WarmupCosine(warmup_steps=warmup, total_steps=total, min_lr_scale=draw(_SCALES))
+    return WarmupCosine(
+        warmup_steps=warmup,
+        total_steps=total,
+        min_lr_scale=draw(_SCALES),
+        warmup_ramp=draw(_WARMUP_RAMPS),
+    )
 
 
 @st.composite
 def _linear_warmup(draw: st.DrawFn, budget: int) -> LinearWarmup:
-    return LinearWarmup(warmup_steps=draw(st.integers(1, budget)), init_scale=draw(_SCALES))
+    return LinearWarmup(
+        warmup_steps=draw(st.integers(1, budget)),
+        init_scale=draw(_SCALES),
+        warmup_ramp=draw(_WARMUP_RAMPS),
+    )
 
 
 @st.composite
@@ -97,15 +117,22 @@ def _polynomial(draw: st.DrawFn, budget: int) -> PolynomialDecay:
 
 @st.composite
 def _inverse_sqrt(draw: st.DrawFn, budget: int) -> InverseSqrt:
-    return InverseSqrt(warmup_steps=draw(st.integers(1, budget)), min_lr_scale=draw(_SCALES))
+    ramp = draw(_WARMUP_RAMPS)
+    warmup = draw(st.integers(0 if ramp == "s/W" else 1, budget))
+    timescale = draw(st.none() | st.integers(1, budget)) if warmup else draw(st.integers(1, budget))
+    return InverseSqrt(
+        warmup_steps=warmup, min_lr_scale=draw(_SCALES), timescale=timescale, warmup_ramp=ramp
+    )
 
 
 @st.composite
 def _cosine_restarts(draw: st.DrawFn, budget: int) -> CosineRestarts:
+    on_floor = draw(st.booleans())
     return CosineRestarts(
-        cycle_steps=draw(st.integers(2, budget)),
+        cycle_steps=draw(st.integers(2 if on_floor else 1, budget)),
         cycle_mult=draw(st.integers(1, 4)),
         min_lr_scale=draw(_SCALES),
+        cycle_ends_on_floor=on_floor,
     )
 
 
@@ -118,7 +145,9 @@ def _wsd(draw: st.DrawFn, budget: int) -> WarmupStableDecay:
         total_steps=total,
         decay_steps=decay,
         min_lr_scale=draw(_SCALES),
-        decay_shape=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+        decay_shape=draw(_SHAPE_NAMES),
+        warmup_ramp=draw(_WARMUP_RAMPS),
+        warmup_shape=draw(_SHAPE_NAMES),
     )
 
 
@@ -167,12 +196,34 @@ def _cyclic(draw: st.DrawFn, budget: int, momentum: bool) -> Cyclic | CyclicMome
 
 @st.composite
 def _ramp(draw: st.DrawFn, budget: int) -> Ramp:
+    shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt", "polynomial", "cosine_restarts"]))
+    powered = shape in ("polynomial", "cosine", "cosine_restarts")
+    waves = shape in ("cosine", "cosine_restarts")
     return Ramp(
         steps=draw(st.integers(1, budget)),
         start_scale=draw(_SCALES),
         end_scale=draw(_SCALES),
-        shape=draw(st.sampled_from(["linear", "cosine"])),
+        shape=shape,
+        power=draw(st.sampled_from([1.0, 2.0]) | st.floats(0.1, 8.0)) if powered else 1.0,
+        cycles=draw(st.none() | st.sampled_from([0.5, 1.0, 3.0]) | st.floats(0.1, 8.0))
+        if waves
+        else None,
     )
+
+
+@st.composite
+def _piecewise_constant(draw: st.DrawFn, budget: int) -> PiecewiseConstant:
+    bounds = sorted(draw(st.lists(st.integers(1, budget), max_size=min(5, budget), unique=True)))
+    values = draw(st.lists(_SCALES, min_size=len(bounds) + 1, max_size=len(bounds) + 1))
+    return PiecewiseConstant(boundaries=tuple(bounds), values=tuple(values))
+
+
+@st.composite
+def _product(draw: st.DrawFn, budget: int) -> Product:
+    leaves = [_ramp(budget), _exponential(budget), _piecewise_constant(budget)]
+    leaves.append(_decay(budget, CosineDecay))
+    factors = draw(st.lists(st.one_of(*leaves), min_size=1, max_size=3))
+    return Product(factors=tuple(factors))
 
 
 #: Per shape: the fewest steps it needs, and its strategy given the most steps it may use.
@@ -193,6 +244,8 @@ _SHAPES: dict[type[Schedule], tuple[int, Callable[[int], st.SearchStrategy[Sched
     Cyclic: (1, lambda b: _cyclic(b, False)),
     CyclicMomentum: (1, lambda b: _cyclic(b, True)),
     Ramp: (1, _ramp),
+    PiecewiseConstant: (1, _piecewise_constant),
+    Product: (1, _product),
 }
 _SCHEDULE_TAGS: dict[str, type[Schedule]] = {
     tag: cls

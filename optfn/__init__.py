@@ -16,6 +16,7 @@ from optfn.build import make_optimizer, make_param_groups
 from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoint
 from optfn.compat.builders import build_optimizer, build_scheduler, build_warmup_cosine
 from optfn.config import OptimConfig
+from optfn.convert import schedule_from_hf, schedule_from_torch
 from optfn.errors import ConfigError, SpecError, SpecTypeError
 from optfn.io import (
     from_dict,
@@ -47,7 +48,9 @@ from optfn.schedules import (
     MultiStepDecay,
     OneCycle,
     OneCycleMomentum,
+    PiecewiseConstant,
     PolynomialDecay,
+    Product,
     Ramp,
     Schedule,
     WarmupCosine,
@@ -112,7 +115,9 @@ __all__ = [
     "ParamEntry",
     "ParamRules",
     "Partition",
+    "PiecewiseConstant",
     "PolynomialDecay",
+    "Product",
     "RAdamSpec",
     "RMSpropSpec",
     "Ramp",
@@ -147,6 +152,8 @@ __all__ = [
     "restore",
     "save_checkpoint",
     "save_config",
+    "schedule_from_hf",
+    "schedule_from_torch",
     "to_dict",
     "to_json",
     "to_toml",

@@ -128,6 +128,11 @@ class ScheduleLR(LambdaLR):
     under a different schedule, and sets the groups' LRs for the loaded step, so that
     optimizer → scheduler → load both states → continue gives the LRs of an uninterrupted run.
 
+    A group whose ``lr`` is a 0-D tensor (torch's way to compile ``optimizer.step`` once for
+    every LR; ``make_optimizer(..., tensor_lr=True)`` makes them) gets its new LR written into
+    that tensor (``fill_``), never a new object; its base LR is then a tensor too (as torch's
+    ``LambdaLR`` keeps it), and the state holds 0-D tensors where it would hold floats.
+
     >>> import torch
     >>> from optfn.schedules import LinearDecay
     >>> from optfn.scheduler import ScheduleLR
@@ -187,7 +192,15 @@ class ScheduleLR(LambdaLR):
         """Load a checked state (``LambdaLR``'s part) and set the groups' LRs for its step."""
         rest = {k: x for k, x in state_dict.items() if k != "schedule" and k not in _CACHE_KEYS}
         super().load_state_dict(rest)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+        # The optimizer decides whether an LR is a tensor: a tensor LR is filled in place (a
+        # compiled step keeps reading the same tensor), a float one stays a float, whichever
+        # kind the state was saved with.
+        groups = self.optimizer.param_groups
+        self.base_lrs = [
+            b if isinstance(g["lr"], torch.Tensor) or not isinstance(b, torch.Tensor) else b.item()
+            for g, b in zip(groups, self.base_lrs, strict=True)
+        ]
+        for group, lr in zip(groups, self.get_lr(), strict=True):
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].fill_(float(lr))
             else:

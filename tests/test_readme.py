@@ -110,3 +110,26 @@ def test_recipe_one_cycle_sgd_matches_torch() -> None:
         theirs_opt.step()
         theirs.step()
         _step(ns, 1)
+
+
+def test_bring_your_recipe_block_reproduces_torch_and_hf() -> None:
+    import numpy as np
+
+    from optfn import Join, WarmupCosine, lr_curve
+
+    ns = _run_recipe("### Bring your recipe")
+    schedule, seq, opt = ns["schedule"], ns["seq"], ns["opt"]
+    assert isinstance(schedule, Join)
+    lrs = []
+    for _ in range(200):
+        lrs.append(opt.param_groups[0]["lr"] / 0.1)  # type: ignore[attr-defined]
+        opt.step()  # type: ignore[attr-defined]
+        seq.step()  # type: ignore[attr-defined]
+    curve = lr_curve(schedule, 200)
+    assert curve[0] == 0.01
+    np.testing.assert_allclose(curve, lrs, rtol=1e-12, atol=1e-15)
+    from optfn import schedule_from_hf
+
+    assert schedule_from_hf("cosine", num_warmup_steps=500, num_training_steps=10_000) == (
+        WarmupCosine(warmup_steps=500, total_steps=10_000, warmup_ramp="s/W")
+    )

@@ -47,6 +47,9 @@ from optfn.schedules import (
     WarmupCosine,
     WarmupStableDecay,
 )
+from optfn.schedules.base import DecayShape
+from optfn.schedules.pieces import RampShape
+from optfn.schedules.shapes import WarmupRamp
 from optfn.strategies._args import (
     _GAMMAS,
     _SCALES,
@@ -67,8 +70,11 @@ def _exponential(draw: st.DrawFn, budget: int) -> ExponentialDecay:
     )
 
 
-_WARMUP_RAMPS = st.sampled_from(["(s+1)/W", "s/W"])
-_SHAPE_NAMES = st.sampled_from(["linear", "cosine", "1-sqrt"])
+_RAMP_NAMES: list[WarmupRamp] = ["(s+1)/W", "s/W"]
+_WARMUP_RAMPS = st.sampled_from(_RAMP_NAMES)
+_DECAY_SHAPES: list[DecayShape] = ["linear", "cosine", "1-sqrt"]
+_SHAPE_NAMES = st.sampled_from(_DECAY_SHAPES)
+_RAMP_SHAPES: list[RampShape] = ["linear", "cosine", "1-sqrt", "polynomial", "cosine_restarts"]
 
 
 @st.composite
@@ -196,7 +202,7 @@ def _cyclic(draw: st.DrawFn, budget: int, momentum: bool) -> Cyclic | CyclicMome
 
 @st.composite
 def _ramp(draw: st.DrawFn, budget: int) -> Ramp:
-    shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt", "polynomial", "cosine_restarts"]))
+    shape = draw(st.sampled_from(_RAMP_SHAPES))
     powered = shape in ("polynomial", "cosine", "cosine_restarts")
     waves = shape in ("cosine", "cosine_restarts")
     return Ramp(

@@ -40,12 +40,16 @@ from optfn.specs.optimizers import MAX_NS_STEPS, ns_steps_ok
 from optfn.specs.render import brief
 
 __all__ = [
+    "ADAMW_DEFAULTS",
     "ADAMW_FIXED",
     "ADAMW_GROUP_KEYS",
     "ADAMW_OPTIONAL",
     "ADJUST_LR_FNS",
+    "MUON_DEFAULTS",
     "MUON_GROUP_KEYS",
+    "OPTIMIZER_DEFAULTS",
     "ROUTES",
+    "ROUTE_DEFAULTS",
     "normalize_group",
     "where",
 ]
@@ -83,6 +87,42 @@ ADAMW_OPTIONAL: dict[str, Any] = {
 }
 ADAMW_FIXED = ("capturable", "differentiable", "decoupled_weight_decay")
 
+#: torch.optim.Muon's defaults for the keys of a muon group (its constructor's defaults).
+MUON_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-3,
+    "weight_decay": 0.1,
+    "momentum": 0.95,
+    "nesterov": True,
+    "ns_coefficients": (3.4445, -4.775, 2.0315),
+    "ns_steps": 5,
+    "eps": 1e-7,
+    "adjust_lr_fn": None,
+}
+
+#: torch.optim.AdamW's defaults for the keys of an adamw group (its constructor's defaults).
+ADAMW_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-3,
+    "weight_decay": 0.01,
+    "betas": (0.9, 0.999),
+    "eps": 1e-8,
+    **ADAMW_OPTIONAL,
+}
+
+#: Each route's defaults: exactly the keys (besides ``params``, ``param_names``, ``route``) a
+#: group of that route holds, with torch's default values.
+ROUTE_DEFAULTS: dict[str, dict[str, Any]] = {"muon": MUON_DEFAULTS, "adamw": ADAMW_DEFAULTS}
+
+#: ``MuonWithAdamW.defaults``: a default for every key a group holds, for readers of
+#: ``optimizer.defaults`` (monitors, wrappers). A key both routes hold (``lr``,
+#: ``weight_decay``, ``eps``) has torch.optim.Muon's default; a route's own key its route's
+#: default. One exception: ``betas`` is left out, because Lightning's ``LearningRateMonitor``
+#: reads ``group["betas"][0]`` of *every* group when ``defaults`` has ``betas``, and a muon
+#: group has none (its momentum is ``momentum``); see :data:`ROUTE_DEFAULTS` for it.
+OPTIMIZER_DEFAULTS: dict[str, Any] = {
+    **{k: x for k, x in ADAMW_DEFAULTS.items() if k != "betas"},
+    **MUON_DEFAULTS,
+}
+
 #: The values of a muon group's ``adjust_lr_fn`` (``None`` means ``"original"``, as in torch).
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
 
@@ -116,8 +156,42 @@ def _check_bool(at: str, key: str, value: object) -> None:
         raise SpecTypeError("", at, f"{brief(key)} must be a bool, got {brief(value)}")
 
 
+def _check_lr(at: str, group: Mapping[str, Any]) -> None:
+    """``lr``: a real number >= 0, or a 0-D floating tensor holding one (torch's tensor LR,
+    which a compiled step reads without recompiling when a scheduler fills it)."""
+    lr = group["lr"]
+    if not isinstance(lr, Tensor):
+        _check_real(at, "lr", lr, 0.0)
+        return
+    if lr.ndim != 0:
+        raise SpecError(
+            "",
+            at,
+            f"'lr' as a tensor must be 0-D (torch.tensor(0.01)), got shape {tuple(lr.shape)}",
+        )
+    if not lr.is_floating_point():
+        raise SpecTypeError(
+            "", at, f"'lr' as a tensor must be a floating-point tensor, got dtype {lr.dtype}"
+        )
+    if lr.requires_grad:
+        raise SpecError(
+            "", at, f"'lr' as a tensor must not require grad, got {brief(lr)}; pass lr.detach()"
+        )
+    if lr.device.type == "meta" or not bool(torch.isfinite(lr) & (lr >= 0)):
+        raise SpecError("", at, f"'lr' must be finite and >= 0.0, got {brief(lr)}")
+    devices = {p.device for p in group["params"] if isinstance(p, Tensor)}
+    if lr.device.type != "cpu" and devices - {lr.device}:
+        raise SpecError(
+            "",
+            at,
+            f"'lr' is a tensor on {lr.device} but the group's parameters are on "
+            f"{', '.join(sorted(map(str, devices)))}; keep a tensor LR on the CPU or on "
+            "the parameters' device",
+        )
+
+
 def _check_muon_hyper(at: str, group: Mapping[str, Any]) -> None:
-    _check_real(at, "lr", group["lr"], 0.0)
+    _check_lr(at, group)
     _check_real(at, "weight_decay", group["weight_decay"], 0.0)
     _check_real(at, "momentum", group["momentum"], 0.0, hi=1.0)
     _check_bool(at, "nesterov", group["nesterov"])
@@ -147,7 +221,7 @@ def _check_muon_hyper(at: str, group: Mapping[str, Any]) -> None:
 
 
 def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
-    _check_real(at, "lr", group["lr"], 0.0)
+    _check_lr(at, group)
     _check_real(at, "weight_decay", group["weight_decay"], 0.0)
     betas = group["betas"]
     if (
@@ -167,6 +241,14 @@ def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
             _check_bool(at, key, group[key])
     if group["foreach"] and group["fused"]:
         raise SpecError("", at, "'foreach' and 'fused' cannot both be True (as in torch)")
+    if group["foreach"] and isinstance(group["lr"], Tensor):
+        raise SpecError(
+            "",
+            at,
+            "a tensor 'lr' cannot run with foreach=True: torch's foreach AdamW takes a tensor "
+            "LR only with capturable=True, which MuonWithAdamW does not support (as "
+            "torch.optim.AdamW refuses it); use foreach=None or False, or fused=True",
+        )
     for key in ADAMW_FIXED:
         if group[key] != ADAMW_OPTIONAL[key]:
             raise SpecError(

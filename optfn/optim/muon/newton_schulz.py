@@ -12,6 +12,8 @@ on a stack of same-shape matrices.
 (torch.bfloat16, torch.Size([3, 5]))
 >>> adjusted_lr(0.02, "original", 8, 2), adjusted_lr(0.02, "match_rms_adamw", 8, 2)
 (0.04, 0.011313708498984762)
+>>> adjusted_lr(torch.tensor(0.02), "original", 8, 2)
+tensor(0.0400)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from typing import overload
 
 import torch
 from torch import Tensor
@@ -126,8 +129,18 @@ def orthogonalized_update(
     return orthogonalize(update.reshape(shape), coefficients, steps, eps).reshape(update.shape)
 
 
-def adjusted_lr(lr: float, adjust_lr_fn: str | None, rows: int, cols: int) -> float:
-    """torch.optim.Muon's ``_adjust_lr`` on the matrix shape ``(rows, cols)``."""
+@overload
+def adjusted_lr(lr: float, adjust_lr_fn: str | None, rows: int, cols: int) -> float: ...
+@overload
+def adjusted_lr(lr: Tensor, adjust_lr_fn: str | None, rows: int, cols: int) -> Tensor: ...
+def adjusted_lr(
+    lr: float | Tensor, adjust_lr_fn: str | None, rows: int, cols: int
+) -> float | Tensor:
+    """torch.optim.Muon's ``_adjust_lr`` on the matrix shape ``(rows, cols)``.
+
+    A tensor ``lr`` (0-D) gives a tensor, ``lr * ratio``, as torch's does: no ``.item()``,
+    so a compiled step keeps reading the LR from the tensor.
+    """
     if adjust_lr_fn == "match_rms_adamw":
         ratio = 0.2 * math.sqrt(max(rows, cols))
     else:  # "original" (or None, torch's spelling of it)

@@ -33,7 +33,18 @@ from torch import Tensor
 from torch.optim.adamw import adamw as _torch_adamw
 
 from optfn.errors import SpecTypeError, StateError
-from optfn.optim.muon.groups import ADAMW_OPTIONAL, normalize_group, where
+from optfn.optim.muon.distributed import (
+    DistributedStats,
+    SharedMuonStep,
+    ZeroRedundancyPlan,
+    build_plan,
+)
+from optfn.optim.muon.groups import (
+    ADAMW_OPTIONAL,
+    OPTIMIZER_DEFAULTS,
+    normalize_group,
+    where,
+)
 from optfn.optim.muon.newton_schulz import (
     adjusted_lr,
     is_dtensor,
@@ -44,6 +55,13 @@ from optfn.optim.muon.newton_schulz import (
 from optfn.specs.render import brief
 
 __all__ = ["MuonWithAdamW"]
+
+
+def _distributed_world() -> bool:
+    """Whether a default process group of more than one rank is initialized."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -78,8 +96,22 @@ class MuonWithAdamW(torch.optim.Optimizer):
     ``ValueError``) or :class:`~optfn.errors.SpecTypeError` (a ``TypeError``) naming the group
     index, its route and the key (or the parameter's name); numbers are checked by optfn's one
     checker set (numpy scalars are numbers, bools are not). A ``state_dict`` whose groups do
-    not match is a :class:`~optfn.errors.StateError` (a ``ValueError``). ``defaults`` is
-    ``{"differentiable": False}``: no hyper-parameter is defaulted, each group states its own.
+    not match is a :class:`~optfn.errors.StateError` (a ``ValueError``).
+
+    ``lr`` may be a 0-D floating-point tensor (``torch.tensor(0.02)``), as torch's ``Muon``
+    and ``AdamW`` allow: it stays a tensor through the step (no ``.item()``; the Muon update is
+    torch.optim.Muon's with a tensor LR, bit for bit), so ``torch.compile`` of the step does
+    not recompile when a scheduler fills it with a new value. It must be finite and ``>= 0``,
+    not require grad, and sit on the CPU or on its parameters' device; an adamw group with a
+    tensor LR cannot take ``foreach=True`` (torch's foreach AdamW needs ``capturable`` for it).
+    ``load_state_dict`` keeps a saved tensor LR a tensor.
+
+    ``defaults`` (read by monitors and wrappers) has a default for every key a group holds,
+    with torch's values (:data:`~optfn.optim.muon.groups.OPTIMIZER_DEFAULTS`; each route's
+    own in :data:`~optfn.optim.muon.groups.ROUTE_DEFAULTS`), except ``betas``: Lightning's
+    ``LearningRateMonitor`` reads ``betas[0]`` of every group once ``defaults`` has it, and a
+    muon group has none. Groups are still strict: ``add_param_group`` fills nothing from
+    ``defaults``, each group states its route's keys and holds no key of the other route.
 
     ``batch_newton_schulz`` (keyword): orthogonalize the same-shape matrices of a muon group
     together, one batched Newton–Schulz (``bmm``/``baddbmm``) per shape, with the element-wise
@@ -88,6 +120,19 @@ class MuonWithAdamW(torch.optim.Optimizer):
     not promised to round like single ones, though they did on the machine this was written
     on, and on CPU batching buys little); on a GPU it turns about twenty kernel launches per
     matrix into twenty per shape, and the result matches torch's to bfloat16 rounding.
+
+    ``zero_redundancy`` (keyword): under an initialized process group of more than one rank,
+    each Muon matrix is orthogonalized by one owner rank only and the bfloat16 results are
+    exchanged in a few bucketed collectives per step (:mod:`optfn.optim.muon.distributed`):
+    plain tensors are taken to be replicated (DDP), ``Shard(0)`` DTensors on a 1-D mesh
+    (FSDP2) are gathered to their owner and the result's rows sent back. The update is the
+    same, bit for bit. ``None`` (default): on where it applies, other placements (``Shard(1)``,
+    ``Replicate``, 2-D meshes) gather and orthogonalize on every rank as before; ``True``: the
+    same, but such a placement is a ``ValueError``; ``False``: off, every rank orthogonalizes
+    every matrix. Every rank must step an optimizer with the same Muon parameters (checked
+    once, on the first step); pass ``False`` when ranks hold different models (pipeline
+    stages). ``distributed_stats`` (a :class:`~optfn.optim.muon.distributed.DistributedStats`)
+    counts this rank's Newton–Schulz calls, collectives and bytes; ``reset()`` zeroes it.
 
     Parameters whose ``.grad`` is ``None`` are skipped; sparse gradients raise ``TypeError``.
 
@@ -113,6 +158,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         param_groups: Iterable[Mapping[str, Any]],
         *,
         batch_newton_schulz: bool | None = None,
+        zero_redundancy: bool | None = None,
     ) -> None:
         if isinstance(param_groups, Tensor | Mapping) or not isinstance(param_groups, Iterable):
             raise TypeError(
@@ -133,14 +179,28 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 f"batch_newton_schulz must be a bool or None, got {brief(batch_newton_schulz)}"
             )
         self.batch_newton_schulz = batch_newton_schulz
-        super().__init__([dict(g) for g in groups], {"differentiable": False})
+        if zero_redundancy is not None and not isinstance(zero_redundancy, bool):
+            raise TypeError(f"zero_redundancy must be a bool or None, got {brief(zero_redundancy)}")
+        self.zero_redundancy = zero_redundancy
+        #: Per-rank counters: Newton–Schulz calls, collectives, bytes (see DistributedStats).
+        self.distributed_stats = DistributedStats()
+        self._zero_redundancy_plan: ZeroRedundancyPlan | None = None
+        super().__init__([dict(g) for g in groups], dict(OPTIMIZER_DEFAULTS))
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Check ``param_group`` against the route's contract, then add it (see the class)."""
-        super().add_param_group(normalize_group(len(self.param_groups), param_group))
+        group = normalize_group(len(self.param_groups), param_group)
+        own = set(group)
+        super().add_param_group(group)
+        # torch fills every key of ``defaults`` into the group: keep only the route's own
+        for key in set(group) - own:
+            del group[key]
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        for key, default in OPTIMIZER_DEFAULTS.items():  # a pickle from before they were kept
+            self.defaults.setdefault(key, default)
+        self.__dict__.setdefault("distributed_stats", DistributedStats())
         for group in self.param_groups:
             if group.get("route") == "adamw":
                 for key, default in ADAMW_OPTIONAL.items():
@@ -182,11 +242,14 @@ class MuonWithAdamW(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        shared = self._shared_step()
         for index, group in enumerate(self.param_groups):
             if group["route"] == "muon":
-                self._muon_step(index, group)
+                self._muon_step(index, group, shared)
             else:
                 self._adamw_step(index, group)
+        if shared is not None:
+            shared.finish()
         return loss
 
     # ---- muon ---------------------------------------------------------------------------
@@ -208,21 +271,55 @@ class MuonWithAdamW(torch.optim.Optimizer):
             grads.append(grad)
         return params, grads
 
+    def _shared_step(self) -> SharedMuonStep | None:
+        """This step's zero-redundancy exchange, or ``None`` (off, or nothing to share)."""
+        mode = getattr(self, "zero_redundancy", None)
+        if mode is False or not _distributed_world():
+            return None
+        params: list[Tensor] = []
+        names: list[str] = []
+        for group in self.param_groups:
+            if group["route"] == "muon":
+                params.extend(group["params"])
+                names.extend(group["param_names"])
+        if not params:
+            return None
+        plan = getattr(self, "_zero_redundancy_plan", None)
+        signature = tuple(id(p) for p in params)
+        if plan is None or plan.signature != signature or plan.required != (mode is True):
+            plan = build_plan(params, names, require=mode is True)
+            self._zero_redundancy_plan = plan
+        if not plan.entries:
+            return None
+        return SharedMuonStep(plan, self.distributed_stats, self._batched)
+
     def _batched(self, device: torch.device) -> bool:
         if self.batch_newton_schulz is None:
             return device.type != "cpu"
         return self.batch_newton_schulz
 
-    def _muon_step(self, index: int, group: dict[str, Any]) -> None:
+    def _muon_step(
+        self, index: int, group: dict[str, Any], shared: SharedMuonStep | None = None
+    ) -> None:
         params, grads = self._with_grad(index, group)
         if not params:
             return
-        lr = float(group["lr"])
+        # A tensor LR stays a tensor (as in torch.optim.Muon): no .item(), so a compiled step
+        # reads it without recompiling when a scheduler fills it.
+        lr: float | Tensor = group["lr"]
+        if not isinstance(lr, Tensor):
+            lr = float(lr)
         decay = 1 - lr * group["weight_decay"]
         momentum = group["momentum"]
         nesterov = group["nesterov"]
         coefficients = tuple(group["ns_coefficients"])
         steps, eps, adjust = group["ns_steps"], group["eps"], group["adjust_lr_fn"]
+
+        def apply(p: Tensor, ortho: Tensor) -> None:
+            """Decoupled decay, then the orthogonalized update at the shape-adjusted LR."""
+            p.mul_(decay)
+            # alpha: a float, or a 0-D tensor as torch.optim.Muon passes a tensor LR
+            p.add_(ortho, alpha=-adjusted_lr(lr, adjust, *matrix_shape(p)))  # type: ignore[arg-type]
 
         # Buckets for the batched path: (device, dtype, matrix shape) -> indices.
         buckets: dict[tuple[torch.device, torch.dtype, tuple[int, int]], list[int]] = {}
@@ -235,6 +332,13 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 )
             buf = state["momentum_buffer"]
             bufs.append(buf)
+            if shared is not None and shared.accepts(p):
+                # Zero-redundancy: momentum here, Newton–Schulz by the matrix's owner rank,
+                # then ``apply`` (below) once the results are exchanged, in shared.finish().
+                buf.lerp_(grad, 1 - momentum)
+                ns = (coefficients, steps, eps)
+                shared.add(p, grad, buf, momentum if nesterov else None, ns, apply)
+                continue
             if self._batched(p.device) and not is_dtensor(p):  # DTensors: gathered below
                 buckets.setdefault((p.device, grad.dtype, matrix_shape(p)), []).append(i)
                 continue
@@ -242,9 +346,8 @@ class MuonWithAdamW(torch.optim.Optimizer):
             buf.lerp_(grad, 1 - momentum)
             update = grad.lerp(buf, momentum) if nesterov else buf
             shape = matrix_shape(p)
-            ortho = orthogonalized_update(update, shape, coefficients, steps, eps)
-            p.mul_(decay)
-            p.add_(ortho, alpha=-adjusted_lr(lr, adjust, *shape))
+            apply(p, orthogonalized_update(update, shape, coefficients, steps, eps))
+            self.distributed_stats.ns_calls += 1
 
         # Batched path: the same element-wise math with foreach kernels, and one Newton–Schulz
         # per bucket of same-shape matrices.
@@ -257,11 +360,12 @@ class MuonWithAdamW(torch.optim.Optimizer):
             orthos = orthogonalize_batched(
                 [u.reshape(shape) for u in updates], coefficients, steps, eps
             )
+            self.distributed_stats.ns_calls += len(members)
             torch._foreach_mul_(ps, decay)
             torch._foreach_add_(
                 ps,
                 [o.reshape(p.shape) for o, p in zip(orthos, ps, strict=True)],
-                alpha=-adjusted_lr(lr, adjust, *shape),
+                alpha=-adjusted_lr(lr, adjust, *shape),  # type: ignore[arg-type]
             )
 
     # ---- adamw --------------------------------------------------------------------------

@@ -1,0 +1,212 @@
+"""``torch.compile`` of optfn's optimizers and schedulers: with tensor LRs, a changing schedule
+costs no recompile.
+
+How the counts are read: ``torch._dynamo.utils.counters["stats"]["unique_graphs"]`` (every
+graph dynamo compiled since ``torch._dynamo.reset()``). A function ``opt.step(); sched.step()``
+compiles in pieces (torch's scheduler code is skipped by dynamo, so the scheduler step runs
+eagerly, as with torch's own schedulers), and the count is of the optimizer's graphs.
+
+Measured with torch 2.13 (CPU): compiled ``torch.optim.Muon`` with a tensor LR makes 1 graph
+over 10 steps. ``MuonWithAdamW`` makes 2: its first step creates the state (momentum buffers,
+AdamW moments), and dynamo recompiles once for the step that finds it (torch's optimizers
+avoid that one recompile because dynamo runs their ``_init_group`` eagerly); from the second
+step on there is no recompile, whatever the LRs. So the tests check: no graph after the second
+step, for optfn and for torch alike. (With float LRs, torch 2.13 recompiles once when the LR
+first changes and then treats it as a dynamic float: torch's Muon makes 2 graphs, torch's
+AdamW under optfn's schedule 3 where a tensor LR gives 2; the tensor LR is what makes the count
+independent of the schedule.)
+
+Most tests count with ``backend="eager"`` (dynamo's capture without code generation: the
+recompile logic is the same, and a 2-core CPU runs them in seconds); one test runs inductor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch._dynamo.utils import counters
+
+from optfn import AdamWSpec, MuonRouting, MuonSpec, ParamRules, make_optimizer
+from optfn.optim.muon import MuonWithAdamW
+from optfn.scheduler import make_scheduler
+from optfn.schedules import WarmupCosine
+from tests.test_muon import adamw_group, muon_group, torch_muon_kwargs
+
+STEPS = 10
+SCHEDULE = WarmupCosine(warmup_steps=3, total_steps=12)  # a new LR at every step
+
+
+def graphs() -> int:
+    return int(counters["stats"]["unique_graphs"])
+
+
+def fresh_dynamo() -> None:
+    torch._dynamo.reset()
+    counters.clear()
+
+
+def run_compiled(
+    params: list[nn.Parameter],
+    opt: torch.optim.Optimizer,
+    backend: str,
+    *,
+    compiled: bool = True,
+) -> list[int]:
+    """10 steps of ``opt.step(); sched.step()`` (compiled as one function) under
+    ``SCHEDULE``, on fixed random gradients; the graph count after each step."""
+    sched = make_scheduler(opt, SCHEDULE)
+
+    def step() -> None:
+        opt.step()
+        sched.step()
+
+    fn: Callable[[], None] = torch.compile(step, backend=backend) if compiled else step
+    gen = torch.Generator().manual_seed(1)
+    fresh_dynamo()
+    counts = []
+    for _ in range(STEPS):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen)
+        fn()
+        counts.append(graphs())
+    return counts
+
+
+def muon_params(seed: int = 0) -> list[nn.Parameter]:
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        nn.Parameter(torch.randn(8, 4, generator=gen)),
+        nn.Parameter(torch.randn(5, 5, generator=gen)),
+    ]
+
+
+def hybrid(tensor: bool) -> tuple[list[nn.Parameter], MuonWithAdamW]:
+    ps = [*muon_params(), nn.Parameter(torch.zeros(6))]
+
+    def lr(x: float) -> Any:
+        return torch.tensor(x) if tensor else x
+
+    opt = MuonWithAdamW([muon_group(ps[:2], lr=lr(0.02)), adamw_group(ps[2:], lr=lr(1e-2))])
+    return ps, opt
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_muon_with_adamw_tensor_lrs_compile_once_like_torch_muon() -> None:
+    ps, opt = hybrid(tensor=True)
+    lrs = [g["lr"] for g in opt.param_groups]
+    mine = run_compiled(ps, opt, "eager")
+    assert [g["lr"] for g in opt.param_groups] == lrs  # the same tensors, filled in place
+    assert mine[1:] == [mine[1]] * (STEPS - 1), f"recompiled under the schedule: {mine}"
+    assert mine[-1] <= 2  # the first step, then the step that finds the state
+
+    theirs_params = muon_params()
+    theirs = run_compiled(
+        theirs_params,
+        torch.optim.Muon(theirs_params, lr=torch.tensor(0.02), adjust_lr_fn="original"),
+        "eager",
+    )
+    assert theirs == [1] * STEPS, theirs  # torch's own: one graph, no recompile
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_compiled_step_equals_compiled_torch_muon_and_eager_to_bf16() -> None:
+    """Compiled, optfn's Muon step is compiled torch.optim.Muon's, bit for bit. Compiled and
+    eager differ by bfloat16 rounding, for torch as for optfn: dynamo turns the tensor
+    ``alpha`` of ``p.add_(ortho, alpha=-lr)`` into a product with the bfloat16 update."""
+    results = {}
+    for who in ("optfn", "torch"):
+        for compiled in (True, False):
+            ps = muon_params()
+            group = muon_group(ps, lr=torch.tensor(0.02))
+            opt: torch.optim.Optimizer = (
+                MuonWithAdamW([group])
+                if who == "optfn"
+                else torch.optim.Muon(ps, **(torch_muon_kwargs(group) | {"lr": group["lr"]}))
+            )
+            run_compiled(ps, opt, "eager", compiled=compiled)
+            results[who, compiled] = [p.detach().clone() for p in ps]
+    for a, b in zip(results["optfn", True], results["torch", True], strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(results["optfn", False], results["torch", False], strict=True):
+        assert torch.equal(a, b)
+    # each step moves a parameter by at most ~lr * sqrt(max(1, rows/cols)) (the update's
+    # entries are < 1); bfloat16 rounds that product to 2**-8 relative
+    bound = STEPS * 0.02 * 2**0.5 * 2**-8
+    for a, b in zip(results["optfn", True], results["optfn", False], strict=True):
+        diff = (a - b).abs().max().item()
+        assert 0 < diff <= bound, diff  # not equal: bf16 rounding, as measured
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_adamw_groups_compiled_equal_compiled_torch_adamw() -> None:
+    """Compiled, an adamw group's step is compiled torch.optim.AdamW's, bit for bit; both
+    differ from eager by float32 rounding (compiled, torch computes the bias corrections in
+    float32 tensors where eager uses Python floats)."""
+    results = {}
+    for who in ("optfn", "torch"):
+        for compiled in (True, False):
+            ps = [nn.Parameter(torch.linspace(-1, 1, 6))]
+            group = adamw_group(ps, lr=torch.tensor(1e-2))
+            opt: torch.optim.Optimizer = (
+                MuonWithAdamW([group])
+                if who == "optfn"
+                else torch.optim.AdamW(
+                    ps, lr=group["lr"], betas=group["betas"], weight_decay=group["weight_decay"]
+                )
+            )
+            run_compiled(ps, opt, "aot_eager", compiled=compiled)
+            results[who, compiled] = ps[0].detach().clone()
+    assert torch.equal(results["optfn", True], results["torch", True])
+    assert torch.equal(results["optfn", False], results["torch", False])
+    torch.testing.assert_close(
+        results["optfn", True], results["optfn", False], rtol=1e-4, atol=1e-6
+    )
+
+
+def tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+
+
+def train_compiled(opt: torch.optim.Optimizer, model: nn.Module, backend: str) -> list[int]:
+    """Issue 16: the model and ``opt.step`` compiled apart, the scheduler stepped eagerly;
+    the graph count after each step."""
+    sched = make_scheduler(opt, SCHEDULE)
+    cmodel = torch.compile(model, backend=backend)
+    cstep = torch.compile(opt.step, backend=backend)
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+    fresh_dynamo()
+    counts = []
+    for _ in range(STEPS):
+        (cmodel(x) - y).square().mean().backward()
+        cstep()
+        sched.step()
+        opt.zero_grad()
+        counts.append(graphs())
+    return counts
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_inductor_adamw_from_make_optimizer_no_recompile_under_the_schedule() -> None:
+    """The one inductor test (about 20 s on 2 CPU cores with a cold inductor cache): torch's
+    AdamW built by optfn with ``tensor_lr=True``, the model and the step compiled, a
+    WarmupCosine schedule."""
+    model = tiny_model()
+    opt = make_optimizer(model, AdamWSpec(learning_rate=1e-2), tensor_lr=True)
+    counts = train_compiled(opt, model, "inductor")
+    assert counts == [counts[0]] * STEPS, counts
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_muon_from_make_optimizer_no_recompile_under_the_schedule() -> None:
+    model = tiny_model()
+    rules = ParamRules(muon=MuonRouting.hidden_matrices())
+    opt = make_optimizer(model, MuonSpec(), rules, tensor_lr=True)
+    assert {g["route"] for g in opt.param_groups} == {"muon", "adamw"}
+    counts = train_compiled(opt, model, "aot_eager")
+    assert counts[1:] == [counts[1]] * (STEPS - 1), counts
+    assert counts[1] - counts[0] <= 1  # the step that finds the state (see the module)

@@ -18,6 +18,8 @@ SCRIPTS = [
     "bench_muon_step",
     "bench_scheduler_step",
     "bench_hyper_schedules",
+    "bench_muon_distributed",
+    "muon_scaling",
 ]
 
 

@@ -106,3 +106,19 @@ def test_without_process_group_every_mode_is_the_plain_step(mode: bool | None) -
     assert torch.equal(ps[0], ps[1])
     assert opts[0].distributed_stats == DistributedStats(ns_calls=1)
     assert opts[0].zero_redundancy is mode
+
+
+def test_muon_spec_carries_the_switch_to_the_optimizer() -> None:
+    import torch
+
+    from optfn import MuonRouting, MuonSpec, ParamRules, from_dict, make_optimizer, to_dict
+    from optfn.errors import SpecTypeError
+
+    rules = ParamRules(muon=MuonRouting.hidden_matrices())
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    for switch in (None, True, False):
+        spec = MuonSpec(zero_redundancy=switch)
+        assert from_dict(to_dict(spec)) == spec
+        assert make_optimizer(model, spec, rules).zero_redundancy is switch
+    with pytest.raises(SpecTypeError, match=r"MuonSpec\.zero_redundancy: must be true or false"):
+        MuonSpec(zero_redundancy=1)  # type: ignore[arg-type]

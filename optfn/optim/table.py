@@ -326,7 +326,7 @@ def check_implementation(groups: list[dict[str, Any]], spec: Any, torch_name: st
 
 def _muon_builder(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimizer:
     check_implementation(groups, spec, "MuonWithAdamW (AdamW groups)")
-    return MuonWithAdamW(groups)
+    return MuonWithAdamW(groups, zero_redundancy=spec.zero_redundancy)
 
 
 def _torch_kind(

@@ -186,6 +186,8 @@ class MuonSpec(OptimizerSpecification):
     ``[1, 100)`` (``MAX_NS_STEPS``: torch.optim.Muon refuses 100 and more).
     ``implementation`` is the AdamW groups' (``"auto"``, ``"foreach"``, ``"fused"``,
     ``"for_loop"``, as torch.optim.AdamW's); the Muon groups have one implementation.
+    ``zero_redundancy`` is :class:`~optfn.MuonWithAdamW`'s switch (``None``: on under a
+    process group of more than one rank; ``False``: every rank orthogonalizes every matrix).
 
     >>> spec = MuonSpec(learning_rate=0.02, adamw_lr=0.0003, lr_decay_gamma=0.98)
     >>> spec.optimizer_type, spec.muon_weight_decay, spec.ns_steps
@@ -217,4 +219,7 @@ class MuonSpec(OptimizerSpecification):
     )
     implementation: Implementation = attrs.field(
         default="auto", validator=implementation_choice(IMPLEMENTATIONS, "torch.optim.AdamW")
+    )
+    zero_redundancy: bool | None = attrs.field(
+        default=None, validator=attrs.validators.optional(v.boolean)
     )

@@ -107,6 +107,7 @@ def _muon(
         muon_eps=draw(_EPS),
         adjust_lr_fn=draw(st.sampled_from(["original", "match_rms_adamw"])),
         implementation=draw(_WITH_FUSED),
+        zero_redundancy=draw(st.none() | st.booleans()),
     )
 
 

@@ -36,19 +36,10 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import header
+from bench_muon_step import MUON  # the same Muon hyper-parameters as the 1-process benchmark
 
 from optfn.optim.muon import MuonWithAdamW
 
-MUON = {
-    "lr": 0.02,
-    "weight_decay": 0.1,
-    "momentum": 0.95,
-    "nesterov": True,
-    "ns_coefficients": (3.4445, -4.7750, 2.0315),
-    "ns_steps": 5,
-    "eps": 1e-7,
-    "adjust_lr_fn": "original",
-}
 MODES = {"redundant": False, "zero-redundancy": None}
 
 

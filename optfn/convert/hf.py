@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import attrs
 
@@ -50,7 +50,8 @@ __all__ = ["HF_SCHEDULER_NAMES", "schedule_from_hf"]
 
 _OWNER = "schedule_from_hf"
 #: Hugging Face's warm-up and decay shapes of ``warmup_stable_decay``.
-_WSD_SHAPES = ("linear", "cosine", "1-sqrt")
+#: The warm-up and decay shapes of HF's WSD: optfn's own ``DecayShape`` values.
+_WSD_SHAPES: tuple[str, ...] = get_args(DecayShape)
 
 
 @attrs.frozen

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from optfn.optim.muon.newton_schulz import (
@@ -136,7 +137,6 @@ def placement_of(p: Tensor) -> tuple[Kind | None, str]:
         return None, f"a DTensor placed {tuple(placements)}, not (Shard(dim=0),)"
     if mesh.size() < 2:
         return None, "a DTensor on a 1-rank mesh"
-    import torch.distributed as dist
 
     if dist.get_process_group_ranks(mesh.get_group()) != mesh.mesh.tolist():
         return None, "a DTensor whose mesh orders its ranks unlike its process group"
@@ -218,7 +218,6 @@ def build_plan(
     ranks disagree takes the per-rank path). ``require``: raise ``ValueError`` naming the
     parameter instead of taking the per-rank path.
     """
-    import torch.distributed as dist
 
     groups: dict[tuple[tuple[int, ...], str], tuple[Any, list[int]]] = {}
     kinds: list[Kind | None] = []
@@ -439,7 +438,6 @@ class SharedMuonStep:
     ) -> dict[int, Tensor]:
         """Replicated: every owner's bfloat16 results, in a few buckets, one padded flat buffer
         per rank and bucket; bucket ``b``'s ``all_gather`` runs while ``b + 1`` is computed."""
-        import torch.distributed as dist
 
         me, world = comm.rank, comm.size
         # same shapes side by side, so that a bucket still batches them (batch_newton_schulz)
@@ -562,7 +560,6 @@ class SharedMuonStep:
         self, comm: _Comm, send: list[_Packer], recv: list[_Packer], device: torch.device
     ) -> list[Tensor]:
         """One ``all_to_all_single`` of the packed segments; the received bytes by source."""
-        import torch.distributed as dist
 
         me = comm.rank
         send_sizes = [p.size for p in send]

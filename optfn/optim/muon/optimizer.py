@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from torch.optim.adamw import adamw as _torch_adamw
 
@@ -59,8 +60,6 @@ __all__ = ["MuonWithAdamW"]
 
 def _distributed_world() -> bool:
     """Whether a default process group of more than one rank is initialized."""
-    import torch.distributed as dist
-
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
@@ -200,7 +199,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
         super().__setstate__(state)
         for key, default in OPTIMIZER_DEFAULTS.items():  # a pickle from before they were kept
             self.defaults.setdefault(key, default)
+        # a pickle from before these existed: today's defaults
         self.__dict__.setdefault("distributed_stats", DistributedStats())
+        self.__dict__.setdefault("zero_redundancy", None)
+        self.__dict__.setdefault("_zero_redundancy_plan", None)
         for group in self.param_groups:
             if group.get("route") == "adamw":
                 for key, default in ADAMW_OPTIONAL.items():
@@ -273,7 +275,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
 
     def _shared_step(self) -> SharedMuonStep | None:
         """This step's zero-redundancy exchange, or ``None`` (off, or nothing to share)."""
-        mode = getattr(self, "zero_redundancy", None)
+        mode = self.zero_redundancy
         if mode is False or not _distributed_world():
             return None
         params: list[Tensor] = []
@@ -284,7 +286,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 names.extend(group["param_names"])
         if not params:
             return None
-        plan = getattr(self, "_zero_redundancy_plan", None)
+        plan = self._zero_redundancy_plan
         signature = tuple(id(p) for p in params)
         if plan is None or plan.signature != signature or plan.required != (mode is True):
             plan = build_plan(params, names, require=mode is True)

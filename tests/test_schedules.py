@@ -895,3 +895,31 @@ def test_lr_curve_length_is_bounded_and_memory_errors_are_named(
 def test_astronomical_steps_give_a_multiplier_never_an_overflow(s: Schedule, step: int) -> None:
     value = lr_lambda(s)(step)
     assert isinstance(value, float) and math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def test_new_pieces_refuse_bad_input_naming_the_field() -> None:
+    from optfn.schedules import MAX_JOIN_DEPTH
+
+    inner: Schedule = Constant()
+    for _ in range(MAX_JOIN_DEPTH):
+        inner = Product(factors=(inner,))
+    with pytest.raises(SpecError, match=r"Product\.factors: Joins and Products nest 17 deep"):
+        Product(factors=(inner,))
+    with pytest.raises(SpecError, match=r"Ramp\.power: applies to the 'polynomial'"):
+        Ramp(steps=4, start_scale=0.0, power=2.0)
+    with pytest.raises(SpecError, match=r"Ramp\.cycles: applies to the 'cosine'"):
+        Ramp(steps=4, start_scale=0.0, cycles=2.0)
+    with pytest.raises(SpecError, match=r"Ramp\.end_scale"):
+        Ramp(steps=4, start_scale=0.0, end_scale=math.inf)
+    with pytest.raises(SpecError, match=r"PiecewiseConstant\.values: must hold len\(boundaries\)"):
+        PiecewiseConstant(boundaries=(2, 3), values=(1.0,))
+    with pytest.raises(SpecError, match=r"PiecewiseConstant\.values\[1\]"):
+        PiecewiseConstant(boundaries=(2,), values=(1.0, -0.5))
+    with pytest.raises(SpecTypeError, match=r"Product\.factors"):
+        Product(factors=("cosine",))  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=r"InverseSqrt\.timescale: is required"):
+        InverseSqrt(warmup_steps=0, warmup_ramp="s/W")
+    with pytest.raises(SpecError, match=r"CosineRestarts\.cycle_steps: must be >= 2"):
+        CosineRestarts(cycle_steps=1)
+    with pytest.raises(SpecError, match=r"LinearWarmup\.warmup_ramp"):
+        LinearWarmup(warmup_steps=4, warmup_ramp="s/(W-1)")  # type: ignore[arg-type]

@@ -337,6 +337,31 @@ def test_bad_adamw_values_and_inputs() -> None:
         MuonWithAdamW([])
 
 
+def test_capturable_is_a_bool_and_refused_eagerly_off_gpu_before_any_group_moves() -> None:
+    """capturable=True is torch's (and what torch.compile sets on a GPU group); an eager step
+    on CPU parameters is refused before any group moves, where torch asserts mid-step."""
+    w, b = make_params([(4, 4), (4,)], seed=22)
+    with pytest.raises(TypeError, match=r"route 'adamw'.*'capturable'"):
+        MuonWithAdamW([adamw_group([b], capturable=1)])
+    with pytest.raises(ValueError, match=r"differentiable=True is not supported"):
+        MuonWithAdamW([adamw_group([b], differentiable=True)])
+    opt = MuonWithAdamW([muon_group([w]), adamw_group([b], capturable=True)])
+    assert opt.param_groups[1]["capturable"] is True
+    before = [w.detach().clone(), b.detach().clone()]
+    w.grad, b.grad = torch.ones(4, 4), torch.ones(4)
+    with pytest.raises(
+        ValueError,
+        match=r"param group 1 \(route 'adamw'\): capturable=True needs parameter 'a0' "
+        r"\(on cpu\) and its 'step' state \(on cpu\) on one device of type cuda",
+    ):
+        opt.step()
+    assert torch.equal(w, before[0]) and torch.equal(b, before[1])  # nothing moved
+    assert len(opt.state) == 0  # and no state was created
+    opt.param_groups[1]["capturable"] = False  # what the error advises
+    opt.step()
+    assert not torch.equal(b, before[1])
+
+
 def test_complex_and_sparse() -> None:
     c = nn.Parameter(torch.randn(4, 4, dtype=torch.complex64))
     with pytest.raises(TypeError, match="'m0'.*complex64"):

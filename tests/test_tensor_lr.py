@@ -109,6 +109,7 @@ def test_a_tensor_lr_cannot_run_with_foreach_true() -> None:
         MuonWithAdamW([group])
     for foreach in (None, False):  # torch picks the for-loop kernel for a tensor LR
         MuonWithAdamW([{**group, "foreach": foreach}])
+    MuonWithAdamW([{**group, "capturable": True}])  # torch's rule: capturable takes it
 
 
 # ---- the step: torch's, bit for bit ------------------------------------------------------

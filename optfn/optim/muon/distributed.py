@@ -26,7 +26,9 @@ gathering and orthogonalizing on every rank, or are refused with ``zero_redundan
 >>> ns_cost(256, 1024) == 256 * 1024 * 256
 True
 >>> stats = DistributedStats()
->>> stats.ns_calls += 3
+>>> stats.add(ns_calls=3)
+>>> stats.ns_calls
+3
 >>> stats.reset()
 >>> stats
 DistributedStats(steps=0, ns_calls=0, collectives=0, bytes_sent=0, bytes_received=0)
@@ -80,7 +82,10 @@ class DistributedStats:
     rank); ``collectives``: collective calls of the exchange; ``bytes_sent`` /
     ``bytes_received``: payload bytes this rank delivered to / got from the *other* ranks
     (padding included, what a rank keeps for itself excluded; summed over the ranks, sent ==
-    received). ``reset()`` zeroes them.
+    received). ``add(...)`` counts, ``reset()`` zeroes them.
+
+    Eager steps only: inside ``torch.compile`` :meth:`add` does nothing (a Python int that
+    changed every step would be a new guard value, a recompile per step).
     """
 
     steps: int = 0
@@ -88,6 +93,24 @@ class DistributedStats:
     collectives: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+
+    def add(
+        self,
+        *,
+        steps: int = 0,
+        ns_calls: int = 0,
+        collectives: int = 0,
+        bytes_sent: int = 0,
+        bytes_received: int = 0,
+    ) -> None:
+        """Add to the counters (a no-op while ``torch.compile`` traces)."""
+        if torch.compiler.is_compiling():
+            return
+        self.steps += steps
+        self.ns_calls += ns_calls
+        self.collectives += collectives
+        self.bytes_sent += bytes_sent
+        self.bytes_received += bytes_received
 
     def reset(self) -> None:
         """Zero every counter."""
@@ -381,7 +404,7 @@ class SharedMuonStep:
         """Orthogonalize the owned matrices, exchange the results, apply every update."""
         if not self.items:
             return
-        self.stats.steps += 1
+        self.stats.add(steps=1)
         results: dict[int, Tensor] = {}
         for c, comm in enumerate(self.plan.comms):
             items = [it for it in self.items if it.entry.comm == c]
@@ -425,13 +448,11 @@ class SharedMuonStep:
             for it in mine:
                 coefficients, steps, eps = it.ns
                 out[id(it.param)] = orthogonalize(inputs[id(it.param)], coefficients, steps, eps)
-        self.stats.ns_calls += len(mine)
+        self.stats.add(ns_calls=len(mine))
         return out
 
     def _count(self, sent: int, received: int) -> None:
-        self.stats.collectives += 1
-        self.stats.bytes_sent += sent
-        self.stats.bytes_received += received
+        self.stats.add(collectives=1, bytes_sent=sent, bytes_received=received)
 
     def _all_gather_results(
         self, comm: _Comm, items: list[_Item], device: torch.device

@@ -74,8 +74,8 @@ ADAMW_GROUP_KEYS: tuple[str, ...] = ("lr", "weight_decay", "betas", "eps")
 
 #: Optional keys of an adamw group, filled with torch.optim.AdamW's defaults when absent, so
 #: that the group (and the state_dict) looks like one of torch's AdamW groups. Only
-#: ``amsgrad``, ``maximize``, ``foreach`` and ``fused`` may differ from these; the others are
-#: fixed.
+#: ``amsgrad``, ``maximize``, ``foreach``, ``fused`` and ``capturable`` may differ from these;
+#: the others are fixed.
 ADAMW_OPTIONAL: dict[str, Any] = {
     "amsgrad": False,
     "maximize": False,
@@ -85,7 +85,7 @@ ADAMW_OPTIONAL: dict[str, Any] = {
     "fused": None,
     "decoupled_weight_decay": True,
 }
-ADAMW_FIXED = ("capturable", "differentiable", "decoupled_weight_decay")
+ADAMW_FIXED = ("differentiable", "decoupled_weight_decay")
 
 #: torch.optim.Muon's defaults for the keys of a muon group (its constructor's defaults).
 MUON_DEFAULTS: dict[str, Any] = {
@@ -236,18 +236,19 @@ def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
     _check_real(at, "eps", group["eps"], 0.0)
     _check_bool(at, "amsgrad", group["amsgrad"])
     _check_bool(at, "maximize", group["maximize"])
+    _check_bool(at, "capturable", group["capturable"])
     for key in ("foreach", "fused"):
         if group[key] is not None:
             _check_bool(at, key, group[key])
     if group["foreach"] and group["fused"]:
         raise SpecError("", at, "'foreach' and 'fused' cannot both be True (as in torch)")
-    if group["foreach"] and isinstance(group["lr"], Tensor):
+    if group["foreach"] and isinstance(group["lr"], Tensor) and not group["capturable"]:
         raise SpecError(
             "",
             at,
-            "a tensor 'lr' cannot run with foreach=True: torch's foreach AdamW takes a tensor "
-            "LR only with capturable=True, which MuonWithAdamW does not support (as "
-            "torch.optim.AdamW refuses it); use foreach=None or False, or fused=True",
+            "a tensor 'lr' cannot run with foreach=True and capturable=False: torch's foreach "
+            "AdamW takes a tensor LR only with capturable=True (torch.optim.AdamW refuses it "
+            "too); use foreach=None or False, fused=True, or capturable=True",
         )
     for key in ADAMW_FIXED:
         if group[key] != ADAMW_OPTIONAL[key]:

@@ -32,8 +32,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 from torch.optim.adamw import adamw as _torch_adamw
+from torch.optim.optimizer import _get_capturable_supported_devices
 
-from optfn.errors import SpecTypeError, StateError
+from optfn.errors import SpecError, SpecTypeError, StateError
 from optfn.optim.muon.distributed import (
     DistributedStats,
     SharedMuonStep,
@@ -68,6 +69,28 @@ def _scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
+def _check_capturable(index: int, group: dict[str, Any], state: Mapping[Tensor, Any]) -> None:
+    """An eager capturable step needs every parameter with a gradient, and its ``step`` state,
+    on one device of a kind torch's capturable kernels support (CUDA, XPU, ...), as
+    ``torch.optim.AdamW`` asserts mid-step: said before any group moves, naming the parameter.
+    (Under ``torch.compile`` the compiler checks instead, and runs CPU ones too, as in torch.)
+    """
+    supported = _get_capturable_supported_devices()
+    for name, p in zip(group["param_names"], group["params"], strict=True):
+        if p.grad is None:
+            continue
+        step = state.get(p, {}).get("step")
+        on = p.device if not isinstance(step, Tensor) else step.device
+        if p.device.type not in supported or on != p.device:
+            raise SpecError(
+                "",
+                where(index, group["route"]),
+                f"capturable=True needs parameter {brief(name)} (on {p.device}) and its "
+                f"'step' state (on {on}) on one device of type {' or '.join(supported)} "
+                "outside torch.compile; use capturable=False",
+            )
+
+
 class MuonWithAdamW(torch.optim.Optimizer):
     """Muon on the ``"muon"`` param groups, AdamW on the ``"adamw"`` ones, in one optimizer.
 
@@ -84,12 +107,14 @@ class MuonWithAdamW(torch.optim.Optimizer):
       adjustment uses that matrix's shape (torch's Muon refuses ``ndim != 2``).
     - ``"adamw"``: ``lr``, ``weight_decay``, ``betas``, ``eps``; optional ``amsgrad``,
       ``maximize`` (default ``False``), ``foreach`` and ``fused`` (default ``None``: torch's
-      own choice, i.e. foreach on CUDA; not both ``True``). The step calls torch's functional
+      own choice, i.e. foreach on CUDA; not both ``True``), ``capturable`` (default
+      ``False``; ``True`` needs the parameters on CUDA/XPU outside ``torch.compile``, and is
+      what ``torch.compile`` sets on a GPU group whose state is not yet created, as it does
+      for ``torch.optim.AdamW``). The step calls torch's functional
       ``torch.optim.adamw.adamw`` and keeps torch.optim.AdamW's state (``step`` as a CPU
-      tensor, or a float32 tensor on the parameter's device when fused, ``exp_avg``,
+      tensor, or on the parameter's device when fused (float32) or capturable, ``exp_avg``,
       ``exp_avg_sq``), so it is ``torch.optim.AdamW`` exactly, for each of these choices.
-      ``capturable``/``differentiable`` are not supported (the group carries torch's defaults
-      ``False``/``False``).
+      ``differentiable`` is not supported (the group carries torch's default ``False``).
 
     A missing key, an unknown route or a bad value raises :class:`~optfn.errors.SpecError` (a
     ``ValueError``) or :class:`~optfn.errors.SpecTypeError` (a ``TypeError``) naming the group
@@ -102,7 +127,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
     torch.optim.Muon's with a tensor LR, bit for bit), so ``torch.compile`` of the step does
     not recompile when a scheduler fills it with a new value. It must be finite and ``>= 0``,
     not require grad, and sit on the CPU or on its parameters' device; an adamw group with a
-    tensor LR cannot take ``foreach=True`` (torch's foreach AdamW needs ``capturable`` for it).
+    tensor LR takes ``foreach=True`` only with ``capturable=True``, as in torch.
     ``load_state_dict`` keeps a saved tensor LR a tensor.
 
     ``defaults`` (read by monitors and wrappers) has a default for every key a group holds,
@@ -244,6 +269,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if not torch.compiler.is_compiling():  # refused before any group moves
+            for index, group in enumerate(self.param_groups):
+                if group.get("capturable"):
+                    _check_capturable(index, group, self.state)
         shared = self._shared_step()
         for index, group in enumerate(self.param_groups):
             if group["route"] == "muon":
@@ -254,10 +283,27 @@ class MuonWithAdamW(torch.optim.Optimizer):
             shared.finish()
         return loss
 
-    # ---- muon ---------------------------------------------------------------------------
-    def _with_grad(self, index: int, group: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
-        params: list[Tensor] = []
-        grads: list[Tensor] = []
+    # ---- state ---------------------------------------------------------------------------
+    def _init_group(
+        self,
+        index: int,
+        group: dict[str, Any],
+        params: list[Tensor],
+        grads: list[Tensor],
+        *state_lists: list[Tensor],
+    ) -> bool:
+        """Collect ``group``'s parameters that have a gradient, with their gradients and state
+        tensors, creating the state on a parameter's first step; whether any is complex.
+
+        The lists are filled in place, as in torch's optimizers: ``state_lists`` is
+        ``(momentum_buffers,)`` for a muon group and ``(exp_avgs, exp_avg_sqs,
+        max_exp_avg_sqs, steps)`` for an adamw group. The name and the contract are torch's:
+        under ``torch.compile`` dynamo runs a method called ``_init_group`` eagerly instead of
+        tracing it, so the step that creates the state and the steps that find it share one
+        graph (no recompile after the first step).
+        """
+        muon = group["route"] == "muon"
+        has_complex = False
         for name, p in zip(group["param_names"], group["params"], strict=True):
             grad = p.grad
             if grad is None:
@@ -271,8 +317,42 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 )
             params.append(p)
             grads.append(grad)
-        return params, grads
+            state = self.state[p]
+            if muon:
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(
+                        grad, memory_format=torch.preserve_format
+                    )
+                state_lists[0].append(state["momentum_buffer"])
+                continue
+            has_complex |= torch.is_complex(p)
+            if len(state) == 0:  # torch.optim.Adam._init_group's lazy init
+                # ``step`` on the parameter's device when fused (float32) or capturable, else
+                # a CPU scalar, as torch keeps it
+                state["step"] = (
+                    torch.zeros(
+                        (),
+                        dtype=torch.float32 if group["fused"] else _scalar_dtype(),
+                        device=p.device,
+                    )
+                    if group["fused"] or group["capturable"]
+                    else torch.tensor(0.0, dtype=_scalar_dtype(), device="cpu")
+                )
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if group["amsgrad"]:
+                    state["max_exp_avg_sq"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format
+                    )
+            exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = state_lists
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            if group["amsgrad"]:
+                max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+            steps.append(state["step"])
+        return has_complex
 
+    # ---- muon ----------------------------------------------------------------------------
     def _shared_step(self) -> SharedMuonStep | None:
         """This step's zero-redundancy exchange, or ``None`` (off, or nothing to share)."""
         mode = self.zero_redundancy
@@ -303,7 +383,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
     def _muon_step(
         self, index: int, group: dict[str, Any], shared: SharedMuonStep | None = None
     ) -> None:
-        params, grads = self._with_grad(index, group)
+        params: list[Tensor] = []
+        grads: list[Tensor] = []
+        bufs: list[Tensor] = []
+        self._init_group(index, group, params, grads, bufs)
         if not params:
             return
         # A tensor LR stays a tensor (as in torch.optim.Muon): no .item(), so a compiled step
@@ -325,15 +408,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
 
         # Buckets for the batched path: (device, dtype, matrix shape) -> indices.
         buckets: dict[tuple[torch.device, torch.dtype, tuple[int, int]], list[int]] = {}
-        bufs: list[Tensor] = []
-        for i, (p, grad) in enumerate(zip(params, grads, strict=True)):
-            state = self.state[p]
-            if "momentum_buffer" not in state:
-                state["momentum_buffer"] = torch.zeros_like(
-                    grad, memory_format=torch.preserve_format
-                )
-            buf = state["momentum_buffer"]
-            bufs.append(buf)
+        for i, (p, grad, buf) in enumerate(zip(params, grads, bufs, strict=True)):
             if shared is not None and shared.accepts(p):
                 # Zero-redundancy: momentum here, Newton–Schulz by the matrix's owner rank,
                 # then ``apply`` (below) once the results are exchanged, in shared.finish().
@@ -349,7 +424,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
             update = grad.lerp(buf, momentum) if nesterov else buf
             shape = matrix_shape(p)
             apply(p, orthogonalized_update(update, shape, coefficients, steps, eps))
-            self.distributed_stats.ns_calls += 1
+            self.distributed_stats.add(ns_calls=1)
 
         # Batched path: the same element-wise math with foreach kernels, and one Newton–Schulz
         # per bucket of same-shape matrices.
@@ -362,7 +437,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
             orthos = orthogonalize_batched(
                 [u.reshape(shape) for u in updates], coefficients, steps, eps
             )
-            self.distributed_stats.ns_calls += len(members)
+            self.distributed_stats.add(ns_calls=len(members))
             torch._foreach_mul_(ps, decay)
             torch._foreach_add_(
                 ps,
@@ -372,34 +447,17 @@ class MuonWithAdamW(torch.optim.Optimizer):
 
     # ---- adamw --------------------------------------------------------------------------
     def _adamw_step(self, index: int, group: dict[str, Any]) -> None:
-        params, grads = self._with_grad(index, group)
-        if not params:
-            return
+        params: list[Tensor] = []
+        grads: list[Tensor] = []
         exp_avgs: list[Tensor] = []
         exp_avg_sqs: list[Tensor] = []
         max_exp_avg_sqs: list[Tensor] = []
         steps: list[Tensor] = []
-        has_complex = False
-        for p in params:
-            has_complex |= torch.is_complex(p)
-            state = self.state[p]
-            if len(state) == 0:  # torch.optim.Adam._init_group's lazy init (not capturable)
-                state["step"] = (
-                    torch.zeros((), dtype=torch.float32, device=p.device)
-                    if group["fused"]
-                    else torch.tensor(0.0, dtype=_scalar_dtype(), device="cpu")
-                )
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = torch.zeros_like(
-                        p, memory_format=torch.preserve_format
-                    )
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            if group["amsgrad"]:
-                max_exp_avg_sqs.append(state["max_exp_avg_sq"])
-            steps.append(state["step"])
+        has_complex = self._init_group(
+            index, group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps
+        )
+        if not params:
+            return
         beta1, beta2 = group["betas"]
         _torch_adamw(
             params,
@@ -409,7 +467,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
             max_exp_avg_sqs,
             steps,
             foreach=group["foreach"],
-            capturable=False,
+            capturable=group["capturable"],
             differentiable=False,
             fused=group["fused"],
             grad_scale=None,

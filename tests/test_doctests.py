@@ -14,6 +14,7 @@ import optfn
 WITHOUT_EXAMPLES = {
     "optfn.build",
     "optfn.compat",
+    "optfn.integrations",
     "optfn.optim",
     "optfn.routing",
     "optfn.schedules",

@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("optfn.strategies",),
     ("optfn.demo",),
     ("optfn.cli",),
+    ("optfn.integrations",),  # framework adapters: never imported by optfn itself
     ("optfn",),
 ]
 

@@ -20,6 +20,7 @@ from optfn.optim.muon.groups import (
     ADAMW_DEFAULTS,
     MUON_DEFAULTS,
     OPTIMIZER_DEFAULTS,
+    ROUTE_DEFAULTS,
     normalize_group,
 )
 from optfn.scheduler import make_scheduler
@@ -294,13 +295,17 @@ def test_make_optimizer_tensor_lr() -> None:
 
 
 # ---- defaults ------------------------------------------------------------------------------
-def test_defaults_cover_every_key_a_group_holds_except_betas() -> None:
+def test_defaults_cover_every_key_a_group_holds() -> None:
     _, opt = hybrid(False)
     assert opt.defaults == OPTIMIZER_DEFAULTS
-    assert opt.defaults["momentum"] == 0.95 and "betas" not in opt.defaults
+    assert opt.defaults["momentum"] == 0.95 and opt.defaults["betas"] == (0.9, 0.999)
     for group in opt.param_groups:
         keys = set(group) - {"params", "param_names", "route", "initial_lr"}
-        assert keys - {"betas"} <= set(opt.defaults)
+        assert keys <= set(opt.defaults)
+        route = ROUTE_DEFAULTS[group["route"]]
+        assert {k: opt.defaults[k] for k in keys if k not in ("lr", "weight_decay", "eps")} == {
+            k: route[k] for k in keys if k not in ("lr", "weight_decay", "eps")
+        }
     assert set(MUON_DEFAULTS) == set(opt.param_groups[0]) - {"params", "param_names", "route"}
     assert set(ADAMW_DEFAULTS) == set(opt.param_groups[1]) - {"params", "param_names", "route"}
     assert ADAMW_DEFAULTS == {
@@ -332,16 +337,9 @@ def test_pickled_optimizer_from_before_gets_the_defaults() -> None:
     assert clone.defaults == OPTIMIZER_DEFAULTS
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_lightning_lr_monitor_logs_the_muon_momentum(tmp_path: Any) -> None:
-    """Lightning's ``LearningRateMonitor(log_momentum=True)`` reads one key for all groups:
-    ``betas[0]`` if ``defaults`` has ``betas`` (a muon group has none: it would crash), else
-    ``group.get("momentum", 0)``. optfn leaves ``betas`` out of ``defaults``, so the muon
-    group's momentum is logged right, and the adamw group's is logged as 0 (Lightning's
-    limit: one optimizer, one momentum key)."""
-    lightning = pytest.importorskip("lightning")
+def fit_with_monitor(monitor: Any, root: Any, sgd: bool = False) -> None:
+    """Two Lightning steps of a tiny model, ``MuonWithAdamW`` (or SGD) watched by ``monitor``."""
+    import lightning
 
     class Tiny(lightning.LightningModule):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
@@ -353,19 +351,21 @@ def test_lightning_lr_monitor_logs_the_muon_momentum(tmp_path: Any) -> None:
             return nn.functional.mse_loss(self.net(x), y)
 
         def configure_optimizers(self) -> Any:
+            if sgd:
+                return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.8)
             return MuonWithAdamW(
                 [
                     muon_group([self.net[0].weight, self.net[1].weight]),
-                    adamw_group([self.net[0].bias, self.net[1].bias]),
+                    adamw_group([self.net[0].bias, self.net[1].bias], betas=(0.85, 0.99)),
                 ]
             )
 
     data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8, 1))
-    monitor = lightning.pytorch.callbacks.LearningRateMonitor(log_momentum=True)
     trainer = lightning.Trainer(
         max_steps=2,
+        log_every_n_steps=1,
         callbacks=[monitor],
-        logger=lightning.pytorch.loggers.CSVLogger(tmp_path),
+        logger=lightning.pytorch.loggers.CSVLogger(root),
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -373,6 +373,37 @@ def test_lightning_lr_monitor_logs_the_muon_momentum(tmp_path: Any) -> None:
         devices=1,
     )
     trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=4))
-    momenta = dict(monitor.last_momentum_values)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_lightning_lr_monitor_logs_each_groups_own_momentum(tmp_path: Any) -> None:
+    """optfn's ``LearningRateMonitor`` logs the muon group's ``momentum`` and the adamw
+    group's ``betas[0]``, each its own; Lightning's stock monitor reads one key for all groups
+    (``betas[0]``, as ``defaults`` has ``betas``) and fails on the muon group: loud, not a
+    silent 0. On a plain torch optimizer the two monitors log the same."""
+    lightning = pytest.importorskip("lightning")
+    from optfn.integrations.lightning import LearningRateMonitor
+
+    mine = LearningRateMonitor(log_momentum=True, logging_interval="step")  # every step
+    fit_with_monitor(mine, tmp_path / "mine")
+    momenta = dict(mine.last_momentum_values)
     assert momenta["lr-MuonWithAdamW/pg1-momentum"] == 0.95
-    assert momenta["lr-MuonWithAdamW/pg2-momentum"] == 0  # Lightning's limit, see above
+    assert momenta["lr-MuonWithAdamW/pg2-momentum"] == 0.85
+    (metrics,) = (tmp_path / "mine").rglob("metrics.csv")
+    header = metrics.read_text().splitlines()[0].split(",")
+    assert {"lr-MuonWithAdamW/pg1-momentum", "lr-MuonWithAdamW/pg2-momentum"} <= set(header)
+
+    stock = lightning.pytorch.callbacks.LearningRateMonitor(log_momentum=True)
+    with pytest.raises(KeyError, match="betas"):
+        fit_with_monitor(stock, tmp_path / "stock")
+
+    both = []
+    for monitor in (
+        LearningRateMonitor(log_momentum=True),
+        lightning.pytorch.callbacks.LearningRateMonitor(log_momentum=True),
+    ):
+        fit_with_monitor(monitor, tmp_path / f"sgd{len(both)}", sgd=True)
+        both.append(dict(monitor.last_momentum_values))
+    assert both[0] == both[1] == {"lr-SGD-momentum": 0.8}

@@ -115,13 +115,11 @@ ROUTE_DEFAULTS: dict[str, dict[str, Any]] = {"muon": MUON_DEFAULTS, "adamw": ADA
 #: ``MuonWithAdamW.defaults``: a default for every key a group holds, for readers of
 #: ``optimizer.defaults`` (monitors, wrappers). A key both routes hold (``lr``,
 #: ``weight_decay``, ``eps``) has torch.optim.Muon's default; a route's own key its route's
-#: default. One exception: ``betas`` is left out, because Lightning's ``LearningRateMonitor``
-#: reads ``group["betas"][0]`` of *every* group when ``defaults`` has ``betas``, and a muon
-#: group has none (its momentum is ``momentum``); see :data:`ROUTE_DEFAULTS` for it.
-OPTIMIZER_DEFAULTS: dict[str, Any] = {
-    **{k: x for k, x in ADAMW_DEFAULTS.items() if k != "betas"},
-    **MUON_DEFAULTS,
-}
+#: default (``betas`` AdamW's, ``momentum`` Muon's). Lightning's stock
+#: ``LearningRateMonitor(log_momentum=True)`` then reads ``betas[0]`` of every group and fails
+#: on a muon group; :class:`optfn.integrations.lightning.LearningRateMonitor` reads each
+#: group's own key.
+OPTIMIZER_DEFAULTS: dict[str, Any] = {**ADAMW_DEFAULTS, **MUON_DEFAULTS}
 
 #: The values of a muon group's ``adjust_lr_fn`` (``None`` means ``"original"``, as in torch).
 ADJUST_LR_FNS = ("original", "match_rms_adamw")

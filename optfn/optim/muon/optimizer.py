@@ -132,10 +132,12 @@ class MuonWithAdamW(torch.optim.Optimizer):
 
     ``defaults`` (read by monitors and wrappers) has a default for every key a group holds,
     with torch's values (:data:`~optfn.optim.muon.groups.OPTIMIZER_DEFAULTS`; each route's
-    own in :data:`~optfn.optim.muon.groups.ROUTE_DEFAULTS`), except ``betas``: Lightning's
-    ``LearningRateMonitor`` reads ``betas[0]`` of every group once ``defaults`` has it, and a
-    muon group has none. Groups are still strict: ``add_param_group`` fills nothing from
-    ``defaults``, each group states its route's keys and holds no key of the other route.
+    own in :data:`~optfn.optim.muon.groups.ROUTE_DEFAULTS`), ``betas`` included. Groups are
+    still strict: ``add_param_group`` fills nothing from ``defaults``, each group states its
+    route's keys and holds no key of the other route. (Lightning's ``LearningRateMonitor``
+    reads ``betas[0]`` of every group once ``defaults`` has ``betas``, which a muon group does
+    not hold: with ``log_momentum=True`` use
+    :class:`optfn.integrations.lightning.LearningRateMonitor`, which reads each group's own.)
 
     ``batch_newton_schulz`` (keyword): orthogonalize the same-shape matrices of a muon group
     together, one batched Newton–Schulz (``bmm``/``baddbmm``) per shape, with the element-wise

@@ -63,6 +63,12 @@ __all__ = [
     "placement_of",
 ]
 
+#: One collective into one flat output (``all_gather_single``; ``all_gather_into_tensor``, its
+#: name before torch 2.13): on gloo/CPU about a quarter faster than ``all_gather`` into a list.
+_all_gather_flat: Callable[..., Any] = getattr(
+    dist, "all_gather_single", getattr(dist, "all_gather_into_tensor", None)
+)
+
 #: Byte alignment of each matrix's segment in a flat communication buffer (any dtype's view).
 _ALIGN = 16
 #: Replicated parameters: each owner's matrices go out in this many buckets (by cost), so that
@@ -410,8 +416,9 @@ class SharedMuonStep:
             items = [it for it in self.items if it.entry.comm == c]
             if items:
                 results.update(self._exchange(comm, items))
-        for it in self.items:
-            it.apply(it.param, results[id(it.param)])
+        for it in self.items:  # the sharded ones (the replicated are applied as they arrive)
+            if it.entry.kind == "sharded":
+                it.apply(it.param, results[id(it.param)])
         self.items = []
 
     # ---- the exchange of one process group -------------------------------------------------
@@ -427,7 +434,7 @@ class SharedMuonStep:
             orthos = self._orthogonalize(mine, inputs, device)
             out.update(self._scatter_rows(comm, sharded, orthos, device))
         if replicated:
-            out.update(self._all_gather_results(comm, replicated, device))
+            self._all_gather_and_apply(comm, replicated, device)
         return out
 
     def _orthogonalize(
@@ -454,11 +461,13 @@ class SharedMuonStep:
     def _count(self, sent: int, received: int) -> None:
         self.stats.add(collectives=1, bytes_sent=sent, bytes_received=received)
 
-    def _all_gather_results(
+    def _all_gather_and_apply(
         self, comm: _Comm, items: list[_Item], device: torch.device
-    ) -> dict[int, Tensor]:
+    ) -> None:
         """Replicated: every owner's bfloat16 results, in a few buckets, one padded flat buffer
-        per rank and bucket; bucket ``b``'s ``all_gather`` runs while ``b + 1`` is computed."""
+        per rank and bucket, each update applied as soon as it is here. While bucket ``b``'s
+        ``all_gather`` runs, this rank applies its own results of ``b`` and computes ``b + 1``;
+        the other ranks' results of ``b`` are applied after that (at most two in flight)."""
 
         me, world = comm.rank, comm.size
         # same shapes side by side, so that a bucket still batches them (batch_newton_schulz)
@@ -468,7 +477,6 @@ class SharedMuonStep:
         ]
         n_buckets = min(_BUCKETS, max(len(o) for o in owned))
         chunks = [_split_by_cost(o, n_buckets) for o in owned]
-        out: dict[int, Tensor] = {}
         pending: tuple[Any, list[Tensor], list[tuple[_Item, int]]] | None = None
         for b in range(n_buckets):
             mine = chunks[me][b]
@@ -482,29 +490,28 @@ class SharedMuonStep:
                     offset = packers[r].add(orthos.get(id(it.param)), nbytes)
                     if r != me:
                         layout.append((it, offset))
-            for it in mine:
-                out[id(it.param)] = orthos[id(it.param)].reshape(it.param.shape)
             size = max(p.size for p in packers)
             packers[me].pad_to(size)
-            received = [torch.empty(size, dtype=torch.uint8, device=device) for _ in range(world)]
-            if pending is not None:
-                self._unpack(*pending, out)
-            work = dist.all_gather(received, packers[me].buffer(device), comm.group, async_op=True)
+            flat = torch.empty(world * size, dtype=torch.uint8, device=device)
+            work = _all_gather_flat(flat, packers[me].buffer(device), comm.group, async_op=True)
             self._count(size * (world - 1), size * (world - 1))
-            pending = (work, received, layout)
+            for it in mine:  # while the all_gather runs
+                it.apply(it.param, orthos[id(it.param)].reshape(it.param.shape))
+            if pending is not None:
+                self._apply_received(*pending)
+            pending = (work, list(flat.view(world, size)), layout)
         if pending is not None:
-            self._unpack(*pending, out)
-        return out
+            self._apply_received(*pending)
 
     @staticmethod
-    def _unpack(
-        work: Any, received: list[Tensor], layout: list[tuple[_Item, int]], out: dict[int, Tensor]
+    def _apply_received(
+        work: Any, received: list[Tensor], layout: list[tuple[_Item, int]]
     ) -> None:
         work.wait()
         for it, offset in layout:
             rows, cols = it.entry.shape
             ortho = _view(received[it.entry.owner], offset, torch.bfloat16, rows * cols)
-            out[id(it.param)] = ortho.reshape(it.param.shape)
+            it.apply(it.param, ortho.reshape(it.param.shape))
 
     def _gather_rows(
         self, comm: _Comm, items: list[_Item], device: torch.device

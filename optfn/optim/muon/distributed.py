@@ -65,8 +65,8 @@ __all__ = [
 
 #: One collective into one flat output (``all_gather_single``; ``all_gather_into_tensor``, its
 #: name before torch 2.13): on gloo/CPU about a quarter faster than ``all_gather`` into a list.
-_all_gather_flat: Callable[..., Any] = getattr(
-    dist, "all_gather_single", getattr(dist, "all_gather_into_tensor", None)
+_all_gather_flat: Callable[..., Any] = (
+    dist.all_gather_single if hasattr(dist, "all_gather_single") else dist.all_gather_into_tensor
 )
 
 #: Byte alignment of each matrix's segment in a flat communication buffer (any dtype's view).

@@ -352,7 +352,8 @@ def test_capturable_is_a_bool_and_refused_eagerly_off_gpu_before_any_group_moves
     with pytest.raises(
         ValueError,
         match=r"param group 1 \(route 'adamw'\): capturable=True needs parameter 'a0' "
-        r"\(on cpu\) and its 'step' state \(on cpu\) on one device of type cuda",
+        r"\(on cpu\) and its 'step' state \(not created yet\) on one device of type cuda, "
+        r".*set opt.param_groups\[1\]\['capturable'\] = False",
     ):
         opt.step()
     assert torch.equal(w, before[0]) and torch.equal(b, before[1])  # nothing moved
@@ -360,6 +361,63 @@ def test_capturable_is_a_bool_and_refused_eagerly_off_gpu_before_any_group_moves
     opt.param_groups[1]["capturable"] = False  # what the error advises
     opt.step()
     assert not torch.equal(b, before[1])
+
+
+def test_capturable_reaches_torch_and_its_state_is_torchs(monkeypatch: Any) -> None:
+    """The group's capturable goes to torch's functional adamw (a spy records it), and the
+    ``step`` state is created where torch.optim.AdamW creates it: on the parameter's device
+    when fused (float32) or capturable (the default scalar dtype), else a CPU scalar. Fused
+    groups are not refused on CPU: torch's fused kernel takes capturable on any device."""
+    import optfn.optim.muon.optimizer as module
+
+    seen: list[bool] = []
+    real = module._torch_adamw
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        seen.append(kwargs["capturable"])
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_torch_adamw", spy)
+    mine, theirs = make_params([(5,)], seed=23), make_params([(5,)], seed=23)
+    opt = MuonWithAdamW([adamw_group(mine, fused=True, capturable=True)])
+    ref = torch.optim.AdamW(theirs, lr=1e-3, weight_decay=0.01, fused=True, capturable=True)
+    gen = torch.Generator().manual_seed(4)
+    for _ in range(3):
+        set_grads([mine, theirs], gen)
+        opt.step()
+        ref.step()
+    assert seen == [True] * 3
+    assert torch.equal(mine[0], theirs[0])
+    for key in ("step", "exp_avg", "exp_avg_sq"):
+        a, b = opt.state[mine[0]][key], ref.state[theirs[0]][key]
+        assert (a.dtype, a.device) == (b.dtype, b.device) and torch.equal(a, b), key
+
+    # state creation off CPU, without running a step: parameters on the meta device (fused
+    # is checked above: torch's fused kernels refuse meta)
+    for capturable, where_ in [(True, "meta"), (False, "cpu")]:
+        p = nn.Parameter(torch.empty(3, device="meta"))
+        p.grad = torch.empty(3, device="meta")
+        dtype = torch.get_default_dtype()
+        group = adamw_group([p], capturable=capturable)
+        meta_opt = MuonWithAdamW([group])
+        lists: list[list[torch.Tensor]] = [[], [], [], [], [], []]
+        meta_opt._init_group(0, meta_opt.param_groups[0], *lists)
+        step = meta_opt.state[p]["step"]
+        assert (step.device.type, step.dtype) == (where_, dtype), capturable
+        assert lists[0] == [p] and lists[5] == [step]
+
+
+def test_torch_cyclic_schedulers_with_cycle_momentum_fail_loudly_on_mixed_groups() -> None:
+    """torch's OneCycleLR/CyclicLR cycle ``betas`` of every group once ``defaults`` has
+    ``betas``, and a muon group has none: a KeyError at construction, not a momentum silently
+    written into groups that do not run one. cycle_momentum=False works; optfn's
+    HyperSchedules cycles muon momentum and AdamW beta1 separately (see the README)."""
+    w, b = make_params([(4, 4), (4,)], seed=24)
+    opt = MuonWithAdamW([muon_group([w]), adamw_group([b])])
+    with pytest.raises(KeyError, match="betas"):
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10)
+    torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10, cycle_momentum=False)
+    assert "betas" not in opt.param_groups[0] and "momentum" not in opt.param_groups[1]
 
 
 def test_complex_and_sparse() -> None:

@@ -122,3 +122,22 @@ def test_muon_spec_carries_the_switch_to_the_optimizer() -> None:
         assert make_optimizer(model, spec, rules).zero_redundancy is switch
     with pytest.raises(SpecTypeError, match=r"MuonSpec\.zero_redundancy: must be true or false"):
         MuonSpec(zero_redundancy=1)  # type: ignore[arg-type]
+
+
+def test_optfn_imports_where_torch_has_no_distributed_collectives() -> None:
+    """A torch built without distributed has no collective functions: optfn looks them up
+    when it runs one, never at import (checked in a fresh interpreter with them removed)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch.distributed as d\n"
+        "for name in ('all_gather_single', 'all_gather_into_tensor', 'all_gather',\n"
+        "             'all_to_all_single', 'broadcast', 'all_reduce'):\n"
+        "    if hasattr(d, name):\n"
+        "        delattr(d, name)\n"
+        "import optfn, optfn.optim.muon.distributed\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

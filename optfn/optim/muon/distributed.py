@@ -63,11 +63,14 @@ __all__ = [
     "placement_of",
 ]
 
-#: One collective into one flat output (``all_gather_single``; ``all_gather_into_tensor``, its
-#: name before torch 2.13): on gloo/CPU about a quarter faster than ``all_gather`` into a list.
-_all_gather_flat: Callable[..., Any] = (
-    dist.all_gather_single if hasattr(dist, "all_gather_single") else dist.all_gather_into_tensor
-)
+
+def _all_gather_flat(output: Tensor, input: Tensor, group: Any, *, async_op: bool) -> Any:
+    """One collective into one flat output (``all_gather_single``; ``all_gather_into_tensor``,
+    its name before torch 2.13): on gloo/CPU faster than ``all_gather`` into a list. Looked up
+    at call time, so that a torch built without distributed still imports optfn."""
+    gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+    return gather(output, input, group=group, async_op=async_op)
+
 
 #: Byte alignment of each matrix's segment in a flat communication buffer (any dtype's view).
 _ALIGN = 16
@@ -416,7 +419,11 @@ class SharedMuonStep:
             items = [it for it in self.items if it.entry.comm == c]
             if items:
                 results.update(self._exchange(comm, items))
-        for it in self.items:  # the sharded ones (the replicated are applied as they arrive)
+        # The replicated updates are applied as they arrive, inside _exchange; the sharded ones
+        # here. (An error in a later process group's exchange, which the plan's checks make
+        # unlikely, would leave the earlier groups' replicated updates applied: the momentum
+        # buffers have moved by then anyway, as in any optimizer that fails mid-step.)
+        for it in self.items:
             if it.entry.kind == "sharded":
                 it.apply(it.param, results[id(it.param)])
         self.items = []

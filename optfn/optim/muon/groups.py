@@ -246,7 +246,7 @@ def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
             at,
             "a tensor 'lr' cannot run with foreach=True and capturable=False: torch's foreach "
             "AdamW takes a tensor LR only with capturable=True (torch.optim.AdamW refuses it "
-            "too); use foreach=None or False, fused=True, or capturable=True",
+            "too); use foreach=None or False, fused=True, or capturable=True (CUDA/XPU parameters)",
         )
     for key in ADAMW_FIXED:
         if group[key] != ADAMW_OPTIONAL[key]:

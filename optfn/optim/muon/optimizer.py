@@ -71,24 +71,30 @@ def _scalar_dtype() -> torch.dtype:
 
 def _check_capturable(index: int, group: dict[str, Any], state: Mapping[Tensor, Any]) -> None:
     """An eager capturable step needs every parameter with a gradient, and its ``step`` state,
-    on one device of a kind torch's capturable kernels support (CUDA, XPU, ...), as
+    on a device of a kind torch's capturable kernels support (CUDA, XPU, ...), as
     ``torch.optim.AdamW`` asserts mid-step: said before any group moves, naming the parameter.
-    (Under ``torch.compile`` the compiler checks instead, and runs CPU ones too, as in torch.)
+    Not checked for a fused group (torch's fused kernels take capturable on any device) nor
+    under ``torch.compile`` (the compiler checks, and runs CPU ones too, as in torch).
     """
-    supported = _get_capturable_supported_devices()
+    if group["fused"]:
+        return
+    # torch's foreach path leaves XLA out; its for-loop path (and foreach=None off CUDA) not
+    supported = _get_capturable_supported_devices(supports_xla=not group["foreach"])
     for name, p in zip(group["param_names"], group["params"], strict=True):
         if p.grad is None:
             continue
         step = state.get(p, {}).get("step")
-        on = p.device if not isinstance(step, Tensor) else step.device
-        if p.device.type not in supported or on != p.device:
-            raise SpecError(
-                "",
-                where(index, group["route"]),
-                f"capturable=True needs parameter {brief(name)} (on {p.device}) and its "
-                f"'step' state (on {on}) on one device of type {' or '.join(supported)} "
-                "outside torch.compile; use capturable=False",
-            )
+        if p.device.type in supported and (step is None or step.device == p.device):
+            continue
+        where_step = "not created yet" if step is None else f"on {step.device}"
+        raise SpecError(
+            "",
+            where(index, group["route"]),
+            f"capturable=True needs parameter {brief(name)} (on {p.device}) and its 'step' "
+            f"state ({where_step}) on one device of type {', '.join(supported)} outside "
+            f"torch.compile; set opt.param_groups[{index}]['capturable'] = False to step "
+            "here",
+        )
 
 
 class MuonWithAdamW(torch.optim.Optimizer):

@@ -337,14 +337,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
             if len(state) == 0:  # torch.optim.Adam._init_group's lazy init
                 # ``step`` on the parameter's device when fused (float32) or capturable, else
                 # a CPU scalar, as torch keeps it
-                state["step"] = (
-                    torch.zeros(
-                        (),
-                        dtype=torch.float32 if group["fused"] else _scalar_dtype(),
-                        device=p.device,
-                    )
-                    if group["fused"] or group["capturable"]
-                    else torch.tensor(0.0, dtype=_scalar_dtype(), device="cpu")
+                state["step"] = torch.zeros(
+                    (),
+                    dtype=torch.float32 if group["fused"] else _scalar_dtype(),
+                    device=p.device if group["fused"] or group["capturable"] else "cpu",
                 )
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)

@@ -11,7 +11,7 @@ from torch import nn
 
 from optfn import LayerDecay, MuonRouting, ParamRules
 from optfn.errors import SpecError, SpecTypeError
-from optfn.routing.partition import _matching_type
+from optfn.routing.patterns import matching_type as _matching_type
 from optfn.routing.patterns import name_matcher
 from optfn.specs.rules import NORM_LAYER_TYPES
 

@@ -20,7 +20,9 @@ from typing import Any
 
 from optfn.errors import SpecError
 from optfn.optim.table import kind_of
+from optfn.routing.labels import label_specs
 from optfn.routing.partition import Partition
+from optfn.specs.labels import DEFAULT_LABEL
 from optfn.specs.optimizers import OptimizerSpecification
 
 __all__ = ["make_param_groups"]
@@ -33,9 +35,11 @@ def make_param_groups(
 
     ``spec`` defaults to the spec the partition was made for; another spec of the same kind
     (other numbers) is fine, a spec of another kind is an error since the routes depend on it.
-    Each group has ``params``, ``param_names``, ``route``, ``lr`` (the route's LR times the
-    parameter's LR scale), ``weight_decay`` (0.0 for parameters that do not decay) and the
-    rest of the route's hyper-parameters. Every parameter of the partition is in exactly one
+    Each group has ``params``, ``param_names``, ``route``, ``label`` (``"default"`` for the
+    parameters no :class:`~optfn.LabelRule` matched), ``lr`` (the route's LR times the
+    parameter's LR scale), ``weight_decay`` (0.0 for parameters that do not decay; a label's
+    ``weight_decay`` or ``weight_decay_scale`` for those that do) and the rest of the route's
+    hyper-parameters, a label's ``hyper`` applied. Every parameter of the partition is in exactly one
     group: checked before returning.
     """
     spec = partition.spec if spec is None else spec
@@ -47,16 +51,35 @@ def make_param_groups(
             f"(routes {sorted(set(partition.routes))}), got {type(spec).__name__}; "
             "call partition_params(models, rules, spec=spec) with this spec",
         )
-    routes = {r.name: r for r in kind_of(spec).routes}
-    # (route, decay, scale) in order of first appearance -> that group's two lists. Keys
-    # whose hyper-parameters come out equal (e.g. weight_decay 0 and no decay) share a group.
-    cols = (partition.routes, partition.decays, partition.lr_scales)
-    groups: dict[tuple[str, float, float], dict[str, Any]] = {}
-    slots: dict[tuple[str, bool, float], tuple[list[Any], list[str]]] = {}
+    kind = kind_of(spec)
+    routes = {r.name: r for r in kind.routes}
+    rules = partition.rules.labels
+    specs = partition._label_specs
+    if rules and spec is not partition.spec:  # other numbers: the labels' values on them
+        specs = label_specs(rules, kind, spec, set(specs))
+    labels = partition._why_label
+    # (route, decay, scale, label) in order of first appearance -> that group's two lists.
+    # Keys whose hyper-parameters come out equal (e.g. weight_decay 0 and no decay) share a
+    # group, within one label.
+    cols = (partition.routes, partition.decays, partition.lr_scales, labels)
+    groups: dict[tuple[str, float, float, int], dict[str, Any]] = {}
+    slots: dict[tuple[str, bool, float, int], tuple[list[Any], list[str]]] = {}
     for key in dict.fromkeys(zip(*cols, strict=True)):
-        route, decay, scale = key
-        hp = routes[route].hyper(spec, decay, scale)
-        merged = (route, hp["lr"], hp.get("weight_decay", 0.0))
+        route, decay, scale, w = key
+        if w < 0:
+            hp = routes[route].hyper(spec, decay, scale)
+            label = DEFAULT_LABEL
+        else:
+            rule = rules[w]
+            hp = routes[route].hyper(specs[(w, route)], decay, scale)
+            if decay and "weight_decay" in hp:
+                if rule.weight_decay is not None:
+                    hp["weight_decay"] = float(rule.weight_decay)
+                elif rule.weight_decay_scale is not None:
+                    hp["weight_decay"] *= rule.weight_decay_scale
+            label = rule.label
+        hp["label"] = label
+        merged = (route, hp["lr"], hp.get("weight_decay", 0.0), w)
         group = groups.get(merged)
         if group is None:
             group = groups[merged] = {"params": [], "param_names": [], **hp}

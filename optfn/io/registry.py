@@ -22,6 +22,7 @@ from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import OPTIMIZERS, OptimizerTable
 from optfn.schedules import Schedule
 from optfn.specs.optimizers import OptimizerSpecification
+from optfn.specs.labels import LabelRule
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 
 __all__ = [
@@ -136,7 +137,14 @@ class SpecRegistry:
             obj = getattr(schedules, name)
             if isinstance(obj, type) and issubclass(obj, Schedule) and not isabstract(obj):
                 reg.register(obj)
-        for other in (LayerDecay, MuonRouting, ParamRules, schedules.HyperSchedules, OptimConfig):
+        for other in (
+            LabelRule,
+            LayerDecay,
+            MuonRouting,
+            ParamRules,
+            schedules.HyperSchedules,
+            OptimConfig,
+        ):
             reg.register(other)
         return reg
 

@@ -117,6 +117,47 @@ class Route:
                 out.update(flags)
         return out
 
+    def with_keys(
+        self, spec: OptimizerSpecification, values: Mapping[str, Any], owner: str
+    ) -> OptimizerSpecification:
+        """``spec`` with the fields behind the group keys ``values`` replaced, validated by the
+        spec's own checks (a label's ``hyper``). Errors name ``owner.hyper[key]``.
+
+        >>> from optfn import AdamWSpec
+        >>> r = Route("adamw", keys=(("betas", "betas"),))
+        >>> r.with_keys(AdamWSpec(), {"betas": (0.8, 0.9)}, "rule").betas
+        (0.8, 0.9)
+        """
+        fields = dict(self.keys)
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            field = fields.get(key)
+            if field is None:
+                held = ", ".join(k for k, _ in self.keys) or "none"
+                raise SpecError(
+                    owner,
+                    f"hyper[{brief(key)}]",
+                    f"route {self.name!r} of {type(spec).__name__} has no group key "
+                    f"{brief(key)}; the keys a label can set there: {held}",
+                )
+            if isinstance(getattr(type(spec), field, None), property):
+                raise SpecError(
+                    owner,
+                    f"hyper[{brief(key)}]",
+                    f"{type(spec).__name__} computes {key!r} from other fields; "
+                    "set those in the spec instead",
+                )
+            changes[field] = value
+        if not changes:
+            return spec
+        try:
+            return attrs.evolve(spec, **changes)
+        except (SpecError, SpecTypeError) as exc:
+            key = next((k for k, f in fields.items() if f == exc.field.split("[")[0]), None)
+            where = f"hyper[{brief(key)}]" if key is not None else "hyper"
+            err = SpecTypeError if isinstance(exc, TypeError) else SpecError
+            raise err(owner, where, f"{exc.reason} (checked as {exc})") from exc
+
 
 def _plain(value: Any) -> Any:
     """A spec's value as a group holds it: numpy scalars (also inside a tuple) become the Python

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from optfn.optim.table import kind_of
 from optfn.routing.patterns import name_matcher
+from optfn.specs.labels import LabelRule
 
 if TYPE_CHECKING:
     from optfn.routing.partition import Partition
@@ -52,13 +53,47 @@ def row_reasons(part: Partition, i: int) -> tuple[str, ...]:
     ld = part.rules.layer_decay
     if ld is not None and part.routes[i] != matrix_route:
         depth, top = part._depths[i], part._num_blocks + 1
-        out.append(f"layer depth {depth}/{top} -> lr x{ld.rate:g}^{top - depth}")
+        power = f"{ld.rate:g}^{top - depth}"
+        if ld.min_scale and ld.rate ** (top - depth) < ld.min_scale:
+            power = f"max({ld.min_scale:g}, {power})"
+        out.append(f"layer depth {depth}/{top} -> lr x{power}")
+    w = part._why_label[i]
+    if w >= 0:
+        out.append(_label_reason(part.rules.labels[w], w))
     return tuple(out)
 
 
+def _label_reason(rule: LabelRule, index: int) -> str:
+    """``label 'head' (labels[1]: names 'lm_head.*') -> lr x5, betas (0.8, 0.95)``."""
+    matched = [
+        f"{what} {', '.join(map(repr, vals))}"
+        for what, vals in (("names", rule.names), ("types", rule.types))
+        if vals
+    ]
+    if rule.min_ndim is not None:
+        matched.append(f"ndim >= {rule.min_ndim}")
+    if rule.max_ndim is not None:
+        matched.append(f"ndim <= {rule.max_ndim}")
+    sets = []
+    if rule.route is not None:
+        sets.append(f"route {rule.route}")
+    if rule.lr_scale != 1.0:
+        sets.append(f"lr x{rule.lr_scale:g}")
+    if rule.weight_decay_scale is not None:
+        sets.append(f"weight decay x{rule.weight_decay_scale:g}")
+    if rule.weight_decay is not None:
+        sets.append(f"weight decay {rule.weight_decay:g}")
+    sets.extend(f"{k} {v!r}" for k, v in rule.hyper)
+    where = f"labels[{index}]: {'; '.join(matched) or 'every parameter'}"
+    return f"label {rule.label!r} ({where}) -> {', '.join(sets) or 'its own groups'}"
+
+
 def explain_table(part: Partition) -> str:
-    """A plain-text table: name, shape, route, decay, LR scale, reasons."""
-    rows = [("name", "shape", "route", "decay", "lr x", "why")]
+    """A plain-text table: name, shape, route, decay, LR scale, (label,) reasons. The label
+    column is there when the rules have labels."""
+    with_labels = bool(part.rules.labels)
+    head = ("name", "shape", "route", "decay", "lr x", *(("label",) if with_labels else ()))
+    rows = [(*head, "why")]
     for i, e in enumerate(part):
         rows.append(
             (
@@ -67,13 +102,15 @@ def explain_table(part: Partition) -> str:
                 e.route,
                 "yes" if e.decay else "no",
                 f"{e.lr_scale:g}",
+                *((e.label,) if with_labels else ()),
                 "; ".join(row_reasons(part, i)) or "-",
             )
         )
-    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    n = len(head)
+    widths = [max(len(r[c]) for r in rows) for c in range(n)]
     lines = []
     for r in rows:
-        cells = [r[c].ljust(widths[c]) for c in range(5)]
-        lines.append("  ".join([*cells, r[5]]).rstrip())
+        cells = [r[c].ljust(widths[c]) for c in range(n)]
+        lines.append("  ".join([*cells, r[n]]).rstrip())
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)

@@ -31,10 +31,12 @@ from torch import nn
 from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import kind_of
 from optfn.routing.explain import explain_table, row_reasons
-from optfn.routing.patterns import NameMatcher, name_matcher
+from optfn.routing.labels import assign_labels, check_routes, label_specs
+from optfn.routing.patterns import WILDCARDS, NameMatcher, matching_type, name_matcher
 from optfn.routing.walk import NO_SCALE, ModelsLike, Scale, named_models, walk
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
 from optfn.specs.render import brief
+from optfn.specs.labels import DEFAULT_LABEL, LabelRule
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 
 __all__ = ["ParamEntry", "Partition", "RoutingWarning", "partition_params"]
@@ -52,6 +54,7 @@ class ParamEntry(NamedTuple):
     route: str
     decay: bool
     lr_scale: float
+    label: str = DEFAULT_LABEL
 
 
 # Reason codes, kept compact so that partitioning stays one cheap pass; Partition.reasons()
@@ -72,6 +75,7 @@ class Partition:
     routes: tuple[str, ...]
     decays: tuple[bool, ...]
     lr_scales: tuple[float, ...]
+    labels: tuple[str, ...]
     rules: ParamRules
     spec: OptimizerSpecification
     _why_decay: tuple[_DecayWhy, ...] = attrs.field(alias="why_decay", repr=False)
@@ -79,18 +83,37 @@ class Partition:
     _why_route: tuple[tuple[str, str], ...] = attrs.field(alias="why_route", repr=False)
     _depths: tuple[int, ...] = attrs.field(alias="depths", repr=False)
     _num_blocks: int = attrs.field(alias="num_blocks", repr=False)
+    #: per row, the index of the LabelRule that won it (-1: none)
+    _why_label: tuple[int, ...] = attrs.field(alias="why_label", repr=False)
+    #: (rule index, route) -> the spec with that label's hyper-parameters on that route
+    _label_specs: dict[tuple[int, str], OptimizerSpecification] = attrs.field(
+        alias="label_specs", repr=False
+    )
 
     def __len__(self) -> int:
         return len(self.names)
 
     def __iter__(self) -> Iterator[ParamEntry]:
-        return map(ParamEntry, self.names, self.params, self.routes, self.decays, self.lr_scales)
+        return map(
+            ParamEntry,
+            self.names,
+            self.params,
+            self.routes,
+            self.decays,
+            self.lr_scales,
+            self.labels,
+        )
 
     def entry(self, name: str) -> ParamEntry:
         """The row of the parameter called ``name`` (KeyError listing close names if absent)."""
         i = self._index(name)
         return ParamEntry(
-            self.names[i], self.params[i], self.routes[i], self.decays[i], self.lr_scales[i]
+            self.names[i],
+            self.params[i],
+            self.routes[i],
+            self.decays[i],
+            self.lr_scales[i],
+            self.labels[i],
         )
 
     def _index(self, name: str) -> int:
@@ -113,47 +136,6 @@ class Partition:
         return explain_table(self)
 
 
-_NOT_MATCHED = frozenset({nn.Module, object})
-
-
-_TYPE_HITS: dict[tuple[type, tuple[str, ...]], str | None] = {}
-
-
-def _matching_type(cls: type, names: tuple[str, ...]) -> str | None:
-    """The name of the first class in ``cls``'s MRO that one of ``names`` (class names or
-    class-name patterns) matches by class name or qualified name, else ``None``; ``nn.Module``
-    and ``object`` never match. Cached: classes and rules are few, parameters many."""
-    key = (cls, names)
-    try:
-        return _TYPE_HITS[key]
-    except KeyError:
-        pass
-    if len(_TYPE_HITS) > 4096:  # classes made on the fly: keep the cache bounded
-        _TYPE_HITS.clear()
-    hit = _TYPE_HITS[key] = _first_match(cls, names)
-    return hit
-
-
-def _first_match(cls: type, names: tuple[str, ...]) -> str | None:
-    exact = frozenset(n for n in names if not _WILD & set(n))
-    wild = [n for n in names if _WILD & set(n)]
-    regex = re.compile("|".join(fnmatch.translate(w) for w in wild)) if wild else None
-    for base in cls.__mro__:
-        if base in _NOT_MATCHED:
-            continue
-        short = base.__name__
-        # the class's own path, and the shorter public ones a package re-exports it under:
-        # torch.nn.modules.normalization.LayerNorm is also torch.nn.LayerNorm
-        parts = base.__module__.split(".")
-        paths = [f"{'.'.join(parts[:k])}.{base.__qualname__}" for k in range(len(parts), 0, -1)]
-        if short in exact or any(p in exact for p in paths):
-            return short
-        if regex is not None and (regex.fullmatch(short) or regex.fullmatch(paths[0])):
-            return short
-    return None
-
-
-_WILD = frozenset("*?[")
 
 
 def _listed_no_decay(mod: nn.Module, mname: str) -> tuple[set[str], re.Pattern[str] | None]:
@@ -187,7 +169,7 @@ def _listed_no_decay(mod: nn.Module, mname: str) -> tuple[set[str], re.Pattern[s
             raise SpecTypeError(
                 "ParamRules", where, f"{what} must give parameter names, got {brief(n)}"
             )
-        if _WILD & set(n):
+        if WILDCARDS & set(n):
             patterns.append(n)
         else:
             names.add(base + n)
@@ -251,16 +233,32 @@ def partition_params(
         raise SpecTypeError("", "rules", f"expected ParamRules, got {type(rules).__name__}")
     kind = kind_of(spec)
     matrix_route = kind.matrix_route
+    label_rules = rules.labels
+    check_routes(label_rules, kind)
 
-    rows = _collect(models, rules, with_owners=matrix_route is not None)
+    with_owners = matrix_route is not None or any(r.types for r in label_rules)
+    rows = _collect(models, rules, with_owners=with_owners)
     _check_prefixes(rules, rows)
+    owners = rows.owners if with_owners else None
+    winners = assign_labels(label_rules, rows.names, rows.params, owners)
     why_route: list[tuple[str, str]] = []
     if matrix_route is None:
         routes = [kind.default_route.name] * len(rows.names)
     else:
         routes, why_route = _matrix_routes(rows, rules.muon, kind.default_route.name, matrix_route)
+    if label_rules:
+        _label_routes(label_rules, winners, routes, why_route)
+    if matrix_route is not None:
         _matrix_lr_scales(rules, rows, routes, matrix_route)
     depths, num_blocks = _apply_layer_decay(rules.layer_decay, rows, routes, matrix_route)
+    specs = {}
+    if label_rules:
+        for i, w in enumerate(winners):
+            if w >= 0 and (scale := label_rules[w].lr_scale) != 1.0:
+                rows.lr_scales[i] *= scale
+        used = {(w, r) for w, r in zip(winners, routes, strict=True) if w >= 0}
+        specs = label_specs(label_rules, kind, spec, used)
+    label_names = [r.label for r in label_rules]
 
     return Partition(
         names=tuple(rows.names),
@@ -268,6 +266,7 @@ def partition_params(
         routes=tuple(routes),
         decays=tuple([w is None for w in rows.why_decay]),
         lr_scales=tuple(rows.lr_scales),
+        labels=tuple([label_names[w] if w >= 0 else DEFAULT_LABEL for w in winners]),
         rules=rules,
         spec=spec,
         why_decay=tuple(rows.why_decay),
@@ -275,7 +274,23 @@ def partition_params(
         why_route=tuple(why_route),
         depths=tuple(depths),
         num_blocks=num_blocks,
+        why_label=tuple(winners),
+        label_specs=specs,
     )
+
+
+def _label_routes(
+    rules: tuple[LabelRule, ...],
+    winners: list[int],
+    routes: list[str],
+    why_route: list[tuple[str, str]],
+) -> None:
+    """A label's ``route`` overrides the route the other rules chose."""
+    for i, w in enumerate(winners):
+        if w >= 0 and (route := rules[w].route) is not None:
+            routes[i] = route
+            if why_route:
+                why_route[i] = (route, f"label {rules[w].label!r}")
 
 
 @attrs.define
@@ -289,6 +304,7 @@ class _Rows:
     why_prefix: list[str | None] = attrs.Factory(list)
     owners: list[nn.Module] = attrs.Factory(list)  # module of each row (with a matrix route)
     used_prefixes: set[str] = attrs.Factory(set)
+    shared: dict[str, str] = attrs.Factory(dict)  # a tied parameter's other name -> its row's
     model_starts: list[tuple[int, str]] = attrs.Factory(list)  # (first row, model prefix)
 
 
@@ -311,7 +327,7 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
     rows = _Rows()
     names, params, why_decay, owners = rows.names, rows.params, rows.why_decay, rows.owners
     lr_scales, why_prefix, used_prefixes = rows.lr_scales, rows.why_prefix, rows.used_prefixes
-    seen_params: set[int] = set()
+    seen_params: dict[int, int] = {}  # id -> row
     own_prefixes: list[int] = []  # rows whose full parameter name is itself an lr_scales key
     root_scale: Scale = (scales[""], "") if "" in scales else NO_SCALE
     for prefix, root in named_models(models):
@@ -321,7 +337,7 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
             info = class_info.get(cls)
             if info is None:  # once per class: does it list names, is it a no-decay type
                 lists = honour_listing and hasattr(cls, "no_weight_decay")
-                norm = _matching_type(cls, nd_types)
+                norm = matching_type(cls, nd_types)
                 info = class_info[cls] = (lists, None if norm is None else ("type", norm))
             lists, type_why = info
             # before the parameter check: a model may list only its children's. An instance
@@ -343,10 +359,12 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
                 if p is None or not p.requires_grad:
                     continue
                 pid = id(p)
-                if pid in seen_params:
-                    continue
-                seen_params.add(pid)
                 name = base + pname
+                if pid in seen_params:
+                    if scales:  # to explain a prefix that covers only tied parameters
+                        rows.shared.setdefault(name, names[seen_params[pid]])
+                    continue
+                seen_params[pid] = len(names)
                 if type_why is not None:
                     dwhy: _DecayWhy = type_why
                 elif nd_match is not None and nd_match(name, pname):
@@ -390,7 +408,7 @@ def _check_prefixes(rules: ParamRules, rows: _Rows) -> None:
         if pfx not in rows.used_prefixes and not any(
             pfx == "" or n == pfx or n.startswith(pfx + ".") for n in rows.names
         ):
-            _raise_unused_prefix(pfx, rows.names)
+            _raise_unused_prefix(pfx, rows.names, rows.shared)
 
 
 def _matrix_lr_scales(rules: ParamRules, rows: _Rows, routes: list[str], matrix: str) -> None:
@@ -426,9 +444,10 @@ def _apply_layer_decay(
     if ld is None:
         return [], 0
     depths, num_blocks = _layer_depths(rows.names, ld, rows.model_starts)
+    floor = float(ld.min_scale)
     for i, d in enumerate(depths):
         if routes[i] != matrix:
-            rows.lr_scales[i] *= ld.rate ** (num_blocks + 1 - d)
+            rows.lr_scales[i] *= max(floor, ld.rate ** (num_blocks + 1 - d))
     return depths, num_blocks
 
 
@@ -474,7 +493,7 @@ def _matrix_routes(
         elif exc.matches(name):
             routes.append(other)
             why.append((other, f"muon.exclude {brief(exc.first(name))}"))
-        elif muon.exclude_types and (hit := _matching_type(type(owner), excluded_types)):
+        elif muon.exclude_types and (hit := matching_type(type(owner), excluded_types)):
             routes.append(other)
             why.append((other, f"{hit} in muon.exclude_types"))
         else:
@@ -489,7 +508,7 @@ def _layer_depths(
     """Depth of every parameter under layer decay, and the number of blocks L."""
     stem = name_matcher(ld.stem)
     last = name_matcher(ld.last_block)
-    block_prefix = f"{ld.blocks}."
+    block_prefix = _block_prefix(ld.blocks)
     raw = [_layer_depth(n, block_prefix, stem, last) for n in _local_names(names, model_starts)]
     blocks = [d for d in raw if d > 0]
     if not blocks:
@@ -508,11 +527,27 @@ def _layer_depths(
 _HEAD, _LAST_BLOCK = -1, -2
 
 
-def _layer_depth(local: str, block_prefix: str, stem: NameMatcher, last: NameMatcher) -> int:
+def _block_prefix(blocks: str) -> str | re.Pattern[str]:
+    """The container ``blocks`` as a plain prefix ``"blocks."``, or, with ``*`` components, a
+    regex whose match ends where the block index starts."""
+    if "*" not in blocks:
+        return f"{blocks}."
+    body = r"\.".join("[^.]+" if p == "*" else re.escape(p) for p in blocks.split("."))
+    return re.compile(body + r"\.")
+
+
+def _layer_depth(
+    local: str, block_prefix: str | re.Pattern[str], stem: NameMatcher, last: NameMatcher
+) -> int:
     """Depth under layer decay: i + 1 in block i, 0 in the stem, ``_LAST_BLOCK`` for the
     ``last_block`` names, ``_HEAD`` otherwise."""
-    if local.startswith(block_prefix):
-        m = _BLOCK_INDEX.match(local, len(block_prefix))
+    if isinstance(block_prefix, str):
+        at = len(block_prefix) if local.startswith(block_prefix) else -1
+    else:
+        hit = block_prefix.match(local)
+        at = hit.end() if hit else -1
+    if at >= 0:
+        m = _BLOCK_INDEX.match(local, at)
         if m:
             return int(m.group(1)) + 1
     if stem.matches(local):
@@ -522,7 +557,17 @@ def _layer_depth(local: str, block_prefix: str, stem: NameMatcher, last: NameMat
     return _HEAD
 
 
-def _raise_unused_prefix(prefix: str, names: list[str]) -> None:
+def _raise_unused_prefix(prefix: str, names: list[str], shared: dict[str, str]) -> None:
+    tied = [(n, first) for n, first in shared.items() if n == prefix or n.startswith(prefix + ".")]
+    if tied:
+        n, first = tied[0]
+        raise SpecError(
+            "ParamRules",
+            f"lr_scales[{brief(prefix)}]",
+            f"the prefix covers only shared (tied) parameters: {brief(n)} is shared with "
+            f"{brief(first)} and is routed under that name (a shared parameter appears once, "
+            f"under its first name); put the scale on {brief(first)} instead",
+        )
     if not names:
         raise SpecError(
             "ParamRules", f"lr_scales[{brief(prefix)}]", "the model has no trainable parameter"

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from functools import cache
 
 import attrs
+from torch import nn
 
-__all__ = ["NameMatcher", "name_matcher"]
+__all__ = ["WILDCARDS", "NameMatcher", "matching_type", "name_matcher"]
 
-_WILDCARDS = frozenset("*?[")
+WILDCARDS = frozenset("*?[")
 
 
 def _regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -69,12 +70,12 @@ def name_matcher(patterns: tuple[str, ...]) -> NameMatcher:
     >>> name_matcher(("*_bias",)).matches("attn.in_proj_bias")
     True
     """
-    literal = [p for p in patterns if not _WILDCARDS & set(p)]
+    literal = [p for p in patterns if not WILDCARDS & set(p)]
     dotted = [p for p in literal if "." in p]
     # "*S" with a literal S matches some dotted tail exactly when the whole name ends with S
-    ends = tuple(p[1:] for p in patterns if p.startswith("*") and not _WILDCARDS & set(p[1:]))
+    ends = tuple(p[1:] for p in patterns if p.startswith("*") and not WILDCARDS & set(p[1:]))
     wild = tuple(
-        p for p in patterns if _WILDCARDS & set(p) and not (p.startswith("*") and p[1:] in ends)
+        p for p in patterns if WILDCARDS & set(p) and not (p.startswith("*") and p[1:] in ends)
     )
     return NameMatcher(
         patterns,
@@ -116,3 +117,44 @@ def _compile(
         )
 
     return test
+
+
+_NOT_MATCHED = frozenset({nn.Module, object})
+
+
+_TYPE_HITS: dict[tuple[type, tuple[str, ...]], str | None] = {}
+
+
+def matching_type(cls: type, names: tuple[str, ...]) -> str | None:
+    """The name of the first class in ``cls``'s MRO that one of ``names`` (class names or
+    class-name patterns) matches by class name or qualified name, else ``None``; ``nn.Module``
+    and ``object`` never match. Cached: classes and rules are few, parameters many."""
+    key = (cls, names)
+    try:
+        return _TYPE_HITS[key]
+    except KeyError:
+        pass
+    if len(_TYPE_HITS) > 4096:  # classes made on the fly: keep the cache bounded
+        _TYPE_HITS.clear()
+    hit = _TYPE_HITS[key] = _first_match(cls, names)
+    return hit
+
+
+def _first_match(cls: type, names: tuple[str, ...]) -> str | None:
+    exact = frozenset(n for n in names if not WILDCARDS & set(n))
+    wild = [n for n in names if WILDCARDS & set(n)]
+    regex = re.compile("|".join(fnmatch.translate(w) for w in wild)) if wild else None
+    for base in cls.__mro__:
+        if base in _NOT_MATCHED:
+            continue
+        short = base.__name__
+        # the class's own path, and the shorter public ones a package re-exports it under:
+        # torch.nn.modules.normalization.LayerNorm is also torch.nn.LayerNorm
+        parts = base.__module__.split(".")
+        paths = [f"{'.'.join(parts[:k])}.{base.__qualname__}" for k in range(len(parts), 0, -1)]
+        if short in exact or any(p in exact for p in paths):
+            return short
+        if regex is not None and (regex.fullmatch(short) or regex.fullmatch(paths[0])):
+            return short
+    return None
+

@@ -14,6 +14,7 @@ of ``betas``: the Adam family and the AdamW part of :class:`~optfn.MuonWithAdamW
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,44 @@ def _route_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
 
 _OPTIONAL_SCHEDULE = attrs.validators.optional(v.instance(Schedule))
 
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _label_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
+    if not isinstance(val, tuple):
+        raise SpecTypeError(
+            "HyperSchedules",
+            "labels",
+            f"must be a mapping {{label: HyperSchedules}}, got {brief(val)}",
+        )
+    seen: set[str] = set()
+    for pair in val:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise SpecTypeError(
+                "HyperSchedules", "labels", f"must map labels to schedules, got {brief(pair)}"
+            )
+        label, inner = pair
+        if not isinstance(label, str) or not _LABEL.fullmatch(label) or len(label) > 100:
+            raise SpecError(
+                "HyperSchedules",
+                "labels",
+                f"keys are labels of LabelRules (or 'default'), got {brief(label)}",
+            )
+        where = f"labels[{label!r}]"
+        if label in seen:
+            raise SpecError("HyperSchedules", where, "given twice")
+        seen.add(label)
+        if not isinstance(inner, HyperSchedules):
+            raise SpecTypeError(
+                "HyperSchedules", where, f"must be a HyperSchedules, got {brief(inner)}"
+            )
+        if inner.routes or inner.labels:
+            raise SpecError(
+                "HyperSchedules",
+                where,
+                "a label's schedules cannot have routes or labels of their own",
+            )
+
 
 @attrs.frozen(kw_only=True)
 class HyperSchedules:
@@ -79,7 +118,14 @@ class HyperSchedules:
     scheduler is built) times the schedule's multiplier. ``routes`` ({key: route}) restricts a
     key to the groups of one route (``"muon"`` or ``"adamw"`` of a Muon setup); otherwise a
     key applies to every group that holds it (``momentum`` is in Muon's groups and SGD's,
-    ``beta1`` in the Adam family's and Muon's AdamW groups).
+    ``beta1`` in the Adam family's and Muon's AdamW groups). ``labels``
+    ({label: HyperSchedules}) gives the groups of one label (see :class:`~optfn.LabelRule`)
+    schedules of their own: a key the label schedules replaces the general schedule of that
+    key in that label's groups (whatever ``routes`` says); the label's other keys follow the
+    general ones. A label that names no group of the optimizer is an error when the
+    scheduler is built. DINOv2 freezes its last layer for the first epoch:
+    ``labels={"last_layer": HyperSchedules(lr=Product(factors=(<the LR schedule>,
+    PiecewiseConstant(boundaries=(1250,), values=(0.0, 1.0)))))}``.
 
     optfn's shapes keep every multiplier in [0, 1], so a scheduled momentum or beta stays in
     [0, base]; a schedule of your own whose multiplier leaves that range for one of these keys
@@ -106,10 +152,13 @@ class HyperSchedules:
     routes: tuple[tuple[str, str], ...] = attrs.field(
         default=(), converter=v.to_pairs, validator=_route_pairs
     )
+    labels: tuple[tuple[str, HyperSchedules], ...] = attrs.field(
+        default=(), converter=v.to_pairs, validator=_label_pairs
+    )
 
     def __attrs_post_init__(self) -> None:
         scheduled = self.scheduled()
-        if not scheduled:
+        if not scheduled and not self.labels:
             raise SpecError(
                 "HyperSchedules",
                 "lr",
@@ -135,6 +184,22 @@ class HyperSchedules:
     def route_of(self, key: str) -> str | None:
         """The route ``key`` is restricted to, or ``None`` (every group that holds it)."""
         return dict(self.routes).get(key)
+
+    def for_label(self, label: str) -> dict[str, Schedule]:
+        """``{key: schedule}`` that the groups of ``label`` follow: the label's own schedules,
+        and for the other keys the general ones (:meth:`scheduled`, routes aside).
+
+        >>> from optfn.schedules import Constant, HyperSchedules, LinearDecay
+        >>> hs = HyperSchedules(lr=Constant(), labels={"head": HyperSchedules(
+        ...     lr=LinearDecay(decay_steps=5))})
+        >>> hs.for_label("head")["lr"], hs.for_label("body")["lr"]
+        (LinearDecay(decay_steps=5), Constant())
+        """
+        out = self.scheduled()
+        own = dict(self.labels).get(label)
+        if own is not None:
+            out.update(own.scheduled())
+        return {k: out[k] for k in HYPER_KEYS if k in out}
 
 
 def _check(owner: str, hyper: object) -> HyperSchedules:

@@ -6,6 +6,7 @@ of :class:`OptimizerSpecification` reach the builders through function-local imp
 """
 
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
+from optfn.specs.labels import LabelRule
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 from optfn.specs.torch_optimizers import (
     AdadeltaSpec,
@@ -28,6 +29,7 @@ __all__ = [
     "AdamSpec",
     "AdamWSpec",
     "AdamaxSpec",
+    "LabelRule",
     "LayerDecay",
     "MuonRouting",
     "MuonSpec",

@@ -24,6 +24,7 @@ import attrs
 
 from optfn.errors import SpecError, SpecTypeError
 from optfn.specs import checks as v
+from optfn.specs.labels import LabelRule, check_labels
 from optfn.specs.render import brief
 
 __all__ = [
@@ -187,40 +188,57 @@ class LayerDecay:
     """timm-style layer-wise LR decay: the LR scale shrinks by ``rate`` per block from the head.
 
     Parameters under ``{blocks}.{i}`` (``i`` = 0..L-1) have depth ``i + 1``; parameters whose
-    name matches ``stem`` (embeddings, special tokens, a norm before the blocks as timm's
-    ``norm_pre``) have depth 0; parameters whose name
+    name matches ``stem`` (embeddings, special tokens, register tokens, a norm before the
+    blocks as timm's ``norm_pre``) have depth 0; parameters whose name
     matches ``last_block`` share the last block's depth ``L``; every other parameter (final
-    norm, head) has depth ``L + 1``. The scale is ``rate ** (L + 1 - depth)``. timm's
+    norm, head) has depth ``L + 1``. The scale is ``max(min_scale, rate ** (L + 1 - depth))``
+    (timm's ``min_scale``, default 0). timm's
     ``param_groups_layer_decay`` puts a ViT's final ``norm`` with the last block:
     ``last_block=("norm.*",)`` gives the same scales.
+
+    ``blocks`` is the qualified name of the container, relative to each model when there are
+    several; a ``*`` component stands for any one name component, for blocks nested in chunks:
+    DINOv2's ``block_chunks`` keep block ``i`` at ``blocks.<chunk>.<i>``, which
+    ``blocks="blocks.*"`` reads (the index is the number after the matched container).
 
     >>> LayerDecay(rate=0.75, blocks="encoder.layers").rate
     0.75
     >>> LayerDecay(rate=0.75, last_block=["norm.*"]).last_block
     ('norm.*',)
+    >>> LayerDecay(rate=0.9, blocks="blocks.*").blocks
+    'blocks.*'
     """
 
     rate: float = attrs.field(validator=v.real(0.0, 1.0, lo_open=True))
     blocks: str = attrs.field(default="blocks")
     stem: tuple[str, ...] = attrs.field(
-        default=("*embed*", "*_token", "norm_pre.*"),
+        default=("*embed*", "*_token", "*_tokens", "norm_pre.*"),
         converter=v.to_tuple,
         validator=v.pattern_tuple,
     )
     last_block: tuple[str, ...] = attrs.field(
         default=(), converter=v.to_tuple, validator=v.pattern_tuple
     )
+    min_scale: float = attrs.field(default=0.0, validator=v.real(0.0, 1.0))
 
     @blocks.validator
     def _check_blocks(self, attr: attrs.Attribute[Any], val: Any) -> None:
         if not isinstance(val, str):
             raise SpecTypeError("LayerDecay", "blocks", f"must be a string, got {brief(val)}")
-        if not val or any(c in val for c in "*?[] ") or val.startswith(".") or val.endswith("."):
+        parts = val.split(".")
+        if (
+            not val
+            or any(c in val for c in "?[] ")
+            or not all(parts)
+            or any("*" in p and p != "*" for p in parts)
+            or parts[0] == "*"
+        ):
             raise SpecError(
                 "LayerDecay",
                 "blocks",
                 "must be the qualified name of the container of the blocks, like "
-                f"'encoder.layers', got {brief(val)}",
+                "'encoder.layers', where a component '*' stands for any one component "
+                f"(not the first: 'blocks.*'), got {brief(val)}",
             )
         v.check_text("LayerDecay", "blocks", val)
 
@@ -323,6 +341,10 @@ class ParamRules:
       matching prefix. A prefix that matches no parameter is an error when the rules are applied.
     - ``layer_decay``: optional :class:`LayerDecay`, multiplied with ``lr_scales``.
     - ``muon``: :class:`MuonRouting`, used only with a ``MuonSpec``.
+    - ``labels``: :class:`~optfn.LabelRule` rules, tried in order, the first match wins: each
+      names a set of parameters and sets their LR and weight-decay multipliers, route and
+      any other hyper-parameter; the parameters of a label get param groups of their own
+      (see :mod:`optfn.specs.labels`).
 
     Presets: :meth:`uniform` (everything decays, seed 000), :meth:`timm` and :meth:`hf` (the
     exact grouping of timm's and Hugging Face's optimizer factories).
@@ -349,6 +371,11 @@ class ParamRules:
         default=None, validator=attrs.validators.optional(v.instance(LayerDecay))
     )
     muon: MuonRouting = attrs.field(factory=MuonRouting, validator=v.instance(MuonRouting))
+    labels: tuple[LabelRule, ...] = attrs.field(default=(), converter=v.to_tuple)
+
+    @labels.validator
+    def _check_labels(self, attr: attrs.Attribute[Any], val: Any) -> None:
+        check_labels("ParamRules", "labels", val)
 
     @classmethod
     def uniform(cls, **overrides: Any) -> ParamRules:

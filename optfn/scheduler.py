@@ -32,7 +32,7 @@ from optfn.errors import ConfigError, SpecError, SpecTypeError, StateError
 from optfn.io import from_dict, is_plain, to_dict
 from optfn.schedules import Constant, HyperSchedules, Schedule, lr_curve, lr_lambda
 from optfn.schedules.hyper import BOUNDED_KEYS
-from optfn.specs.checks import in_range, is_int, is_real
+from optfn.specs.checks import in_range, is_int, is_real, step_arg
 from optfn.specs.render import brief, show
 
 __all__ = [
@@ -62,7 +62,7 @@ _STATE_KEYS = frozenset(
     }
 )
 #: Attributes of ScheduleLR that are caches or fixed at construction, never state.
-_CACHE_KEYS = ("_lr_blocks", "_hyper_blocks", "_targets")
+_CACHE_KEYS = ("_lr_blocks", "_plans", "_targets")
 
 
 class _Blocks:
@@ -133,6 +133,14 @@ class ScheduleLR(LambdaLR):
     that tensor (``fill_``), never a new object; its base LR is then a tensor too (as torch's
     ``LambdaLR`` keeps it), and the state holds 0-D tensors where it would hold floats.
 
+    Checked before anything is set, so that a refusal changes nothing: ``last_epoch`` (an
+    integer >= -1; above -1, a resumed scheduler, every group must hold its ``initial_lr``, as
+    torch requires, else a :class:`~optfn.errors.StateError`); ``step(epoch)``'s ``epoch`` (an
+    integer >= 0); and at each step, the param groups: the scheduler schedules the groups it
+    was built with, so a group added with ``add_param_group`` afterwards makes every
+    ``step()`` a :class:`~optfn.errors.StateError` naming both counts (build the scheduler
+    after the last ``add_param_group``, or build a new one).
+
     >>> import torch
     >>> from optfn.schedules import LinearDecay
     >>> from optfn.scheduler import ScheduleLR
@@ -161,9 +169,38 @@ class ScheduleLR(LambdaLR):
                 "schedule",
                 f"must be a Schedule, got {brief(schedule)} ({type(schedule).__name__})",
             )
+        last_epoch = _check_resume(type(self).__name__, optimizer, last_epoch)
         self.schedule = schedule
         self._lr_blocks = _Blocks(schedule)
         super().__init__(optimizer, self._lr_blocks.scalar, last_epoch)
+
+    def step(self, epoch: int | None = None) -> None:
+        """Step to ``last_epoch + 1`` (or to ``epoch``, torch's deprecated form) and set the
+        groups' LRs for it. Checked first, so that a refused step changes nothing: ``epoch``
+        must be an integer >= 0 (else a :class:`~optfn.errors.SpecTypeError` or
+        :class:`~optfn.errors.SpecError`), and the optimizer must hold the param groups the
+        scheduler was built with (a group added by ``add_param_group`` afterwards is a
+        :class:`~optfn.errors.StateError`: build the scheduler after the last
+        ``add_param_group``, or build a new one)."""
+        epoch = self._check_step(epoch)
+        if epoch is None:
+            super().step()
+        else:
+            super().step(epoch)  # torch's deprecated form
+
+    def _check_step(self, epoch: object) -> int | None:
+        """``epoch`` as an ``int`` (or ``None``) once the step is known to be possible; an
+        error else. Changes nothing."""
+        owner = f"{type(self).__name__}.step"
+        now, built = len(self.optimizer.param_groups), len(self.base_lrs)
+        if now != built:
+            raise StateError(
+                f"{owner}: the optimizer has {now} param group(s) now, {built} when the "
+                "scheduler was built (a group added with add_param_group afterwards?); a "
+                "scheduler only schedules the groups it was built with: build it after the "
+                "last add_param_group, or build a new one"
+            )
+        return None if epoch is None else step_arg(owner, "epoch", epoch)
 
     def _multiplier(self, step: Any) -> float:
         return self._lr_blocks.at(step)
@@ -288,7 +325,10 @@ class HyperScheduleLR(ScheduleLR):
     ``initial_<key>`` (as torch keeps ``initial_lr``) and in the state as ``base_hyper``. A key
     that no targeted group holds is refused at construction, naming the key and the optimizer.
     A momentum or beta that would leave [0, 1) (only a schedule of your own can do that) is
-    refused at the step it would, before anything is set.
+    refused at the step it would, before anything is set. ``last_epoch``, ``step(epoch)`` and
+    the param groups are checked as :class:`ScheduleLR` checks them; resuming (``last_epoch``
+    above -1) also needs each targeted group's ``initial_<key>``, refused in the same words as
+    a missing ``initial_lr``.
 
     ``state_dict()`` records the whole :class:`~optfn.schedules.HyperSchedules`;
     ``load_state_dict`` refuses a state saved under different schedules and sets every key for
@@ -324,8 +364,10 @@ class HyperScheduleLR(ScheduleLR):
                 "hyper",
                 f"must be a HyperSchedules, got {brief(hyper)} ({type(hyper).__name__})",
             )
+        last_epoch = _check_resume(type(self).__name__, optimizer, last_epoch)
         self.hyper = hyper
-        self._targets = _targets(optimizer, hyper)
+        chosen = _targets(optimizer, hyper)
+        self._targets = {key: sorted(by_group) for key, by_group in chosen.items()}
         groups = optimizer.param_groups
         self.base_hyper: dict[str, list[float | None]] = {}
         for key, indices in self._targets.items():  # every base checked before any is kept
@@ -333,12 +375,16 @@ class HyperScheduleLR(ScheduleLR):
                 continue
             bases: list[float | None] = [None] * len(groups)
             for i in indices:
-                bases[i] = _base(groups[i], key, last_epoch)
-                _check_shape_base(hyper, key, i, bases[i], type(optimizer).__name__)
+                bases[i] = _base(groups[i], i, key, last_epoch)
+                _check_shape_base(chosen[key][i], key, i, bases[i], type(optimizer).__name__)
             self.base_hyper[key] = bases
-        self._hyper_blocks = {
-            key: _Blocks(sched) for key, sched in hyper.scheduled().items() if key != "lr"
-        }
+        # per key, the groups that follow each schedule (one lookup per schedule and step)
+        self._plans: dict[str, list[tuple[_Blocks, list[int]]]] = {}
+        for key, by_group in chosen.items():
+            same: dict[Schedule, list[int]] = {}
+            for i, sched in by_group.items():
+                same.setdefault(sched, []).append(i)
+            self._plans[key] = [(_Blocks(sched), sorted(idx)) for sched, idx in same.items()]
         self._hyper_values(last_epoch + 1, self.base_hyper)  # the first step's, or refuse now
         if last_epoch == -1:  # kept in the groups, as torch keeps initial_lr
             for key, bases in self.base_hyper.items():
@@ -352,22 +398,28 @@ class HyperScheduleLR(ScheduleLR):
         return schedule_record(self.hyper)
 
     def get_lr(self) -> list[float | torch.Tensor]:
-        """``[base_lr · λ_lr(last_epoch)]`` for the groups ``lr`` targets, ``base_lr`` else."""
-        m = self._multiplier(self.last_epoch)
-        lr_groups = self._targets.get("lr")
-        if lr_groups is None or len(lr_groups) == len(self.base_lrs):
+        """``[base_lr · λ_lr(last_epoch)]`` for the groups ``lr`` targets (each by its own
+        schedule: its label's, or the general one), ``base_lr`` else."""
+        plan = self._plans.get("lr")
+        if plan is None:
+            return list(self.base_lrs)
+        if len(plan) == 1 and len(plan[0][1]) == len(self.base_lrs):
+            m = plan[0][0].at(self.last_epoch)
             return [base_lr * m for base_lr in self.base_lrs]
-        chosen = set(lr_groups)
-        return [b * m if i in chosen else b for i, b in enumerate(self.base_lrs)]
+        out: list[float | torch.Tensor] = list(self.base_lrs)
+        for blocks, indices in plan:
+            m = blocks.at(self.last_epoch)
+            for i in indices:
+                out[i] = self.base_lrs[i] * m
+        return out
 
     def step(self, epoch: int | None = None) -> None:
         """Step the LR (as ``LambdaLR``) and set every other scheduled key for the new step.
-        The new step's values are checked first: a refused step changes nothing."""
+        Checked first, as :meth:`ScheduleLR.step` checks, and so are the new step's values: a
+        refused step changes nothing."""
+        epoch = self._check_step(epoch)
         values = self._hyper_values(self.last_epoch + 1 if epoch is None else epoch)
-        if epoch is None:
-            super().step()
-        else:
-            super().step(epoch)  # torch's deprecated form
+        super().step(epoch)
         self._set_hyper(values)
 
     def _hyper_values(
@@ -377,21 +429,32 @@ class HyperScheduleLR(ScheduleLR):
         or a beta would leave [0, 1). Changes nothing."""
         bases = self.base_hyper if bases is None else bases
         values: list[tuple[int, str, float]] = []
-        for key, blocks in self._hyper_blocks.items():
-            m = blocks.at(step)
-            for i in self._targets[key]:
-                base = bases[key][i]
-                assert base is not None
-                value = base * m
-                if key in BOUNDED_KEYS and not 0.0 <= value < 1.0:
-                    raise SpecError(
-                        "HyperSchedules",
-                        key,
-                        f"at step {step} param group {i} would get {key} = {value!r} "
-                        f"({base!r} x multiplier {m!r}), outside [0, 1); a {key} schedule's "
-                        "multiplier must stay in [0, 1] (optfn's shapes do)",
-                    )
-                values.append((i, key, value))
+        for key, plan in self._plans.items():
+            if key == "lr":
+                continue
+            for blocks, indices in plan:
+                m = blocks.at(step)
+                values.extend(self._values_of(key, indices, bases[key], m, step))
+        return values
+
+    @staticmethod
+    def _values_of(
+        key: str, indices: list[int], bases: list[float | None], m: float, step: int
+    ) -> list[tuple[int, str, float]]:
+        values: list[tuple[int, str, float]] = []
+        for i in indices:
+            base = bases[i]
+            assert base is not None
+            value = base * m
+            if key in BOUNDED_KEYS and not 0.0 <= value < 1.0:
+                raise SpecError(
+                    "HyperSchedules",
+                    key,
+                    f"at step {step} param group {i} would get {key} = {value!r} "
+                    f"({base!r} x multiplier {m!r}), outside [0, 1); a {key} schedule's "
+                    "multiplier must stay in [0, 1] (optfn's shapes do)",
+                )
+            values.append((i, key, value))
         return values
 
     def _set_hyper(self, values: list[tuple[int, str, float]]) -> None:
@@ -459,7 +522,7 @@ _BETA_INDEX = {"beta1": 0, "beta2": 1}
 
 
 def _check_shape_base(
-    hyper: HyperSchedules, key: str, i: int, base: float | None, opt: str
+    schedule: Schedule, key: str, i: int, base: float | None, opt: str
 ) -> None:
     """A momentum or beta schedule must have a value to scale: a base of 0 would silently stay
     0 (torch's SGD and RMSprop default to momentum 0); a momentum cycle (``OneCycleMomentum``,
@@ -474,12 +537,12 @@ def _check_shape_base(
             f"{where}: a schedule multiplies it and it would stay 0; give the optimizer a "
             f"{key} > 0 (its peak value)",
         )
-    peak = getattr(getattr(hyper, key), "max_momentum", None)
+    peak = getattr(schedule, "max_momentum", None)
     if peak is not None and not math.isclose(base, peak, rel_tol=1e-12):
         raise SpecError(
             "HyperSchedules",
             key,
-            f"{where}, but {type(getattr(hyper, key)).__name__}.max_momentum is {peak!r}: the "
+            f"{where}, but {type(schedule).__name__}.max_momentum is {peak!r}: the "
             f"cycle is relative to the group's value, so set the optimizer's {key} to {peak!r}",
         )
 
@@ -515,8 +578,35 @@ def _holds(group: Mapping[str, Any], key: str) -> bool:
     return key == "lr" or _read(group, key) is not None
 
 
-def _base(group: Mapping[str, Any], key: str, last_epoch: int) -> float:
-    """The group's base value of ``key``: its ``initial_<key>`` if it has one (a resumed
+def _not_resumable(owner: str, i: int, name: str, last_epoch: int) -> StateError:
+    """The error for a group without the ``initial_<key>`` a resumed scheduler reads."""
+    return StateError(
+        f"{owner}: param group {i} has no {name!r}, which a scheduler built with "
+        f"last_epoch={last_epoch} takes as the group's base value; build it with last_epoch=-1 "
+        f"(the default) and load its state_dict, or load the optimizer's state (which holds "
+        f"{name!r}) before building it"
+    )
+
+
+def _check_resume(owner: str, optimizer: torch.optim.Optimizer, last_epoch: object) -> int:
+    """``last_epoch`` as an ``int``: an integer >= -1; above -1 (a resumed scheduler) every
+    group must hold its ``initial_lr``, as torch requires, checked here so that the error is
+    optfn's. Changes nothing."""
+    last = step_arg(owner, "last_epoch", last_epoch, minimum=-1)
+    if last != -1:
+        for i, group in enumerate(optimizer.param_groups):
+            if "initial_lr" not in group:
+                raise _not_resumable(owner, i, "initial_lr", last)
+            if not is_lr(group["initial_lr"]):
+                raise StateError(
+                    f"{owner}: param group {i}'s 'initial_lr' must be a finite number >= 0, "
+                    f"got {show(group['initial_lr'])}"
+                )
+    return last
+
+
+def _base(group: Mapping[str, Any], i: int, key: str, last_epoch: int) -> float:
+    """Group ``i``'s base value of ``key``: its ``initial_<key>`` if it has one (a resumed
     optimizer's), else, when starting, its value now. Changes nothing."""
     name = _INITIAL[key]
     if name in group:
@@ -525,10 +615,7 @@ def _base(group: Mapping[str, Any], key: str, last_epoch: int) -> float:
         value = _read(group, key)
         value = float(value) if isinstance(value, torch.Tensor) and value.ndim == 0 else value
     else:
-        raise StateError(
-            f"HyperScheduleLR: param group has no {name!r}; build the scheduler with "
-            "last_epoch=-1 first (as torch requires initial_lr)"
-        )
+        raise _not_resumable("HyperScheduleLR", i, name, last_epoch)
     if not (is_real(value) and in_range(value, 0.0)):
         raise SpecError("HyperScheduleLR", name, f"must be a number >= 0, got {show(value)}")
     return float(value)
@@ -549,13 +636,18 @@ def _set(group: dict[str, Any], key: str, value: float) -> None:
         group[key] = value
 
 
-def _targets(optimizer: torch.optim.Optimizer, hyper: HyperSchedules) -> dict[str, list[int]]:
-    """``{key: indices of the groups it sets}``: groups of its route (if restricted) that hold
-    the key. A key that sets no group is an error naming the key and the optimizer."""
+def _targets(
+    optimizer: torch.optim.Optimizer, hyper: HyperSchedules
+) -> dict[str, dict[int, Schedule]]:
+    """``{key: {group index: its schedule}}``: a group of a label that schedules ``key``
+    follows that schedule; else the general one, if the group is on the key's route (when
+    restricted) and holds the key. A key that sets no group, a label that names no group, and
+    a label's key that none of its groups holds are errors naming them and the optimizer."""
     groups = optimizer.param_groups
     name = type(optimizer).__name__
-    out: dict[str, list[int]] = {}
-    for key in hyper.scheduled():
+    out: dict[str, dict[int, Schedule]] = {}
+    general = hyper.scheduled()
+    for key in general:
         route = hyper.route_of(key)
         if route is not None:
             routes = sorted({str(g.get("route")) for g in groups if "route" in g})
@@ -566,22 +658,44 @@ def _targets(optimizer: torch.optim.Optimizer, hyper: HyperSchedules) -> dict[st
                     f"no param group of {name} has route {route!r} "
                     f"(its routes: {', '.join(map(repr, routes)) or 'none'})",
                 )
-        chosen = [
-            i
+        chosen = {
+            i: general[key]
             for i, g in enumerate(groups)
             if (route is None or g.get("route") == route) and _holds(g, key)
-        ]
+        }
         if not chosen:
-            held = sorted({k for g in groups for k in g if k not in ("params", "param_names")})
-            hint = " (Adam's first-moment decay is beta1)" if key == "momentum" else ""
+            _raise_not_held(groups, name, key, f" on route {route!r}" if route else "")
+        out[key] = chosen
+    labels = [g.get("label") for g in groups]
+    for label, own in hyper.labels:
+        where = f"labels[{label!r}]"
+        mine = [i for i, x in enumerate(labels) if x == label]
+        if not mine:
+            present = sorted({str(x) for x in labels if x is not None})
             raise SpecError(
                 "HyperSchedules",
-                key,
-                f"no param group of {name}{f' on route {route!r}' if route else ''} holds "
-                f"{key!r}{hint}; its groups hold {', '.join(held)}",
+                where,
+                f"no param group of {name} has the label {label!r} (its labels: "
+                f"{', '.join(map(repr, present)) or 'none: build it with make_optimizer'})",
             )
-        out[key] = chosen
+        for key, sched in own.scheduled().items():
+            held = [i for i in mine if _holds(groups[i], key)]
+            if not held:
+                _raise_not_held([groups[i] for i in mine], name, key, f" labelled {label!r}")
+            by_group = out.setdefault(key, {})
+            for i in held:
+                by_group[i] = sched
     return out
+
+
+def _raise_not_held(groups: list[dict[str, Any]], name: str, key: str, which: str) -> None:
+    held = sorted({k for g in groups for k in g if k not in ("params", "param_names")})
+    hint = " (Adam's first-moment decay is beta1)" if key == "momentum" else ""
+    raise SpecError(
+        "HyperSchedules",
+        key,
+        f"no param group of {name}{which} holds {key!r}{hint}; its groups hold {', '.join(held)}",
+    )
 
 
 def is_lr(x: object) -> bool:

@@ -96,7 +96,8 @@ def test_head_gets_the_higher_lr(
     head_scale: float,
     schedule: optfn.Schedule,
 ) -> None:
-    rules = attrs.evolve(rules, lr_scales={"head": head_scale})
+    # labels set LR multipliers of their own (a 0 freezes): this property is about lr_scales
+    rules = attrs.evolve(rules, lr_scales={"head": head_scale}, labels=())
     # Net's layer-decay stem is its embedding: a stem that matches the head (hypothesis found
     # `stem=("*",)`) would give the head the smallest LR of all, and a `last_block` pattern
     # that matches it would put it with the last block.

@@ -25,7 +25,7 @@ sys.path.insert(0, __import__("os").path.dirname(__file__))
 from _baseline import describe, load
 from _timing import header, interleaved_medians
 
-from optfn import AdamWSpec, ParamRules, make_param_groups, partition_params
+from optfn import AdamWSpec, LabelRule, ParamRules, make_param_groups, partition_params
 
 
 class _Block(nn.Module):
@@ -66,6 +66,31 @@ _RULES = {  # built once, as a user would: the rules are config, not per-call wo
     True: ParamRules(lr_scales={"0": 5.0}),
     False: ParamRules(lr_scales={"head": 5.0}),
 }
+
+
+def _six_labels(first: str, second: str, third: str) -> tuple[LabelRule, ...]:
+    """A six-label recipe: three named parts, norms with their own betas, biases without
+    decay, matrices at twice the LR (first match wins)."""
+    return (
+        LabelRule(label="first", names=[first], lr_scale=0.5),
+        LabelRule(label="second", names=[second], hyper={"eps": 1e-10}),
+        LabelRule(label="third", names=[third], weight_decay_scale=2.0),
+        LabelRule(label="norms", types=["LayerNorm"], hyper={"betas": (0.9, 0.95)}),
+        LabelRule(label="biases", names=["*bias"], weight_decay=0.0),
+        LabelRule(label="matrices", min_ndim=2, lr_scale=2.0),
+    )
+
+
+_LABELED = {
+    True: ParamRules(lr_scales={"0": 5.0}, labels=_six_labels("0.*", "1.*", "2.*")),
+    False: ParamRules(lr_scales={"head": 5.0}, labels=_six_labels("embed.*", "head.*", "norm.*")),
+}
+
+
+def optfn_labeled_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """optfn with a six-label recipe on top of the default rules."""
+    rules = _LABELED[isinstance(model, nn.Sequential)]
+    return make_param_groups(partition_params(model, rules, spec=_SPEC), _SPEC)
 
 
 def optfn_groups(model: nn.Module) -> list[dict[str, Any]]:
@@ -149,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             gpt2_small() if not args.quick else gpt2_small(2, 256),
         ),
     )
-    methods: dict[str, Callable[[nn.Module], Any]] = {"naive loop": naive, "optfn": optfn_groups}
+    methods: dict[str, Callable[[nn.Module], Any]] = {
+        "naive loop": naive,
+        "optfn": optfn_groups,
+        "optfn 6 labels": optfn_labeled_groups,
+    }
     if args.against:
         methods[f"optfn@{args.against}"] = baseline_groups_fn(args.against)
         print(f"   baseline: {describe(args.against)}")
@@ -181,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, t in times.items():
             if k == "naive loop":
                 continue
-            if k == "optfn":
-                print(f"   ratio optfn / naive loop [{label}]: {t / times['naive loop']:.2f}")
+            if k.startswith("optfn") and "@" not in k:
+                print(f"   ratio {k} / naive loop [{label}]: {t / times['naive loop']:.2f}")
             else:
                 print(f"   ratio {k} / optfn [{label}]: {t / times['optfn']:.2f}")
     return 0

@@ -17,17 +17,19 @@ from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoi
 from optfn.compat.builders import build_optimizer, build_scheduler, build_warmup_cosine
 from optfn.config import OptimConfig
 from optfn.convert import schedule_from_hf, schedule_from_torch
-from optfn.errors import ConfigError, SpecError, SpecTypeError
+from optfn.errors import ConfigError, OptfnError, SpecError, SpecTypeError, StateError
 from optfn.io import (
     from_dict,
     from_json,
     from_toml,
+    from_yaml,
     load_config,
     register_spec,
     save_config,
     to_dict,
     to_json,
     to_toml,
+    to_yaml,
 )
 from optfn.optim.muon import MuonWithAdamW
 from optfn.optim.table import OptimizerKind, Route, register_optimizer
@@ -53,6 +55,7 @@ from optfn.schedules import (
     Product,
     Ramp,
     Schedule,
+    Sum,
     WarmupCosine,
     WarmupStableDecay,
     hyper_curves,
@@ -68,6 +71,7 @@ from optfn.specs import (
     AdamSpec,
     AdamWSpec,
     ASGDSpec,
+    LabelRule,
     LayerDecay,
     MuonRouting,
     MuonSpec,
@@ -99,6 +103,7 @@ __all__ = [
     "HyperSchedules",
     "InverseSqrt",
     "Join",
+    "LabelRule",
     "LayerDecay",
     "LinearDecay",
     "LinearWarmup",
@@ -109,6 +114,7 @@ __all__ = [
     "NAdamSpec",
     "OneCycle",
     "OneCycleMomentum",
+    "OptfnError",
     "OptimConfig",
     "OptimizerKind",
     "OptimizerSpecification",
@@ -129,6 +135,8 @@ __all__ = [
     "ScheduleLR",
     "SpecError",
     "SpecTypeError",
+    "StateError",
+    "Sum",
     "WarmupCosine",
     "WarmupStableDecay",
     "build_optimizer",
@@ -137,6 +145,7 @@ __all__ = [
     "from_dict",
     "from_json",
     "from_toml",
+    "from_yaml",
     "hyper_curves",
     "hyper_lambdas",
     "load_checkpoint",
@@ -157,4 +166,5 @@ __all__ = [
     "to_dict",
     "to_json",
     "to_toml",
+    "to_yaml",
 ]

@@ -28,14 +28,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
+import numpy as np
 import torch
 from torch import nn
 
 from optfn.build.optimizer import make_optimizer
 from optfn.checkpoint import save_checkpoint
 from optfn.config import OptimConfig
+from optfn.optim.table import kind_of
 from optfn.scheduler import make_scheduler
-from optfn.schedules import WarmupCosine, lr_lambda, lr_schedule_of
+from optfn.schedules import HyperSchedules, WarmupCosine, lr_curve, lr_lambda, lr_schedule_of
+from optfn.schedules.xp import FloatArray
 from optfn.specs.optimizers import AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.rules import ParamRules
 
@@ -44,6 +47,7 @@ __all__ = [
     "SyntheticScores",
     "TrainResult",
     "default_config",
+    "route_lr_curves",
     "save_demo_checkpoint",
     "train",
 ]
@@ -155,7 +159,6 @@ def train(
     optimizer = make_optimizer(model, config.optimizer, config.rules)
     scheduler = make_scheduler(optimizer, config.schedule)
     mult = lr_lambda(lr_schedule_of(config.schedule))
-    base_lr = optimizer.param_groups[0]["initial_lr"]
     losses: list[float] = []
     multipliers: list[float] = []
     for step in range(steps):
@@ -163,14 +166,47 @@ def train(
         loss = nn.functional.mse_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
+        lr = float(optimizer.param_groups[0]["lr"])  # what group 0 uses at this step
         optimizer.step()
         scheduler.step()
         value = loss.detach().item()
         losses.append(value)
         multipliers.append(mult(step))
         if on_step is not None:
-            on_step(step, value, base_lr * mult(step))
+            on_step(step, value, lr)
     return TrainResult(losses, multipliers, model, optimizer, scheduler)
+
+
+def route_lr_curves(
+    config: OptimConfig, optimizer: torch.optim.Optimizer, steps: int
+) -> dict[str, FloatArray]:
+    """``{route: LR of steps 0 .. steps - 1}``, one curve per route that ``optimizer``'s param
+    groups have, in the optimizer kind's route order: the route's own base LR (its spec
+    field: ``MuonSpec.learning_rate`` for ``"muon"``, ``MuonSpec.adamw_lr`` for ``"adamw"``,
+    before ``ParamRules.lr_scales``) times the LR multiplier that reaches the route's groups
+    (1 where a ``HyperSchedules`` restricts ``lr`` to another route). Groups whose label has
+    an LR schedule of its own (``HyperSchedules.labels``) follow that one instead: they are
+    not what these curves show.
+
+    >>> model = ScoringModel()
+    >>> config = default_config(steps=10)
+    >>> opt = make_optimizer(model, config.optimizer, config.rules)
+    >>> curves = route_lr_curves(config, opt, 10)  # warm-up of 1 step, then a cosine to 0.1
+    >>> {r: (float(c[0]), round(float(c[-1] / c[0]), 4)) for r, c in curves.items()}
+    {'adamw': (0.003, 0.1271), 'muon': (0.02, 0.1271)}
+    """
+    kind = kind_of(config.optimizer)
+    present = {g.get("route") for g in optimizer.param_groups}
+    schedule = config.schedule
+    only = schedule.route_of("lr") if isinstance(schedule, HyperSchedules) else None
+    mult = lr_curve(lr_schedule_of(schedule), steps)
+    out: dict[str, FloatArray] = {}
+    for route in kind.routes:
+        if route.name not in present:
+            continue
+        base = float(getattr(config.optimizer, route.lr))
+        out[route.name] = base * (mult if only in (None, route.name) else np.ones(steps))
+    return out
 
 
 def save_demo_checkpoint(

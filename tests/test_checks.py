@@ -373,7 +373,9 @@ def test_escaped_escapes_control_characters_and_bounds() -> None:
         (np.int64(2**53 + 1), False),
         (np.uint64(2**64 - 1), False),
         (0.1, True),
-        (Fraction(1, 3), True),  # not an int: the finite/range checks decide
+        (Fraction(1, 2), True),  # a Fraction that a float holds: exact
+        (Fraction(1, 3), False),  # no float is 1/3 (issue 24: refused, never rounded)
+        (np.float32(0.1), True),  # float(np.float32(0.1)) is exactly it
     ],
 )
 def test_exact_float(value: Any, exact: bool) -> None:

@@ -141,7 +141,7 @@ def test_validate_ok_and_bad(config_file: Path, capsys: pytest.CaptureFixture[st
         "'cosine_decay', 'cosine_restarts', 'cyclic', 'cyclic_momentum', 'exponential_decay', "
         "'inverse_sqrt', 'join', 'linear_decay', 'linear_warmup', 'multi_step_decay', "
         "'one_cycle', 'one_cycle_momentum', 'piecewise_constant', 'polynomial_decay', 'product', "
-        "'ramp', 'warmup_cosine', 'warmup_stable_decay'",
+        "'ramp', 'sum', 'warmup_cosine', 'warmup_stable_decay'",
         "  schedule.pieces[1].warmup_steps: must be an integer in [0, 9007199254740992], got -5",
         "  schedule.pieces[1].total_steps: must be an integer in [1, 9007199254740992], got 0",
         "  schedule.boundaries[0]: must be an integer, got 100.0 (float)",
@@ -344,9 +344,10 @@ def test_unreadable_config_files_are_user_errors(
     text.write_text("x")
     assert main(["validate", str(text)]) == 2
     err = capsys.readouterr().err
-    assert f"optfn validate: path: '{text}' must end in .toml or .json, got '.txt'" in err
+    suffixes = ".toml, .json, .yaml or .yml"
+    assert f"optfn validate: path: '{text}' must end in {suffixes}, got '.txt'" in err
     assert main(["validate", str(tmp_path)]) == 2
-    assert "is a directory, expected a .toml or .json config file" in capsys.readouterr().err
+    assert "is a directory, expected a .toml, .json or .yaml config file" in capsys.readouterr().err
 
 
 # ---- issue 19: hostile files and arguments exit 2 with one message, no traceback ---------------

@@ -238,7 +238,7 @@ CASES = [
     ),
     dict_case(
         "layer-decay-blocks",
-        {"type": "layer_decay", "rate": 0.5, "blocks": "a.*"},
+        {"type": "layer_decay", "rate": 0.5, "blocks": "a.b*"},
         ("blocks", "must be the qualified name of the container"),
     ),
     # -- schedules

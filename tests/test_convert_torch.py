@@ -593,7 +593,7 @@ class Custom(tl.LRScheduler):
         (lambda o: _cos(o, 10, eta_min=5.0), r"CosineAnnealingLR\.eta_min: has no optfn"),
         (
             lambda o: tl.OneCycleLR(o, 1.0, total_steps=10, pct_start=0.05),
-            r"OneCycleLR\.div_factor: has no optfn equivalent here: OneCycle\.pct_start",
+            r"OneCycleLR\.pct_start: has no optfn equivalent here: OneCycle\.pct_start",
         ),
     ],
 )

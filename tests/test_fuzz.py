@@ -12,9 +12,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import types
+import typing
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import attrs
+import numpy as np
 import pytest
 import tomli_w
 import torch
@@ -24,9 +31,28 @@ from hypothesis import strategies as st
 from optfn import strategies
 from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoint
 from optfn.cli import main
-from optfn.errors import OptfnError
-from optfn.io import MAX_DEPTH, from_dict, from_json, from_toml, to_dict, to_json
+from optfn.errors import OptfnError, SpecError, SpecTypeError
+from optfn.io import (
+    MAX_DEPTH,
+    SpecRegistry,
+    from_dict,
+    from_json,
+    from_toml,
+    to_dict,
+    to_json,
+)
+from optfn.schedules import (
+    MAX_STEPS,
+    Constant,
+    PiecewiseConstant,
+    Ramp,
+    Schedule,
+    lr_curve,
+    lr_lambda,
+)
+from optfn.specs.checks import is_real
 from optfn.specs.render import SHOW_WIDTH
+from optfn.strategies import spec_strategies
 
 #: More examples for a long local run: ``OPTFN_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py``.
 EXAMPLES = int(os.environ.get("OPTFN_FUZZ_EXAMPLES", "60"))
@@ -285,3 +311,207 @@ def test_cli_curve_exits_0_or_2(tmp_path: Path, steps: int) -> None:
 
 def test_show_width_is_what_messages_use() -> None:
     assert SHOW_WIDTH == 80
+
+
+# ---- extreme but accepted schedule values (issue 24) -------------------------------------------
+
+#: Step counts at the edges of what a spec accepts (every one is exact in float64).
+EXTREME_INTS = st.one_of(
+    st.sampled_from([1, 3, 2**26, 2**52, 2**53 - 1, 2**53, 2**53 + 1]),
+    st.integers(0, 4),
+    st.integers(1, 2**53),
+)
+_BIG = sys.float_info.max
+#: Values from 0 to the largest float, the edges of float64 included.
+EXTREME_FLOATS = st.one_of(
+    st.sampled_from(
+        [0.0, 5e-324, 1e-300, 0.5, 1.0, 2.0, 1e200, 1e300, _BIG, _BIG / 2, 3 * 2.0**970, 2.9e307]
+    ),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, _BIG),
+)
+_SCHEDULE_CLASSES = sorted(
+    SpecRegistry.library().members(Schedule).values(), key=lambda c: c.__name__
+)
+_SIMPLE = st.sampled_from(
+    [Constant(), PiecewiseConstant(values=(1e200,)), Ramp(steps=2**53, start_scale=_BIG)]
+)
+
+
+def _value_strategy(hint: Any, n: int, depth: int) -> st.SearchStrategy[Any]:
+    """Extreme values of a field's type: ``n`` sets the length of sequences that go with
+    ``n - 1`` boundaries (values, pieces), so that most drawn specs are valid."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return st.booleans()
+    if hint is int:
+        return EXTREME_INTS
+    if hint is float:
+        return EXTREME_FLOATS
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if origin in (types.UnionType, typing.Union):
+        return st.one_of(*(_value_strategy(a, n, depth) for a in args if a is not type(None)),
+                         st.none())  # fmt: skip
+    if hint is type(None):
+        return st.none()
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = args[0]
+        if item is int:  # boundaries: strictly increasing steps
+            return st.lists(EXTREME_INTS, min_size=n - 1, max_size=n - 1, unique=True).map(
+                lambda xs: tuple(sorted(xs))
+            )
+        if item is Schedule:
+            return st.lists(_extreme_schedules(depth - 1), min_size=n, max_size=n).map(tuple)
+        return st.lists(_value_strategy(item, n, depth), min_size=n, max_size=n).map(tuple)
+    raise AssertionError(f"no extreme values for {hint!r}")
+
+
+@st.composite
+def _extreme_kwargs(draw: st.DrawFn, cls: type, depth: int) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    n = draw(st.integers(1, 3))
+    return {
+        (f.alias or f.name): draw(_value_strategy(hints[f.name], n, depth))
+        for f in attrs.fields(cls)
+        # a field with a default keeps it half the time (a Ramp's power and cycles each fit
+        # only some shapes): more of the drawn specs are valid
+        if f.default is attrs.NOTHING or draw(st.booleans())
+    }
+
+
+def _built(cls: type, kwargs: dict[str, Any]) -> Any:
+    """The spec, or the refusal, which must name one of the class's own fields."""
+    try:
+        return cls(**kwargs)
+    except (SpecError, SpecTypeError) as exc:
+        assert exc.owner == cls.__name__, exc
+        names = {f.alias or f.name for f in attrs.fields(cls)}
+        assert exc.field.split("[")[0].split(".")[0] in names, exc
+        return None
+
+
+def _nests(cls: type) -> bool:
+    """Whether ``cls`` is made of other schedules (a Join's pieces, a Product's factors)."""
+    return any(typing.get_args(h)[:1] == (Schedule,) for h in typing.get_type_hints(cls).values())
+
+
+def _extreme_schedules(depth: int) -> st.SearchStrategy[Schedule]:
+    classes = [c for c in _SCHEDULE_CLASSES if depth > 0 or not _nests(c)]
+    built = st.sampled_from(classes).flatmap(
+        lambda c: _extreme_kwargs(c, depth).map(lambda kw: _built(c, kw))
+    )
+    return st.one_of(_SIMPLE, built.filter(lambda s: s is not None))
+
+
+_HUGE_STARTS = (0, 2**26 - 3, 2**52 - 3, 2**53 - 3, 2**62, 2**63 - 8)
+_HUGE_STEPS = (0, 1, 2**53 - 1, 2**53, 2**53 + 1, 2**63, 2**64 + 1, 2**80, 2**200)
+
+
+@pytest.mark.parametrize("cls", _SCHEDULE_CLASSES, ids=lambda c: c.__name__)
+@given(data=st.data())
+@FAST
+def test_extreme_valid_schedules_have_finite_multipliers(cls: type, data: Any) -> None:
+    """Steps up to 2**53 and beyond, values up to the largest float: every valid spec gives
+    finite multipliers >= 0 within its bound, lr_lambda equal to lr_curve; an invalid one
+    is refused naming its field (issue 24: Cyclic's -inf, Product's inf, Ramp's inf/NaN).
+    The specs: the library's strategies with step counts up to 2**53, and every field of
+    ``cls`` drawn from extreme values."""
+    if data.draw(st.integers(0, 3)) == 0:
+        spec = data.draw(strategies.schedule_specs(max_total_steps=MAX_STEPS, max_depth=1))
+    else:
+        spec = _built(cls, data.draw(_extreme_kwargs(cls, 2)))
+    if spec is None:
+        return
+    bound = spec.max_multiplier()
+    top = math.inf if bound is None else bound * (1 + 2**-50)
+    f = lr_lambda(spec)
+    for start in _HUGE_STARTS:
+        curve = lr_curve(spec, 8, start=start)
+        assert np.isfinite(curve).all() and (curve >= 0).all() and (curve <= top).all(), (
+            spec, start, curve)  # fmt: skip
+        assert curve.tolist() == [f(start + k) for k in range(8)], (spec, start)
+    for step in _HUGE_STEPS:
+        value = f(step)
+        assert math.isfinite(value) and 0.0 <= value <= top, (spec, step, value)
+
+
+# ---- numbers of other kinds in spec fields (issue 24) ------------------------------------------
+
+
+def _numeric_places(spec: Any) -> list[tuple[str, Any, int | None]]:
+    """(field, value, index in a tuple or None) for every number a spec's own fields hold."""
+    out: list[tuple[str, Any, int | None]] = []
+    for f in attrs.fields(type(spec)):
+        val = getattr(spec, f.name)
+        if is_real(val):
+            out.append((f.alias or f.name, val, None))
+        elif isinstance(val, tuple):
+            for i, x in enumerate(val):
+                if is_real(x):
+                    out.append((f.alias or f.name, x, i))
+                elif isinstance(x, tuple) and len(x) == 2 and is_real(x[1]):  # {name: number}
+                    out.append((f.alias or f.name, x[1], i))
+    return out
+
+
+def _all_plain(obj: Any) -> bool:
+    """Every number in a spec, nested specs and tuples included, is a Python float or int."""
+    if is_real(obj):
+        return type(obj) in (float, int)
+    if isinstance(obj, tuple):
+        return all(_all_plain(x) for x in obj)
+    if attrs.has(type(obj)):
+        return all(_all_plain(getattr(obj, f.name)) for f in attrs.fields(type(obj)))
+    return True
+
+
+def _other_kinds(value: Any) -> list[Any]:
+    """``value`` as other kinds of number: the ones that equal it, and Decimal (refused)."""
+    if type(value) is int:
+        return [np.int64(value) if value < 2**63 else np.uint64(value), Fraction(value),
+                Decimal(value), float(value)]  # fmt: skip
+    kinds: list[Any] = [Fraction(value), np.float64(value), Decimal(value)]
+    if float(np.float32(value)) == value:
+        kinds.append(np.float32(value))
+    if value.is_integer() and abs(value) < 2**63:
+        kinds.append(np.int64(int(value)))
+    return kinds
+
+
+_TAGS = sorted(SpecRegistry.library().by_tag)
+
+
+@pytest.mark.parametrize("tag", _TAGS)
+@given(data=st.data())
+@SLOW
+def test_every_numeric_field_stores_plain_numbers_or_refuses(data: Any, tag: str) -> None:
+    """A number of another kind (numpy, Fraction, Decimal) in any numeric field of any spec:
+    the spec holds the Python float or int it equals, and reads back from TOML as itself;
+    or it is refused naming the field (a Decimal, an inexact Fraction, a float for an
+    integer) (issue 24)."""
+    cls = SpecRegistry.library().by_tag[tag]
+    spec = data.draw(spec_strategies()[cls])
+    places = _numeric_places(spec)
+    if not places:
+        assert _all_plain(spec)
+        return
+    name, value, index = data.draw(st.sampled_from(places))
+    other = data.draw(st.sampled_from(_other_kinds(value)))
+    if index is None:
+        new: Any = other
+    else:
+        held = list(getattr(spec, next(f.name for f in attrs.fields(cls) if
+                                       (f.alias or f.name) == name)))  # fmt: skip
+        held[index] = (held[index][0], other) if isinstance(held[index], tuple) else other
+        new = tuple(held)
+    try:
+        changed = attrs.evolve(spec, **{name: new})
+    except (SpecError, SpecTypeError) as e:
+        # refused (a Decimal, a Fraction for an integer, a float for an integer), by name
+        assert e.owner == cls.__name__, e
+        assert e.field == name or e.field.startswith(f"{name}["), e
+        return
+    assert not isinstance(other, Decimal)
+    assert changed == spec and _all_plain(changed)
+    assert from_toml(to_toml(changed)) == changed

@@ -288,3 +288,53 @@ def test_make_param_groups_with_another_spec_of_the_same_kind_applies_labels() -
     by = {n: g for g in groups for n in g["param_names"]}
     assert by["head.weight"]["eps"] == 1e-3 and by["head.weight"]["lr"] == 0.5
     assert by["blocks.0.weight"]["eps"] == 1e-5
+
+
+# ---- schedules per label ----------------------------------------------------------------
+
+
+def test_label_schedules_replace_the_general_one_for_their_groups_only() -> None:
+    from optfn import HyperSchedules, make_scheduler
+    from optfn.schedules import Constant, LinearDecay, PiecewiseConstant, Product
+
+    rules = ParamRules(labels=[LabelRule(label="head", names=["head.*"])])
+    opt = make_optimizer(_net(), AdamWSpec(learning_rate=1.0, weight_decay=0.5), rules)
+    frozen_first = Product(
+        factors=(LinearDecay(decay_steps=10), PiecewiseConstant(boundaries=(3,), values=(0, 1)))
+    )
+    hs = HyperSchedules(
+        lr=LinearDecay(decay_steps=10),
+        weight_decay=Constant(),
+        labels={"head": HyperSchedules(lr=frozen_first)},
+    )
+    sched = make_scheduler(opt, hs)
+    for step in range(6):
+        for g in opt.param_groups:
+            want = 1.0 - step / 10 if g["label"] == "default" or step >= 3 else 0.0
+            assert g["lr"] == pytest.approx(want), (step, g["label"])
+            assert g["weight_decay"] in (0.0, 0.5)  # the general weight-decay schedule
+        opt.step()
+        sched.step()
+    state = sched.state_dict()
+    fresh = make_optimizer(_net(), AdamWSpec(learning_rate=1.0, weight_decay=0.5), rules)
+    again = make_scheduler(fresh, hs)
+    again.load_state_dict(state)
+    assert [g["lr"] for g in fresh.param_groups] == [g["lr"] for g in opt.param_groups]
+
+
+def test_label_schedules_must_name_labels_and_keys_the_groups_have() -> None:
+    from optfn import HyperSchedules, make_scheduler
+    from optfn.schedules import Constant
+
+    rules = ParamRules(labels=[LabelRule(label="head", names=["head.*"])])
+    opt = make_optimizer(_net(), AdamWSpec(), rules)
+    with pytest.raises(SpecError, match=r"labels\['haed'\]: no param group .* label 'haed'"):
+        make_scheduler(opt, HyperSchedules(labels={"haed": HyperSchedules(lr=Constant())}))
+    with pytest.raises(SpecError, match=r"momentum: no param group of AdamW labelled 'head'"):
+        make_scheduler(opt, HyperSchedules(labels={"head": HyperSchedules(momentum=Constant())}))
+    with pytest.raises(SpecError, match=r"cannot have routes or labels"):
+        HyperSchedules(
+            labels={"head": HyperSchedules(lr=Constant(), routes={"lr": "adamw"})}
+        )
+    before = [dict(g) for g in opt.param_groups]
+    assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in before]

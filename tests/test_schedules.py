@@ -38,6 +38,7 @@ from optfn.schedules import (
     Product,
     Ramp,
     Schedule,
+    Sum,
     WarmupCosine,
     WarmupStableDecay,
     lr_curve,
@@ -84,20 +85,25 @@ class Facts:
     peak: int | None = None  # the warm-up reaches exactly 1.0 here (default: warmup_end - 1)
 
 
-def _seed_ramp(s: Schedule) -> bool:
-    return getattr(s, "warmup_ramp", "(s+1)/W") == "(s+1)/W"
+def _ramp_of(s: Schedule) -> str:
+    return str(getattr(s, "warmup_ramp", "(s+1)/W"))
 
 
 def _peak(s: Schedule, w: int) -> int:
-    """Where a warm-up of ``w`` steps reaches 1.0: ``w - 1`` (seed 002), ``w`` (``s/W``)."""
-    return w - 1 if _seed_ramp(s) else w
+    """Where a warm-up of ``w`` steps reaches 1.0: ``w - 1`` (seed 002's ``(s+1)/W``, DINOv2's
+    ``s/(W-1)``), ``w`` (``s/W``, nanoGPT's ``(s+1)/(W+1)``: what follows takes over there)."""
+    return w - 1 if _ramp_of(s) in ("(s+1)/W", "s/(W-1)") else w
 
 
 _WARMUP_SLOPE = {"linear": 1.0, "cosine": math.pi / 2}
 
 
-def _warmup_slope(shape: str, w: int) -> float:
-    return _WARMUP_SLOPE[shape] / w if shape in _WARMUP_SLOPE else w**-0.5
+def _warmup_slope(shape: str, w: int, ramp: str = "(s+1)/W") -> float:
+    """The steepest step of a warm-up of ``w`` steps: its fraction moves by ``1 / n`` a step,
+    ``n = w - 1`` for ``s/(W-1)`` (``w`` otherwise; ``w + 1`` for ``(s+1)/(W+1)``, which its
+    last jump, to 1.0 at ``w``, also stays within)."""
+    n = w - 1 if ramp == "s/(W-1)" else w
+    return _WARMUP_SLOPE[shape] / n if shape in _WARMUP_SLOPE else n**-0.5
 
 
 def facts(s: Schedule) -> Facts:
@@ -112,11 +118,13 @@ def facts(s: Schedule) -> Facts:
     if isinstance(s, WarmupCosine):
         w, total, a = s.warmup_steps, s.total_steps, s.min_lr_scale
         d = max(1, total - w)
-        slope = max(1 / max(1, w), (1 - a) * math.pi / 2 / d)
+        warm = _warmup_slope("linear", w, s.warmup_ramp) if w else 1.0
+        slope = max(warm, (1 - a) * math.pi / 2 / d)
         return Facts(w, w, total if w < total else total + 1, a, slope, _peak(s, w))
     if isinstance(s, LinearWarmup):
         w = s.warmup_steps
-        return Facts(w, None, _peak(s, w), 1.0, 1 / w, _peak(s, w))
+        slope = _warmup_slope("linear", w, s.warmup_ramp)
+        return Facts(w, None, _peak(s, w), 1.0, slope, _peak(s, w))
     if isinstance(s, (LinearDecay, CosineDecay, PolynomialDecay)):
         d, a = s.decay_steps, s.min_lr_scale
         if isinstance(s, LinearDecay):
@@ -128,15 +136,17 @@ def facts(s: Schedule) -> Facts:
         return Facts(0, 0, d, a, (1 - a) * drop)
     if isinstance(s, InverseSqrt):
         a, w = s.min_lr_scale, s.warmup_steps
-        scale = min(x for x in (w, s.timescale) if x)
+        scale = min(x for x in (w - 1 if s.warmup_ramp == "s/(W-1)" else w, s.timescale) if x)
         return Facts(w, _peak(s, w) if w else 0, None, a, 1 / scale, _peak(s, w) if w else None)
     if isinstance(s, CosineRestarts):
         return Facts(0, None, None, s.min_lr_scale, None)
     if isinstance(s, WarmupStableDecay):
-        d, a = s.decay_steps, s.min_lr_scale
+        d, a, w = s.decay_steps, s.min_lr_scale, s.warmup_steps
+        warm = _warmup_slope(s.warmup_shape, w, s.warmup_ramp) if w else 0.0
+        if not d:  # no cool-down: 1.0 from the warm-up's peak on, forever
+            return Facts(w, w, _peak(s, w) if w else 0, 1.0, warm, _peak(s, w) if w else None)
         drop = {"linear": 1 / d, "cosine": math.pi / 2 / d, "1-sqrt": d**-0.5}[s.decay_shape]
-        w = s.warmup_steps
-        slope = max(_warmup_slope(s.warmup_shape, w) if w else 0.0, (1 - a) * drop)
+        slope = max(warm, (1 - a) * drop)
         return Facts(w, w, s.total_steps, a, slope, _peak(s, w) if w else None)
     if isinstance(s, Ramp):
         a, e, n = s.start_scale, s.end_scale, s.steps
@@ -147,7 +157,7 @@ def facts(s: Schedule) -> Facts:
         return Facts(0, 0 if a >= e else None, n, e, abs(e - a) * per_step)
     if isinstance(s, PiecewiseConstant):
         return Facts(0, None, (0, *s.boundaries)[-1], s.values[-1], None)
-    if isinstance(s, Product):
+    if isinstance(s, Product | Sum):
         return Facts(0, None, None, 0.0, None)
     if isinstance(s, OneCycle | OneCycleMomentum):
         return _one_cycle_facts(s)
@@ -370,9 +380,10 @@ def test_join_pieces_see_their_own_local_steps(j: Join) -> None:
     starts = (0, *j.boundaries)
     stops = (*j.boundaries, N)
     for piece, lo, hi in zip(j.pieces, starts, stops, strict=True):
-        assert np.array_equal(curve[lo:hi], lr_curve(piece, hi - lo))
+        origin = lo if j.clock == "local" else 0  # "global": every piece on the step itself
+        assert np.array_equal(curve[lo:hi], lr_curve(piece, hi - lo, start=lo - origin))
         f, g = lr_lambda(j), lr_lambda(piece)
-        assert f(lo) == g(0) and f(hi - 1) == g(hi - 1 - lo)
+        assert f(lo) == g(lo - origin) and f(hi - 1) == g(hi - 1 - origin)
 
 
 @st.composite
@@ -536,7 +547,7 @@ SCHEDULE_CLASSES = [
 
 
 def test_every_shape_is_exported_frozen_and_keyword_only() -> None:
-    assert len(SCHEDULE_CLASSES) == 19
+    assert len(SCHEDULE_CLASSES) == 20
     for cls in SCHEDULE_CLASSES:
         assert all(a.kw_only for a in attrs.fields(cls)), cls
         assert cls.__setattr__ is not object.__setattr__  # frozen
@@ -632,9 +643,9 @@ def test_wrong_kinds_are_type_errors(make: object, owner_field: str, value: str)
             "0",
         ),
         (
-            lambda: WarmupStableDecay(warmup_steps=0, total_steps=5, decay_steps=0),
+            lambda: WarmupStableDecay(warmup_steps=0, total_steps=5, decay_steps=-1),
             "WarmupStableDecay.decay_steps",
-            "0",
+            "-1",
         ),
         (
             lambda: LinearDecay(decay_steps=MAX_STEPS + 1),
@@ -862,14 +873,14 @@ def test_joins_work_at_every_depth_construction_allows() -> None:
         assert back == deepest and hash(back) == hash(deepest) and repr(back) == repr(deepest)
     assert np.array_equal(lr_curve(deepest, 300), scalar_curve(deepest, 300))
     with pytest.raises(
-        SpecError, match=r"Join\.pieces: Joins and Products nest 17 deep; at most 16"
+        SpecError, match=r"Join\.pieces: Joins, Products and Sums nest 17 deep; at most 16"
     ) as info:
         Join(pieces=(deepest, Constant()), boundaries=(3,))
     assert (info.value.owner, info.value.field) == ("Join", "pieces")
     # the same refusal from a file, with the path of the field
     data = to_dict(Join(pieces=(Constant(), Constant()), boundaries=(3,)))
     data["pieces"][0] = {k: x for k, x in to_dict(deepest).items() if k != "version"}
-    with pytest.raises(ValueError, match=r"pieces: Joins and Products nest 17 deep"):
+    with pytest.raises(ValueError, match=r"pieces: Joins, Products and Sums nest 17 deep"):
         from_dict(data)
 
 
@@ -903,7 +914,7 @@ def test_new_pieces_refuse_bad_input_naming_the_field() -> None:
     inner: Schedule = Constant()
     for _ in range(MAX_JOIN_DEPTH):
         inner = Product(factors=(inner,))
-    with pytest.raises(SpecError, match=r"Product\.factors: Joins and Products nest 17 deep"):
+    with pytest.raises(SpecError, match=r"Product\.factors: Joins, Products and Sums nest 17"):
         Product(factors=(inner,))
     with pytest.raises(SpecError, match=r"Ramp\.power: applies to the 'polynomial'"):
         Ramp(steps=4, start_scale=0.0, power=2.0)
@@ -922,4 +933,4 @@ def test_new_pieces_refuse_bad_input_naming_the_field() -> None:
     with pytest.raises(SpecError, match=r"CosineRestarts\.cycle_steps: must be >= 2"):
         CosineRestarts(cycle_steps=1)
     with pytest.raises(SpecError, match=r"LinearWarmup\.warmup_ramp"):
-        LinearWarmup(warmup_steps=4, warmup_ramp="s/(W-1)")  # type: ignore[arg-type]
+        LinearWarmup(warmup_steps=4, warmup_ramp="(s+1)/(W-1)")  # type: ignore[arg-type]

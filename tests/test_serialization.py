@@ -60,6 +60,7 @@ STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
         if k != "join"
     },
     "join": strategies.joins(max_total_steps=MAX_STEPS),
+    "label_rule": strategies.label_rules(),
     "layer_decay": strategies.layer_decays(),
     "muon_routing": strategies.muon_routings(),
     "param_rules": param_rules,
@@ -213,9 +214,10 @@ def test_expected_class_or_family() -> None:
 
 
 def test_unknown_suffix_and_unregistered_class(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"must end in \.toml or \.json, got '\.yaml'"):
-        save_config(AdamSpec(), tmp_path / "x.yaml")
-    assert not (tmp_path / "x.yaml").exists()
+    suffixes = r"\.toml, \.json, \.yaml or \.yml"
+    with pytest.raises(ValueError, match=rf"must end in {suffixes}, got '\.ini'"):
+        save_config(AdamSpec(), tmp_path / "x.ini")
+    assert not (tmp_path / "x.ini").exists()
 
     @attrs.frozen
     class Unregistered:

@@ -39,8 +39,8 @@ def make_param_groups(
     parameters no :class:`~optfn.LabelRule` matched), ``lr`` (the route's LR times the
     parameter's LR scale), ``weight_decay`` (0.0 for parameters that do not decay; a label's
     ``weight_decay`` or ``weight_decay_scale`` for those that do) and the rest of the route's
-    hyper-parameters, a label's ``hyper`` applied. Every parameter of the partition is in exactly one
-    group: checked before returning.
+    hyper-parameters, a label's ``hyper`` applied. Every parameter of the partition is in
+    exactly one group: checked before returning.
     """
     spec = partition.spec if spec is None else spec
     if type(spec) is not type(partition.spec):

@@ -23,7 +23,7 @@ from optfn.build.groups import make_param_groups
 from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import kind_of
 from optfn.routing.partition import partition_params
-from optfn.routing.walk import ModelsLike
+from optfn.routing.walk import ModelsLike, named_models
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.render import brief
 from optfn.specs.rules import ParamRules
@@ -95,6 +95,13 @@ def param_groups_for(
 ) -> list[dict[str, Any]]:
     part = partition_params(models, rules, spec=spec)
     if not len(part):
+        if not any(True for _, m in named_models(models) for _ in m.parameters()):
+            raise SpecError(
+                "",
+                "models",
+                f"{_describe(models)} has no parameters; an optimizer needs a model with "
+                "at least one trainable parameter",
+            )
         raise SpecError(
             "",
             "models",

@@ -15,16 +15,15 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 import torch
 
 from optfn.errors import SpecError, SpecTypeError, StateError
 from optfn.io import MAX_DEPTH, from_dict, to_dict
+from optfn.io.atomic import check_file_path, write_atomic
 from optfn.io.problems import deep_text
 from optfn.specs.checks import is_int
 from optfn.specs.render import brief, escaped, show
@@ -35,6 +34,7 @@ __all__ = [
     "check_extra",
     "check_layout",
     "load_checkpoint",
+    "optimizer_class_name",
     "param_layout",
     "save_checkpoint",
 ]
@@ -43,6 +43,9 @@ FORMAT = "optfn.checkpoint"
 FORMAT_VERSION = 1
 #: The entries of a checkpoint file, every one required.
 ENTRIES = ("format", "version", "config", "layout", "optimizer", "scheduler", "model", "extra")
+#: Entries a checkpoint may lack: ``optimizer_class`` (:func:`optimizer_class_name` of the saved
+#: optimizer), which files written before it was recorded do not hold.
+OPTIONAL_ENTRIES = ("optimizer_class",)
 #: Per-parameter optimizer state that has the parameter's shape (torch's first-order
 #: optimizers and optfn's Muon): checked against the fresh parameter before anything loads.
 PARAM_SHAPED_STATE = frozenset(
@@ -70,7 +73,9 @@ class Checkpoint:
     """What :func:`load_checkpoint` returns; hand it to :func:`restore`.
 
     ``config`` is the spec itself (read back strictly), the ``*_state`` fields are the
-    ``state_dict`` objects as saved, ``layout`` the saved :func:`param_layout`.
+    ``state_dict`` objects as saved, ``layout`` the saved :func:`param_layout`,
+    ``optimizer_class`` the saved optimizer's :func:`optimizer_class_name` (``None`` in a file
+    written before it was recorded).
     """
 
     config: Any
@@ -79,6 +84,20 @@ class Checkpoint:
     scheduler_state: dict[str, Any] | None = None
     model_state: Mapping[str, Any] | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
+    optimizer_class: str | None = None
+
+
+def optimizer_class_name(optimizer: torch.optim.Optimizer) -> str:
+    """The optimizer's class as a checkpoint records it: ``torch.optim.<name>`` for torch's
+    own classes, ``<module>.<qualified name>`` for any other.
+
+    >>> optimizer_class_name(torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))]))
+    'torch.optim.AdamW'
+    """
+    cls = type(optimizer)
+    if getattr(torch.optim, cls.__name__, None) is cls:
+        return f"torch.optim.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def param_layout(optimizer: torch.optim.Optimizer) -> Layout:
@@ -177,7 +196,23 @@ def save_checkpoint(
     model: torch.nn.Module | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write a checkpoint to ``path`` (atomically: a crash leaves the old file whole).
+    """Write a checkpoint to ``path``, whole or not at all.
+
+    ``torch.save`` writes to a temporary file in the target's folder, which is ``fsync``-ed,
+    renamed over ``path``, and the folder ``fsync``-ed (:func:`optfn.io.atomic.write_atomic`).
+    What that guarantees:
+
+    - a save that fails (an error, a full disk) or is killed at any stage leaves at ``path``
+      the old checkpoint or the new one, complete; never a mix or a truncated file;
+    - after a power loss, the new checkpoint if ``save_checkpoint`` had returned, else the
+      old one or the new one, complete (on a filesystem that honours ``fsync``).
+
+    A symbolic link at ``path`` (``last.pt -> step_1000.pt``) is kept and the file it points
+    to is replaced; a replaced file keeps its permissions, a new one gets ``0o666`` less the
+    umask. A path that names a folder (``"ckpt.pt/"``) is a :class:`~optfn.errors.SpecError`;
+    errors of the file system (no such folder, no permission, no space) are raised as
+    ``OSError``. Temporary files left by a killed save are removed by the next successful
+    save of the same path.
 
     ``config`` is any registered spec (an ``OptimConfig``, an optimizer spec...); ``extra``
     holds your own values, which ``weights_only`` loading must read back: ``None``, ``bool``,
@@ -188,6 +223,7 @@ def save_checkpoint(
     """
     if not isinstance(path, (str, os.PathLike)):
         raise SpecTypeError("save_checkpoint", "path", f"must be a str or a Path, got {show(path)}")
+    check_file_path("save_checkpoint", "path", path)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise SpecTypeError(
             "save_checkpoint", "optimizer", f"must be a torch optimizer, got {show(optimizer)}"
@@ -210,19 +246,16 @@ def save_checkpoint(
         "config": to_dict(config),
         "layout": [[[name, list(shape)] for name, shape in g] for g in param_layout(optimizer)],
         "optimizer": optimizer.state_dict(),
+        "optimizer_class": optimizer_class_name(optimizer),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "model": None if model is None else model.state_dict(),
         "extra": dict(extra),
     }
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(f: BinaryIO) -> None:
+        torch.save(payload, f)
+
+    write_atomic(path, write)
 
 
 # ---- reading a file ---------------------------------------------------------------------------
@@ -262,7 +295,7 @@ def load_checkpoint(
     missing = [k for k in ENTRIES if k not in data]
     if missing:
         raise StateError(f"{name}: not a complete optfn checkpoint: no {missing[0]!r} entry")
-    unknown = sorted((k for k in data if k not in ENTRIES), key=repr)
+    unknown = sorted((k for k in data if k not in ENTRIES + OPTIONAL_ENTRIES), key=repr)
     if unknown:
         raise StateError(f"{name}: unknown entry {brief(unknown[0])} in an optfn checkpoint")
     layout = read_layout(data["layout"], name)
@@ -274,6 +307,9 @@ def load_checkpoint(
         raise StateError(f"{name}: extra: must be a dict, got {show(data['extra'])}")
     if problem is not None:
         raise StateError(f"{name}: {problem[0]}: {problem[1]}")
+    optimizer_class = data.get("optimizer_class")
+    if optimizer_class is not None and type(optimizer_class) is not str:
+        raise StateError(f"{name}: optimizer_class: must be a string, got {show(optimizer_class)}")
     return Checkpoint(
         config=from_dict(data["config"], source=f"{os.fspath(path)} [config]"),
         optimizer_state=data["optimizer"],
@@ -281,6 +317,7 @@ def load_checkpoint(
         scheduler_state=data["scheduler"],
         model_state=data["model"],
         extra=data["extra"],
+        optimizer_class=optimizer_class,
     )
 
 

@@ -17,7 +17,7 @@ tensor(1.)
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -31,6 +31,7 @@ from optfn.checkpoint.files import (
     check_model_entries,
     check_optimizer_state,
     check_str_keys,
+    optimizer_class_name,
     param_layout,
     read_layout,
 )
@@ -52,8 +53,9 @@ def restore(
 ) -> None:
     """Load ``checkpoint`` into a freshly built optimizer (and scheduler, and model).
 
-    Checks first, loads after: parameter names and shapes must match group by group, the
-    optimizer state's tensors must have their parameters' shapes, the scheduler's state must
+    Checks first, loads after: the optimizer must be of the kind that was saved, parameter
+    names and shapes must match group by group, the optimizer state's tensors must have their
+    parameters' shapes, the scheduler must drive this optimizer, the scheduler's state must
     hold the entries of this scheduler (each of its kind; a :class:`~optfn.ScheduleLR` also
     checks the schedule) and the model's state its keys and shapes; a scheduler or model given
     must have been saved. The model's names may be the bare model's or those of a model
@@ -66,6 +68,17 @@ def restore(
     and the scheduler are put back as they were (what torch's ``load_state_dict`` of either
     refuses is a ``StateError`` too); the model is loaded last, after its keys, shapes and
     kinds of tensors were checked.
+
+    The optimizer's kind: a checkpoint records the saved optimizer's class
+    (:func:`~optfn.checkpoint.files.optimizer_class_name`, e.g. ``torch.optim.AdamW``), which
+    must be this optimizer's (torch would load an Adam state into an AdamW, which then runs
+    Adam's hyper-parameters, or an RMSprop state into an SGD, whose next step fails). In every
+    checkpoint, recorded class or not (files written before it was recorded), each saved group
+    must hold every hyper-parameter this optimizer's groups hold (``optimizer.defaults``' keys,
+    after the defaults torch's own ``load_state_dict`` fills in for older states) and no
+    hyper-parameter they lack, and be on the same optfn route (``"route"``); without a recorded
+    class, Adam's and AdamW's states, whose groups hold the same keys, are told apart by
+    ``decoupled_weight_decay`` too.
     """
     if not isinstance(checkpoint, Checkpoint):
         raise SpecTypeError(
@@ -83,13 +96,25 @@ def restore(
         raise SpecTypeError(
             "restore", "scheduler", f"must be an LR scheduler or None, got {show(scheduler)}"
         )
+    driven = getattr(scheduler, "optimizer", None)
+    if isinstance(driven, torch.optim.Optimizer) and driven is not optimizer:
+        raise StateError(
+            f"scheduler: it drives another optimizer (a {optimizer_class_name(driven)}), not "
+            f"the {optimizer_class_name(optimizer)} being restored, whose LRs it would never "
+            "set; build the scheduler on the optimizer you restore (make_scheduler(optimizer, "
+            "schedule)) and pass that one"
+        )
+    current_layout = param_layout(optimizer)  # every group has its names
+    _check_optimizer_class(checkpoint.optimizer_class, optimizer)  # before a layout's details
     layout = read_layout(checkpoint.layout, "checkpoint")
-    check_layout(layout, param_layout(optimizer))
+    check_layout(layout, current_layout)
     if scheduler is not None and checkpoint.scheduler_state is None:
         raise StateError("scheduler: the checkpoint was saved without a scheduler state")
     if model is not None and checkpoint.model_state is None:
         raise StateError("model: the checkpoint was saved without a model state")
-    _check_optimizer_fits(checkpoint.optimizer_state, optimizer)
+    _check_optimizer_fits(
+        checkpoint.optimizer_state, optimizer, known_class=checkpoint.optimizer_class is not None
+    )
     if scheduler is not None and checkpoint.scheduler_state is not None:
         _check_scheduler_state(checkpoint.scheduler_state, scheduler)  # kinds first
         if isinstance(scheduler, ScheduleLR):
@@ -132,13 +157,10 @@ class _Undo:
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
-        optimizers = [optimizer]
-        other = getattr(scheduler, "optimizer", None)
-        if isinstance(other, torch.optim.Optimizer) and other is not optimizer:
-            optimizers.append(other)
+        # the scheduler drives this optimizer (restore refuses one that drives another)
+        groups = optimizer.param_groups
         self.optimizers = [
-            (o, o.__dict__.get("state"), o.param_groups, [dict(g) for g in o.param_groups])
-            for o in optimizers
+            (optimizer, optimizer.__dict__.get("state"), groups, [dict(g) for g in groups])
         ]
         self.scheduler = scheduler
         self.scheduler_dict = dict(scheduler.__dict__) if scheduler is not None else {}
@@ -199,9 +221,92 @@ def _is_step(x: object) -> bool:
     return is_real(x) and in_range(x, 0.0) and float(x) <= 2.0**53  # type: ignore[arg-type]
 
 
-def _check_optimizer_fits(saved: object, optimizer: torch.optim.Optimizer) -> None:
-    """The saved optimizer state fits ``optimizer``: groups, ids, hyper-parameter kinds, and the
-    shapes of the per-parameter tensors (:data:`PARAM_SHAPED_STATE`)."""
+def _check_optimizer_class(saved: str | None, optimizer: torch.optim.Optimizer) -> None:
+    """The checkpoint's optimizer class (if it records one) is ``optimizer``'s."""
+    mine = optimizer_class_name(optimizer)
+    if saved is not None and saved != mine:
+        raise StateError(
+            f"optimizer: the checkpoint's optimizer is {escaped(saved)}, this optimizer is "
+            f"{mine}; {_SAVED_KIND}"
+        )
+
+
+_SAVED_KIND = (
+    "restore into the kind of optimizer that was saved (build it from the checkpoint's config)"
+)
+
+#: Group values that make torch's Adam an AdamW (and NAdam, RAdam their decoupled forms):
+#: compared when a checkpoint does not record its optimizer's class.
+_ALGORITHM_KEYS = ("decoupled_weight_decay",)
+
+
+def _groups_after_load(
+    saved_groups: Sequence[Mapping[str, Any]], optimizer: torch.optim.Optimizer
+) -> Sequence[Mapping[str, Any]]:
+    """The saved groups as ``optimizer.load_state_dict`` would leave them: with the keys that
+    the class's ``__setstate__`` fills in for states of older versions (torch's Adam adds
+    ``decoupled_weight_decay``, SGD ``nesterov``...). Run on copies, in an empty instance of
+    the class; the saved groups as they are if that fails. Changes nothing."""
+    cls = type(optimizer)
+    copies = [{**g, "params": []} for g in saved_groups]
+    try:
+        probe = cls.__new__(cls)
+        state = {"defaults": dict(optimizer.defaults), "state": {}, "param_groups": copies}
+        cls.__setstate__(probe, state)
+    except Exception:
+        return saved_groups
+    return copies
+
+
+def _check_group_kind(
+    g: int,
+    mine: Mapping[str, Any],
+    saved: Mapping[str, Any],
+    loaded: Mapping[str, Any],
+    optimizer: torch.optim.Optimizer,
+    known_class: bool,
+) -> None:
+    """Group ``g`` of the saved state (``saved``; ``loaded``: as ``load_state_dict`` would
+    leave it) holds the hyper-parameters of ``optimizer``'s group ``g``: every key of
+    ``optimizer.defaults`` the group holds and none it lacks, the same route, and (without a
+    recorded class) the same :data:`_ALGORITHM_KEYS` values as saved (torch's AdamW sets
+    ``decoupled_weight_decay`` when it loads a state, Adam keeps the saved one)."""
+    at = f"optimizer state['param_groups'][{g}]"
+    name = optimizer_class_name(optimizer)
+    other = f"(a state saved by another kind of optimizer?); {_SAVED_KIND}"
+    hyper = optimizer.defaults.keys()
+    missing = sorted(k for k in mine if k in hyper and k not in loaded)
+    if missing:
+        raise StateError(
+            f"{at}: has no {brief(missing[0])}, which param group {g} of this {name} holds {other}"
+        )
+    alien = sorted(k for k in loaded if k in hyper and k not in mine)
+    if alien:
+        raise StateError(
+            f"{at}: holds {brief(alien[0])}, which param group {g} of this {name} does not {other}"
+        )
+    for key in ("route", *(() if known_class else _ALGORITHM_KEYS)):
+        if key in mine and key in saved and _differ(saved[key], mine[key]):
+            raise StateError(
+                f"{at}[{key!r}]: is {brief(saved[key])} in the checkpoint and "
+                f"{brief(mine[key])} in this {name} {other}"
+            )
+
+
+def _differ(a: object, b: object) -> bool:
+    try:
+        return bool(a != b)
+    except Exception:  # e.g. tensors of several values
+        return True
+
+
+def _check_optimizer_fits(
+    saved: object, optimizer: torch.optim.Optimizer, *, known_class: bool = False
+) -> None:
+    """The saved optimizer state fits ``optimizer``: groups, ids, hyper-parameters (those of
+    this kind of optimizer: :func:`_check_group_kind`; ``known_class``: the checkpoint
+    recorded its class, already compared), their kinds, and the shapes of the per-parameter
+    tensors (:data:`PARAM_SHAPED_STATE`)."""
     where = "optimizer state"
     check_optimizer_state(saved, where)
     assert isinstance(saved, Mapping)
@@ -211,6 +316,9 @@ def _check_optimizer_fits(saved: object, optimizer: torch.optim.Optimizer) -> No
         raise StateError(
             f"{where}: has {len(saved_groups)} param group(s), the optimizer {len(groups)}"
         )
+    loaded = _groups_after_load(list(saved_groups), optimizer)
+    for g, (mine, theirs, after) in enumerate(zip(groups, saved_groups, loaded, strict=True)):
+        _check_group_kind(g, mine, theirs, after, optimizer, known_class)
     params: dict[int, tuple[str, torch.Tensor]] = {}
     for g, (mine, theirs) in enumerate(zip(groups, saved_groups, strict=True)):
         at = f"{where}['param_groups'][{g}]"

@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "a config (default: Muon + warmup-cosine, scoring head LR x5). Prints the partition "
         "table, a progress bar and the loss drop; writes config, checkpoint and LR curve.",
     )
-    d.add_argument("--config", metavar="FILE", help="a .toml/.json config (default: built in)")
+    d.add_argument(
+        "--config", metavar="FILE", help="a .toml/.json/.yaml config (default: built in)"
+    )
     d.add_argument("--steps", type=int, default=300, metavar="N", help="steps (default 300)")
     d.add_argument("--out", default="out/demo", metavar="DIR", help="output dir (out/demo)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -56,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         help="show where each parameter goes: route, weight decay, LR, and why",
         description="Print the partition table and the merged param groups for a model.",
     )
-    pl.add_argument("--config", metavar="FILE", help="a .toml/.json config (default: demo's)")
+    pl.add_argument("--config", metavar="FILE", help="a .toml/.json/.yaml config (default: demo's)")
     pl.add_argument(
         "--model",
         default="demo",
@@ -71,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Compute the schedule's curve with lr_curve; with neither --png nor --csv, "
         "plot it in the terminal and print the LR at warmup end, midpoint and end.",
     )
-    c.add_argument("file", metavar="FILE", help="a .toml/.json schedule or config")
+    c.add_argument("file", metavar="FILE", help="a .toml/.json/.yaml schedule or config")
     c.add_argument(
         "--steps",
         type=int,
@@ -79,7 +81,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="number of steps, 1 to 10,000,000 (the whole curve is held in memory)",
     )
-    c.add_argument("--png", metavar="PATH", help="write a PNG plot (needs matplotlib)")
+    c.add_argument(
+        "--png",
+        metavar="PATH",
+        help="write a plot: PNG, or the format its suffix names (svg, pdf...; needs matplotlib)",
+    )
     c.add_argument("--csv", metavar="PATH", help="write step,multiplier[,lr] rows")
     c.set_defaults(func=cmd_curve)
 
@@ -89,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Load a config strictly. Exit 0 with a summary, or print every problem "
         "with its path and exit 2.",
     )
-    v.add_argument("file", metavar="FILE", help="a .toml/.json file")
+    v.add_argument("file", metavar="FILE", help="a .toml/.json/.yaml/.yml file")
     v.set_defaults(func=cmd_validate)
     return p
 

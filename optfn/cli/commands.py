@@ -33,7 +33,7 @@ from optfn.cli.load import (
     schedule_of,
     user_file,
 )
-from optfn.cli.plot import terminal_plot, write_png
+from optfn.cli.plot import check_plot_path, terminal_plot, write_png
 from optfn.config import OptimConfig
 from optfn.specs.render import escaped
 
@@ -138,6 +138,8 @@ def cmd_curve(args: argparse.Namespace) -> int:
     from optfn.schedules import HyperSchedules, hyper_curves, lr_curve
 
     check_steps(args.steps)
+    if args.png:
+        check_plot_path(args.png)  # before anything is written: a refusal changes nothing
     schedule, base_lr = schedule_of(load(args.file), args.file)
     title = type(schedule).__name__
     columns: dict[str, Any]  # CSV column -> values; the plotted ones are `panels`
@@ -195,9 +197,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from optfn.demo import ScoringModel, save_demo_checkpoint, train
+    from optfn.demo import ScoringModel, route_lr_curves, save_demo_checkpoint, train
     from optfn.io import save_config
-    from optfn.schedules import lr_curve, lr_schedule_of
+    from optfn.optim.table import kind_of
 
     check_steps(args.steps)
     spec = load(args.config)
@@ -236,16 +238,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         save_config(config, out_dir / "config.toml")
     with user_file(out_dir / "checkpoint.pt", "write"):
         save_demo_checkpoint(out_dir / "checkpoint.pt", config, result, extra={"seed": args.seed})
-    lr = float(config.optimizer.learning_rate)
-    curve = lr_curve(lr_schedule_of(config.schedule), args.steps) * lr
+    # one curve per route, each from its own base LR (MuonSpec: learning_rate and adamw_lr)
+    curves = route_lr_curves(config, result.optimizer, args.steps)
     with user_file(out_dir / "lr_curve.csv", "write"):
         with open(out_dir / "lr_curve.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["step", "lr"])
-            w.writerows((s, repr(float(v))) for s, v in enumerate(curve))
+            w.writerow(["step", *(f"{route}_lr" for route in curves)])
+            values = list(curves.values())
+            w.writerows([s, *(repr(float(c[s])) for c in values)] for s in range(args.steps))
+    kind = kind_of(config.optimizer)
+    panels = {f"{route}: {kind.route(route).lr} x multiplier": c for route, c in curves.items()}
     wrote = ["config.toml", "checkpoint.pt", "lr_curve.csv"]
     try:
-        write_png(str(out_dir / "lr_curve.png"), {"lr": curve}, "demo LR schedule")
+        write_png(str(out_dir / "lr_curve.png"), panels, "demo LR schedule")
         wrote.append("lr_curve.png")
     except UserError as exc:
         out.print(f"[yellow]note:[/] {exc}")

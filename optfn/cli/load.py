@@ -81,7 +81,9 @@ def load(path: str | None) -> Any:
     if not p.exists():
         raise UserError(f"{escaped(path)}: no such file")
     if p.is_dir():
-        raise UserError(f"{escaped(path)}: is a directory, expected a .toml or .json config file")
+        raise UserError(
+            f"{escaped(path)}: is a directory, expected a .toml, .json or .yaml config file"
+        )
     with user_file(path, "read"):
         return load_config(p)
 

@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from optfn.cli.load import UserError, user_file
+from optfn.specs.render import escaped
 
-__all__ = ["terminal_plot", "write_png"]
+__all__ = ["check_plot_path", "terminal_plot", "write_png"]
 
 
 def terminal_plot(values: Sequence[float] | Any, width: int = 64, height: int = 10) -> str:
@@ -35,9 +37,8 @@ def terminal_plot(values: Sequence[float] | Any, width: int = 64, height: int = 
     return "\n".join(rows)
 
 
-def write_png(path: str, panels: Mapping[str, Any], title: str) -> None:
-    """Plot each of ``panels`` ({label: values}) against the step, one panel each, stacked,
-    into the PNG file ``path`` (needs matplotlib)."""
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (imported only when a plot is asked for)."""
     try:
         import matplotlib
 
@@ -47,6 +48,33 @@ def write_png(path: str, panels: Mapping[str, Any], title: str) -> None:
         raise UserError(
             "--png needs matplotlib: pip install 'optfn[plot]' (or use --csv)"
         ) from None
+    return plt
+
+
+def check_plot_path(path: str) -> None:
+    """Refuse, before anything is computed or written, a plot file whose suffix names a
+    format matplotlib cannot write (:class:`UserError` listing the formats); a name without
+    a suffix gets matplotlib's default format, PNG. Needs matplotlib, as the plot does."""
+    fmt = os.path.splitext(path)[1][1:].lower()  # how matplotlib's savefig reads it
+    if not fmt:
+        return
+    _pyplot()
+    from matplotlib.figure import Figure
+
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if fmt not in formats:
+        raise UserError(
+            f"--png: {escaped(path)}: matplotlib cannot write the format {fmt!r} (the file's "
+            f"suffix); use one of {', '.join(formats)}"
+        )
+
+
+def write_png(path: str, panels: Mapping[str, Any], title: str) -> None:
+    """Plot each of ``panels`` ({label: values}) against the step, one panel each, stacked,
+    into the PNG file ``path`` (needs matplotlib; the suffix picks the format, see
+    :func:`check_plot_path`)."""
+    check_plot_path(path)
+    plt = _pyplot()
     n = len(panels)
     fig, axes = plt.subplots(n, 1, figsize=(7, 1.2 + 2.0 * n), dpi=110, sharex=True, squeeze=False)
     for ax, (label, values) in zip(axes[:, 0], panels.items(), strict=True):

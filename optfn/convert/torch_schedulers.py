@@ -22,8 +22,9 @@ Join(pieces=(Ramp(steps=3, start_scale=0.1, ...), CosineDecay(decay_steps=4, ...
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -316,12 +317,24 @@ def _ratio(sched: object, name: str, value: float, base: float, g: int, where: _
     return value / base
 
 
-def _build(sched: object, field: str, where: _Where, make: Callable[[], Schedule]) -> Schedule:
-    """``make()``, with an optfn spec's refusal reworded as the scheduler's own field's."""
+def _build(
+    sched: object,
+    field: str,
+    where: _Where,
+    make: Callable[[], Schedule],
+    fields: Mapping[str, str] | None = None,
+) -> Schedule:
+    """``make()``, with an optfn spec's refusal reworded as the scheduler's own field's.
+
+    ``fields`` maps the spec's fields to the scheduler's (``{"pct_start": "pct_start"}``): a
+    refusal of a mapped field names the scheduler's; any other names ``field``.
+    """
     try:
         return make()
     except (SpecError, SpecTypeError) as e:
-        raise SpecError(where.owner(sched), field, f"has no optfn equivalent here: {e}") from None
+        at = re.split(r"[.\[]", e.field, maxsplit=1)[0]
+        blame = fields.get(at, field) if fields else field
+        raise SpecError(where.owner(sched), blame, f"has no optfn equivalent here: {e}") from None
 
 
 # ------------------------------------------------------------------------- one scheduler
@@ -410,7 +423,13 @@ def _linear_lr(s: Any, g: int, w: _Where) -> tuple[Schedule, float]:
                 "(ZeroDivisionError)",
             )
         return _constant(s, w, a), _base(s, g, w)  # torch holds start_factor forever
-    spec = _build(s, "start_factor", w, lambda: Ramp(steps=t, start_scale=a, end_scale=e))
+    spec = _build(
+        s,
+        "start_factor",
+        w,
+        lambda: Ramp(steps=t, start_scale=a, end_scale=e),
+        {"steps": "total_iters", "start_scale": "start_factor", "end_scale": "end_factor"},
+    )
     return spec, _base(s, g, w)
 
 
@@ -430,7 +449,13 @@ def _polynomial_lr(s: Any, g: int, w: _Where) -> tuple[Schedule, float]:
         )
     if t == 0 or p == 0.0:  # torch never changes the LR
         return Constant(), _base(s, g, w)
-    spec = _build(s, "power", w, lambda: PolynomialDecay(decay_steps=t, power=p))
+    spec = _build(
+        s,
+        "power",
+        w,
+        lambda: PolynomialDecay(decay_steps=t, power=p),
+        {"decay_steps": "total_iters", "power": "power"},
+    )
     return spec, _base(s, g, w)
 
 
@@ -446,7 +471,13 @@ def _cosine_lr(s: Any, g: int, w: _Where) -> tuple[Schedule, float]:
         )
     base = _base(s, g, w)
     alpha = _ratio(s, "eta_min", eta, base, g, w)
-    spec = _build(s, "eta_min", w, lambda: CosineDecay(decay_steps=t, min_lr_scale=alpha))
+    spec = _build(
+        s,
+        "eta_min",
+        w,
+        lambda: CosineDecay(decay_steps=t, min_lr_scale=alpha),
+        {"decay_steps": "T_max", "min_lr_scale": "eta_min"},
+    )
     return spec, base
 
 
@@ -463,6 +494,7 @@ def _warm_restarts(s: Any, g: int, w: _Where) -> tuple[Schedule, float]:
         lambda: CosineRestarts(
             cycle_steps=t0, cycle_mult=mult, min_lr_scale=alpha, cycle_ends_on_floor=False
         ),
+        {"cycle_steps": "T_0", "cycle_mult": "T_mult", "min_lr_scale": "eta_min"},
     )
     return spec, base
 
@@ -509,6 +541,7 @@ def _one_cycle_lr(s: Any, g: int, w: _Where) -> tuple[Schedule, float]:
             div_factor=peak / initial,
             final_div_factor=initial / final,
         ),
+        {f: f for f in attrs.fields_dict(OneCycle)},
     )
     return spec, peak
 
@@ -571,6 +604,8 @@ def _cyclic_lr(s: Any, g: int, w: _Where) -> tuple[Schedule, float]:
             gamma=gamma,
             min_lr_scale=scale,
         ),
+        {f: f for f in ("step_size_up", "step_size_down", "mode", "gamma")}
+        | {"min_lr_scale": "base_lr"},
     )
     return spec, peak
 

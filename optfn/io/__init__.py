@@ -1,10 +1,12 @@
-"""Serialization: one strict cattrs converter, error rendering, dicts, JSON, TOML and files.
+"""Serialization: one strict cattrs converter, error rendering, dicts, JSON, TOML, YAML, files.
 
 - :mod:`optfn.io.registry`: the closed set of spec classes by ``"type"`` tag;
 - :mod:`optfn.io.converter`: the strict converter built over it (one object);
 - :mod:`optfn.io.problems`: one ``"path: reason"`` line per problem, every value bounded, and
   the nesting limit :data:`MAX_DEPTH` (64 levels), checked before anything recurses;
-- :mod:`optfn.io.formats`: ``to_dict``/``from_dict``, JSON, TOML, ``save_config``/``load_config``.
+- :mod:`optfn.io.yaml_text`: the strict YAML reader (over PyYAML's events) and writer;
+- :mod:`optfn.io.formats`: ``to_dict``/``from_dict``, JSON, TOML, YAML,
+  ``save_config``/``load_config``.
 
 >>> from optfn.io import from_toml, to_toml
 >>> from optfn import WarmupCosine
@@ -19,12 +21,14 @@ from optfn.io.formats import (
     from_dict,
     from_json,
     from_toml,
+    from_yaml,
     is_plain,
     load_config,
     save_config,
     to_dict,
     to_json,
     to_toml,
+    to_yaml,
 )
 from optfn.io.registry import SpecRegistry, register_spec
 
@@ -35,6 +39,7 @@ __all__ = [
     "from_dict",
     "from_json",
     "from_toml",
+    "from_yaml",
     "is_plain",
     "load_config",
     "register_spec",
@@ -42,4 +47,5 @@ __all__ = [
     "to_dict",
     "to_json",
     "to_toml",
+    "to_yaml",
 ]

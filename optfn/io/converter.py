@@ -269,8 +269,12 @@ def make_converter(registry: SpecRegistry) -> cattrs.Converter:
         return isinstance(t, type) and attrs.has(t) and t not in FAMILIES
 
     def unstructure_fn(cls: type) -> Any:
+        # left out when at their default: optional fields (None), and fields added after files
+        # were written (metadata "omit_if_default"), so that those files' records still match
         omit: dict[str, Any] = {
-            a.name: override(omit_if_default=True) for a in attrs.fields(cls) if a.default is None
+            a.name: override(omit_if_default=True)
+            for a in attrs.fields(cls)
+            if a.default is None or a.metadata.get("omit_if_default")
         }
         return make_dict_unstructure_fn(cls, conv, **omit)
 

@@ -1,4 +1,4 @@
-"""Config formats: every registered spec as dicts, JSON, TOML and files, strictly and inertly.
+"""Config formats: every registered spec as dicts, JSON, TOML, YAML and files, strictly.
 
 One cattrs converter, built by :func:`make_converter`, handles every spec class in a closed
 registry: optfn's own classes plus the ones registered in code with :func:`register_spec`.
@@ -24,8 +24,8 @@ Reading is strict: a number must be an int or a float (an int is fine for a floa
 float holds it exactly: ``2**53 + 1`` is refused; a float is never an int, a bool is never a
 number), finite; a string is never a number nor a list, and must be valid Unicode; lists have
 the declared length; unknown keys, missing required fields and unknown tags are errors; data
-(or JSON/TOML text) nested deeper than :data:`MAX_DEPTH` = 64 levels is refused before anything
-recurses into it. A reader's argument of the wrong kind (``from_toml(b"...")``,
+(or JSON/TOML/YAML text) nested deeper than :data:`MAX_DEPTH` = 64 levels is refused before
+anything recurses into it. A reader's argument of the wrong kind (``from_toml(b"...")``,
 ``from_dict(d, "adamw")``) is a :class:`~optfn.errors.SpecTypeError` naming it; a file that
 cannot be read or is not UTF-8 is a ``ConfigError`` naming the file. Every problem of one
 input is reported at once in one :class:`~optfn.errors.ConfigError`, one line per problem, each
@@ -47,7 +47,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -57,6 +56,7 @@ import tomli_w
 from cattrs.errors import ClassValidationError, IterableValidationError
 
 from optfn.errors import ConfigError, SpecError, SpecTypeError
+from optfn.io.atomic import check_file_path, write_atomic
 from optfn.io.converter import CONVERTER, pick_class
 from optfn.io.problems import (
     MAX_DEPTH,
@@ -68,6 +68,7 @@ from optfn.io.problems import (
     render_problems,
 )
 from optfn.io.registry import FAMILIES, REGISTRY, TAG_KEY, VERSION_KEY
+from optfn.io.yaml_text import dump_yaml, parse_yaml
 from optfn.specs.render import brief, escaped
 from optfn.specs.render import show as _show
 
@@ -77,12 +78,14 @@ __all__ = [
     "from_dict",
     "from_json",
     "from_toml",
+    "from_yaml",
     "is_plain",
     "load_config",
     "save_config",
     "to_dict",
     "to_json",
     "to_toml",
+    "to_yaml",
     "write_atomic",
 ]
 
@@ -102,7 +105,7 @@ def to_dict(spec: Any) -> dict[str, Any]:
     >>> from optfn import LayerDecay, ParamRules
     >>> to_dict(LayerDecay(rate=0.5, blocks="layers", stem=()))  # doctest: +NORMALIZE_WHITESPACE
     {'version': 1, 'type': 'layer_decay', 'rate': 0.5, 'blocks': 'layers', 'stem': [],
-     'last_block': []}
+     'last_block': [], 'min_scale': 0.0}
     >>> to_dict(ParamRules(lr_scales={"head": 5.0}))["lr_scales"]
     {'head': 5.0}
     """
@@ -211,7 +214,7 @@ def to_json(spec: Any, *, indent: int | None = 2) -> str:
 
     >>> from optfn import LayerDecay
     >>> print(to_json(LayerDecay(rate=0.75, stem=()), indent=None))  # doctest: +ELLIPSIS
-    {"version": 1, "type": "layer_decay", "rate": 0.75, ..., "last_block": []}
+    {"version": 1, "type": "layer_decay", "rate": 0.75, ..., "last_block": [], "min_scale": 0.0}
     """
     return json.dumps(to_dict(spec), indent=indent, allow_nan=False)
 
@@ -271,9 +274,11 @@ def to_toml(spec: Any) -> str:
     stem = [
         "*embed*",
         "*_token",
+        "*_tokens",
         "norm_pre.*",
     ]
     last_block = []
+    min_scale = 0.0
     <BLANKLINE>
     """
     data = to_dict(spec)
@@ -304,9 +309,47 @@ def from_toml(text: str, cls: Any = None, *, source: str | None = None) -> Any:
     return _structure(data, cls, source)
 
 
+def to_yaml(spec: Any) -> str:
+    """``to_dict(spec)`` as YAML text: block style, keys in order, floats that read back
+    bit-identical, and every string that a YAML reader could take for something else quoted
+    (see :mod:`optfn.io.yaml_text`).
+
+    >>> from optfn import LayerDecay
+    >>> print(to_yaml(LayerDecay(rate=0.75, blocks="on", stem=("*_token",))), end="")
+    version: 1
+    type: layer_decay
+    rate: 0.75
+    blocks: 'on'
+    stem:
+    - '*_token'
+    last_block: ...
+    """
+    return dump_yaml(to_dict(spec))
+
+
+@overload
+def from_yaml(text: str, cls: SpecType[T], *, source: str | None = None) -> T: ...
+@overload
+def from_yaml(text: str, cls: None = None, *, source: str | None = None) -> Any: ...
+def from_yaml(text: str, cls: Any = None, *, source: str | None = None) -> Any:
+    """The spec in YAML ``text`` (see :func:`from_dict`), read strictly as plain data: no
+    tags, anchors or aliases, string keys each once, and only ``true``/``false`` as booleans,
+    ``null``/``~``/nothing as null, decimal integers and floats with a point or an exponent
+    (``1e-3``) as numbers; anything else is a string (see :mod:`optfn.io.yaml_text`).
+
+    >>> from_yaml("type: adamw  # DINOv2 style\\nlearning_rate: 1e-3").learning_rate
+    0.001
+    """
+    _check_args("from_yaml", cls, source)
+    _check_text("from_yaml", "YAML", text)
+    return _structure(parse_yaml(text, source), cls, source)
+
+
 _FORMATS: dict[str, tuple[Callable[[Any], str], Callable[..., Any]]] = {
     ".toml": (to_toml, from_toml),
     ".json": (to_json, from_json),
+    ".yaml": (to_yaml, from_yaml),
+    ".yml": (to_yaml, from_yaml),
 }
 
 
@@ -318,18 +361,32 @@ def _format(
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
         raise SpecError(
-            "", "path", f"{os.fspath(path)!r} must end in .toml or .json, got {brief(suffix)}"
+            "",
+            "path",
+            f"{os.fspath(path)!r} must end in .toml, .json, .yaml or .yml, got {brief(suffix)}",
         )
     return _FORMATS[suffix]
 
 
 def save_config(spec: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``spec`` to ``path`` as TOML or JSON, chosen by the suffix.
+    """Write ``spec`` to ``path`` as TOML, JSON or YAML (by the suffix), whole or not at all.
 
-    The text is made and encoded first, then written to a temporary file in the same folder
-    and renamed over ``path``: a failure at any stage leaves an existing file as it was. A
-    spec holding text that no file can hold (a lone surrogate, which optfn's own specs refuse
-    at construction) is a :class:`~optfn.errors.SpecError`.
+    The text is made and encoded first, then written by :func:`optfn.io.atomic.write_atomic`:
+    to a temporary file in the target's folder, ``fsync``-ed, renamed over ``path``, and the
+    folder ``fsync``-ed. What that guarantees:
+
+    - a save that fails (an error, a full disk) or is killed at any stage leaves at ``path``
+      the old file or the new one, complete; never a mix or a truncated file;
+    - after a power loss, the new file if ``save_config`` had returned, else the old one or
+      the new one, complete (on a filesystem that honours ``fsync``).
+
+    A symbolic link at ``path`` is kept and the file it points to is replaced; a replaced
+    file keeps its permissions, a new one gets ``0o666`` less the umask. A path that names a
+    folder (``"run.toml/"``) or has another suffix is a :class:`~optfn.errors.SpecError`, and
+    so is a spec holding text that no file can hold (a lone surrogate, which optfn's own specs
+    refuse at construction): nothing is written. Errors of the file system (no such folder, no
+    permission, no space) are raised as ``OSError``. Temporary files left by a killed save are
+    removed by the next successful save of the same path.
 
     >>> import tempfile
     >>> from optfn import OptimConfig
@@ -339,6 +396,7 @@ def save_config(spec: Any, path: str | os.PathLike[str]) -> None:
     True
     """
     write = _format("save_config", path)[0]
+    check_file_path("save_config", "path", path)
     bad = _unencodable(to_dict(spec))
     if bad is not None:  # JSON would escape it, but no reader would take it back
         raise SpecError(
@@ -349,7 +407,7 @@ def save_config(spec: Any, path: str | os.PathLike[str]) -> None:
         )
     text = write(spec)
     data = (text if text.endswith("\n") else text + "\n").encode("utf-8")
-    write_atomic(Path(path), data)
+    write_atomic(path, data)
 
 
 def _unencodable(data: Any) -> tuple[str, str] | None:
@@ -395,31 +453,12 @@ def is_plain(value: object) -> bool:
     return True
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``target``, then rename it over ``target``.
-
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "note.txt"
-    >>> write_atomic(path, b"hello")
-    >>> path.read_bytes()
-    b'hello'
-    """
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @overload
 def load_config(path: str | os.PathLike[str], cls: SpecType[T]) -> T: ...
 @overload
 def load_config(path: str | os.PathLike[str], cls: None = None) -> Any: ...
 def load_config(path: str | os.PathLike[str], cls: Any = None) -> Any:
-    """Read the spec in a ``.toml`` or ``.json`` file (see :func:`from_dict`).
+    """Read the spec in a ``.toml``, ``.json``, ``.yaml`` or ``.yml`` file (see :func:`from_dict`).
 
     A file that cannot be read (missing, a directory), is not UTF-8 text or holds a bad config
     is a :class:`~optfn.errors.ConfigError` naming the file.

@@ -21,8 +21,8 @@ from optfn.config import OptimConfig
 from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import OPTIMIZERS, OptimizerTable
 from optfn.schedules import Schedule
-from optfn.specs.optimizers import OptimizerSpecification
 from optfn.specs.labels import LabelRule
+from optfn.specs.optimizers import OptimizerSpecification
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 
 __all__ = [

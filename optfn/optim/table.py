@@ -153,8 +153,8 @@ class Route:
         try:
             return attrs.evolve(spec, **changes)
         except (SpecError, SpecTypeError) as exc:
-            key = next((k for k, f in fields.items() if f == exc.field.split("[")[0]), None)
-            where = f"hyper[{brief(key)}]" if key is not None else "hyper"
+            at = next((k for k, f in fields.items() if f == exc.field.split("[")[0]), None)
+            where = f"hyper[{brief(at)}]" if at is not None else "hyper"
             err = SpecTypeError if isinstance(exc, TypeError) else SpecError
             raise err(owner, where, f"{exc.reason} (checked as {exc})") from exc
 

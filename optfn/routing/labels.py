@@ -11,8 +11,9 @@ built.
 >>> model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
 >>> rules = ParamRules(labels=[LabelRule(label="head", names=["1.*"], lr_scale=5.0)])
 >>> part = partition_params(model, rules, spec=AdamWSpec())
->>> [(e.name, e.label, e.lr_scale) for e in part]
-[('0.weight', 'default', 1.0), ('0.bias', 'default', 1.0), ('1.weight', 'head', 5.0), ('1.bias', 'head', 5.0)]
+>>> [(e.name, e.label, e.lr_scale) for e in part]  # doctest: +NORMALIZE_WHITESPACE
+[('0.weight', 'default', 1.0), ('0.bias', 'default', 1.0),
+ ('1.weight', 'head', 5.0), ('1.bias', 'head', 5.0)]
 """
 
 from __future__ import annotations

@@ -34,9 +34,9 @@ from optfn.routing.explain import explain_table, row_reasons
 from optfn.routing.labels import assign_labels, check_routes, label_specs
 from optfn.routing.patterns import WILDCARDS, NameMatcher, matching_type, name_matcher
 from optfn.routing.walk import NO_SCALE, ModelsLike, Scale, named_models, walk
+from optfn.specs.labels import DEFAULT_LABEL, LabelRule
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
 from optfn.specs.render import brief
-from optfn.specs.labels import DEFAULT_LABEL, LabelRule
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 
 __all__ = ["ParamEntry", "Partition", "RoutingWarning", "partition_params"]

@@ -17,7 +17,7 @@ from optfn.schedules.hyper import (
     lr_schedule_of,
 )
 from optfn.schedules.join import Join, join_depth
-from optfn.schedules.pieces import PiecewiseConstant, Product, Ramp
+from optfn.schedules.pieces import PiecewiseConstant, Product, Ramp, Sum
 from optfn.schedules.shapes import (
     Constant,
     CosineDecay,
@@ -57,6 +57,7 @@ __all__ = [
     "Product",
     "Ramp",
     "Schedule",
+    "Sum",
     "WarmupCosine",
     "WarmupStableDecay",
     "hyper_curves",

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import abc
 import functools
+import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -35,6 +37,7 @@ __all__ = [
     "Schedule",
     "Segment",
     "check_depth",
+    "combined_bound",
     "flatten",
     "nesting_depth",
 ]
@@ -122,14 +125,70 @@ class Schedule(abc.ABC):
         return ((0, 0, self),)
 
     def nested(self) -> tuple[Schedule, ...]:
-        """The schedules a combinator is made of (a Join's pieces, a Product's factors); a
-        shape has none. Its nesting is bounded by :data:`MAX_JOIN_DEPTH`."""
+        """The schedules a combinator is made of (a Join's pieces, a Product's factors, a
+        Sum's terms); a shape has none. Its nesting is bounded by :data:`MAX_JOIN_DEPTH`."""
         return ()
+
+    def max_multiplier(self) -> float | None:
+        """An upper bound of the multiplier over every step (a finite float), or ``None`` when
+        it is not known.
+
+        optfn's shapes keep every multiplier in [0, 1] (1.0); :class:`~optfn.schedules.Ramp`
+        and :class:`~optfn.schedules.PiecewiseConstant` give their largest value, a
+        :class:`~optfn.schedules.Join` its pieces' largest, a
+        :class:`~optfn.schedules.Product` its factors' bounds multiplied (a
+        :class:`~optfn.schedules.Sum` its terms' bounds added). A schedule of your own gives
+        ``None`` unless it overrides this method. Combinators use it to refuse, at
+        construction, parts whose values would multiply (or add up) beyond float64's range.
+
+        >>> from optfn.schedules import PiecewiseConstant, Product, WarmupCosine
+        >>> WarmupCosine(warmup_steps=1, total_steps=5).max_multiplier()
+        1.0
+        >>> Product(factors=(PiecewiseConstant(values=(4.0,)),) * 2).max_multiplier()
+        16.0
+        """
+        return 1.0 if type(self).__module__ in _UNIT_MODULES else None
+
+
+#: The modules whose shapes keep every multiplier in [0, 1]: optfn's shapes and cycles (a
+#: subclass defined elsewhere may change the formula, so it says ``None`` unless it overrides
+#: :meth:`Schedule.max_multiplier`).
+_UNIT_MODULES = frozenset({"optfn.schedules.shapes", "optfn.schedules.cycles"})
+
+
+def combined_bound(
+    spec: Schedule, field: str, parts: Sequence[Schedule], *, product: bool
+) -> float | None:
+    """The bound of ``parts`` multiplied (``product``) or added, in the order the formula
+    combines them: a :class:`SpecError` naming ``field`` when it is beyond float64's range
+    (the combined multiplier could then be ``inf``), ``None`` when a part's bound is unknown.
+
+    Each partial result of the formula is at most the same partial result of the bounds
+    (rounding is monotone and every value is >= 0), so a finite bound means finite values.
+    """
+    bounds = [p.max_multiplier() for p in parts]
+    known = [b for b in bounds if b is not None]
+    if len(known) < len(bounds):
+        return None
+    out = known[0]
+    for b in known[1:]:
+        out = out * b if product else out + b
+    if not math.isfinite(out):
+        raise SpecError(
+            type(spec).__name__,
+            field,
+            f"the largest multipliers of its parts ({', '.join(f'{b:g}' for b in known)}) "
+            f"{'multiply' if product else 'add up'} to more than the largest float "
+            f"({sys.float_info.max:.3g}): the schedule's multiplier would overflow to inf; "
+            "lower the values",
+        )
+    return out
 
 
 def nesting_depth(schedule: Schedule) -> int:
-    """How deep combinators (:class:`~optfn.schedules.Join`, :class:`~optfn.schedules.Product`)
-    nest in ``schedule``: 0 for a shape, 1 for a Join of shapes, ... Walked without recursion.
+    """How deep combinators (:class:`~optfn.schedules.Join`, :class:`~optfn.schedules.Product`,
+    :class:`~optfn.schedules.Sum`) nest in ``schedule``: 0 for a shape, 1 for a Join of
+    shapes, ... Walked without recursion.
 
     >>> from optfn.schedules import Constant, Join, Product
     >>> nesting_depth(Join(pieces=(Constant(), Product(factors=(Constant(),))), boundaries=(5,)))
@@ -154,9 +213,9 @@ def check_depth(spec: Schedule, field: str) -> None:
         raise SpecError(
             type(spec).__name__,
             field,
-            f"Joins and Products nest {depth} deep; at most {MAX_JOIN_DEPTH} are allowed (a "
-            "Join of Joins flattens: list the pieces of the inner Joins in one Join instead; "
-            "likewise the factors of a Product of Products)",
+            f"Joins, Products and Sums nest {depth} deep; at most {MAX_JOIN_DEPTH} are allowed "
+            "(a Join of Joins flattens: list the pieces of the inner Joins in one Join instead; "
+            "likewise the factors of a Product of Products, the terms of a Sum of Sums)",
         )
 
 
@@ -166,7 +225,13 @@ _Flat = tuple[int, int, int, "Callable[[Any, MathNamespace], Any] | float"]
 
 def flatten(schedule: Schedule, lo: int, hi: int, shift: int = 0) -> list[_Flat]:
     """The primitive segments of ``schedule`` (local step 0 at absolute step ``shift``) that
-    cover the absolute steps ``lo .. hi - 1``, nested schedules (joins) flattened, ascending."""
+    cover the absolute steps ``lo .. hi - 1``, nested schedules (joins) flattened, ascending.
+
+    A segment may start after its origin (a piece of a ``Join(clock="global")`` has its step 0
+    at step 0 but starts at its boundary): the piece's own segments (a warm-up, a hold, the
+    pieces of an inner join) are clipped to the segment's steps, each keeping its origin, so
+    from its boundary on the piece shows the values it has there.
+    """
     out: list[_Flat] = []
     segs = schedule.segments(hi - shift)
     last = len(segs) - 1

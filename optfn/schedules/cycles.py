@@ -209,9 +209,10 @@ _HUGE_STEP = 2.0**62
 
 def _cycle_height(spec: Any, x: Any, xp: MathNamespace) -> Any:
     """``CyclicLR``'s ``scale_factor · scale_fn``: 0 at a cycle's start, 1 at its peak."""
-    up = float(spec.step_size_up)
-    down = float(spec.step_size_up if spec.step_size_down is None else spec.step_size_down)
-    total = up + down
+    up, down = _step_sizes(spec)
+    # exact: the spec refuses a cycle length that no float holds, so 0 < ratio < 1 (a ratio
+    # that rounded to 1 would divide by ratio - 1 = 0 below)
+    total = float(up + down)
     ratio = up / total
     # steps as floats, as torch has them; beyond 2**62 (no float position within a cycle is
     # meaningful there) clamped, so that an astronomical step gives a value, never a NaN
@@ -229,6 +230,11 @@ def _cycle_height(spec: Any, x: Any, xp: MathNamespace) -> Any:
     return factor * xp.pow(float(spec.gamma), xp.to_float(x))
 
 
+def _step_sizes(spec: Any) -> tuple[int, int]:
+    up = int(spec.step_size_up)
+    return up, up if spec.step_size_down is None else int(spec.step_size_down)
+
+
 @attrs.frozen(kw_only=True)
 class _CyclicTriangle(Schedule):
     """What :class:`Cyclic` and :class:`CyclicMomentum` share: ``CyclicLR``'s triangle."""
@@ -242,6 +248,17 @@ class _CyclicTriangle(Schedule):
     )
     gamma: float = attrs.field(default=1.0, validator=v.real(0.0, 1.0, lo_open=True))
 
+    def __attrs_post_init__(self) -> None:
+        up, down = _step_sizes(self)
+        if float(up + down) != up + down:
+            raise SpecError(
+                type(self).__name__,
+                "step_size_down",
+                f"step_size_up + step_size_down = {up + down} is not exactly a float (the "
+                "cycle length must be, as torch computes with it; every length up to 2**53 "
+                f"is), got step_size_up={up}, step_size_down={down}",
+            )
+
 
 @attrs.frozen(kw_only=True)
 class Cyclic(_CyclicTriangle):
@@ -252,7 +269,12 @@ class Cyclic(_CyclicTriangle):
     (``"triangular2"``) or per step by ``gamma**s`` (``"exp_range"``). It never ends.
 
     Matches ``CyclicLR(opt, base_lr=b·max_lr, max_lr, ...)`` stepped side by side (tests:
-    10,000 steps, ≤ 1e-12 relative).
+    10,000 steps, ≤ 1e-12 relative). The cycle length ``step_size_up + step_size_down`` must
+    be a number a float holds exactly (every length up to 2**53 is; ``2**53 + 1`` is
+    refused): torch computes in floats with it, and a rounded length would put the peak at
+    the cycle's end (a division by zero). A position within a cycle is a float, as in torch,
+    so a cycle of more than about 2**40 steps is resolved to ``length · 2**-52`` steps; its
+    multipliers stay in ``[min_lr_scale, 1]``.
 
     >>> from optfn.schedules import Cyclic, lr_curve
     >>> lr_curve(Cyclic(step_size_up=2, min_lr_scale=0.5), 6).tolist()
@@ -283,6 +305,7 @@ class CyclicMomentum(_CyclicTriangle):
     max_momentum: float = attrs.field(default=0.9, validator=v.real(0.0, 1.0, lo_open=True))
 
     def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
         _check_momenta(self)
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:

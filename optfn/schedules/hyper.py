@@ -193,7 +193,7 @@ class HyperSchedules:
         >>> hs = HyperSchedules(lr=Constant(), labels={"head": HyperSchedules(
         ...     lr=LinearDecay(decay_steps=5))})
         >>> hs.for_label("head")["lr"], hs.for_label("body")["lr"]
-        (LinearDecay(decay_steps=5), Constant())
+        (LinearDecay(decay_steps=5, min_lr_scale=0.0), Constant())
         """
         out = self.scheduled()
         own = dict(self.labels).get(label)

@@ -1,7 +1,8 @@
 """The general pieces every recipe is built from: :class:`Ramp` (from one value to another, with
-a shape), :class:`PiecewiseConstant` (a value per interval) and :class:`Product` (schedules
-multiplied). With :class:`~optfn.schedules.Join` (pieces in sequence) they express torch's,
-Hugging Face's and optax's schedules exactly (README: "Bring your recipe").
+a shape), :class:`PiecewiseConstant` (a value per interval), :class:`Product` (schedules
+multiplied) and :class:`Sum` (schedules added). With :class:`~optfn.schedules.Join` (pieces
+in sequence) they express torch's, Hugging Face's and optax's schedules exactly (README:
+"Bring your recipe").
 
 Each is a spec like every shape: frozen, serialized, drawn by the strategies, written once as a
 closed form, so that ``lr_lambda`` and ``lr_curve`` agree bit for bit.
@@ -18,10 +19,12 @@ closed form, so that ``lr_lambda`` and ``lr_curve`` agree bit for bit.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import attrs
+import numpy as np
 
 from optfn.errors import SpecError
 from optfn.schedules.base import (
@@ -30,6 +33,7 @@ from optfn.schedules.base import (
     Schedule,
     Segment,
     check_depth,
+    combined_bound,
     evaluate_segments,
     step_field,
 )
@@ -37,12 +41,19 @@ from optfn.schedules.xp import SCALAR, MathNamespace
 from optfn.specs import checks as v
 from optfn.specs.render import brief
 
-__all__ = ["PiecewiseConstant", "Product", "Ramp", "RampShape"]
+__all__ = ["PiecewiseConstant", "Product", "Ramp", "RampShape", "Sum"]
 
 #: :class:`Ramp`'s shapes.
 RampShape = Literal["linear", "cosine", "1-sqrt", "polynomial", "cosine_restarts"]
 _RAMP_SHAPES = ("linear", "cosine", "1-sqrt", "polynomial", "cosine_restarts")
 _COSINES = ("cosine", "cosine_restarts")
+
+#: The most cosine periods a ``Ramp(shape="cosine")`` may have: ``pi * cycles * 2`` stays
+#: a finite float (beyond, its angle is inf and the multiplier NaN).
+_MAX_COSINE_CYCLES = sys.float_info.max / (2.0 * math.pi)
+
+#: Values from which ``lo + (hi - lo)`` may round past the largest float.
+_NEAR_OVERFLOW = 2.0**1023
 
 #: A multiplier a piece may take: any finite value >= 0 (a recipe may go above its base LR).
 value_field = v.real(0.0, None)
@@ -138,6 +149,13 @@ class Ramp(Schedule):
                 f"applies to the 'cosine' and 'cosine_restarts' shapes, not {self.shape!r}; "
                 f"got {brief(self.cycles)} (leave it None)",
             )
+        if self.shape == "cosine" and not math.isfinite(math.pi * self.wave_count() * 2.0):
+            raise SpecError(
+                owner,
+                "cycles",
+                f"must be <= {_MAX_COSINE_CYCLES:.6g} with shape='cosine' (its angle "
+                f"pi * cycles * 2 * p must be a finite float), got {brief(self.cycles)}",
+            )
 
     def wave_count(self) -> float:
         """``cycles``, or its default: 0.5 for ``"cosine"``, 1 for ``"cosine_restarts"``."""
@@ -149,7 +167,16 @@ class Ramp(Schedule):
         a, e = float(self.start_scale), float(self.end_scale)
         falling = a > e
         lo, hi = (e, a) if falling else (a, e)
-        return lo + (hi - lo) * _height(self, x, xp, falling)
+        h = _height(self, x, xp, falling)
+        # lo + (hi - lo) may round one ulp above hi: never past it (nor, near the largest
+        # float, to inf, which numpy would warn of before the clamp)
+        if hi < _NEAR_OVERFLOW:
+            return xp.minimum(hi, lo + (hi - lo) * h)
+        with np.errstate(over="ignore"):
+            return xp.minimum(hi, lo + (hi - lo) * h)
+
+    def max_multiplier(self) -> float:
+        return float(max(self.start_scale, self.end_scale))
 
     def segments(self, stop: int) -> Sequence[Segment]:
         n = self.steps
@@ -178,7 +205,9 @@ class PiecewiseConstant(Compound):
     boundaries: tuple[int, ...] = attrs.field(
         default=(), converter=v.to_tuple, validator=v.increasing_steps(1, MAX_STEPS)
     )
-    values: tuple[float, ...] = attrs.field(converter=v.to_tuple)
+    values: tuple[float, ...] = attrs.field(
+        converter=v.to_tuple, validator=v.real_tuple(None, 0.0, None)
+    )
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__
@@ -190,8 +219,9 @@ class PiecewiseConstant(Compound):
                 f"must hold len(boundaries) + 1 = {n} value(s), got {len(self.values)}: "
                 f"{brief(self.values)}",
             )
-        for i, x in enumerate(self.values):
-            v.check_real(owner, f"values[{i}]", x, 0.0, None, False, False)
+
+    def max_multiplier(self) -> float:
+        return float(max(self.values))
 
     def _segments(self) -> tuple[Segment, ...]:
         starts = (0, *self.boundaries)
@@ -205,7 +235,8 @@ class Product(Schedule):
 
     torch's ``ChainedScheduler`` of multiplicative schedulers; a warm-up times any decay; a
     per-cycle envelope times a cycle (``CyclicLR``'s triangular2). ``factors``: at least one
-    schedule; Joins and Products nest at most :data:`~optfn.schedules.MAX_JOIN_DEPTH` deep.
+    schedule; Joins, Products and Sums nest at most :data:`~optfn.schedules.MAX_JOIN_DEPTH`
+    deep.
 
     >>> from optfn.schedules import ExponentialDecay, Product, Ramp, lr_curve
     >>> lr_curve(Product(factors=(Ramp(steps=2, start_scale=0.5),
@@ -219,12 +250,55 @@ class Product(Schedule):
 
     def __attrs_post_init__(self) -> None:
         check_depth(self, "factors")
+        combined_bound(self, "factors", self.factors, product=True)
 
     def nested(self) -> tuple[Schedule, ...]:
         return self.factors
+
+    def max_multiplier(self) -> float | None:
+        return combined_bound(self, "factors", self.factors, product=True)
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
         out = evaluate_segments(self.factors[0], x, xp)
         for factor in self.factors[1:]:
             out = out * evaluate_segments(factor, x, xp)
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class Sum(Schedule):
+    """Schedules added step by step: ``λ(s) = terms[0](s) + terms[1](s) + ...`` (in that
+    order, left to right), each term on the same step.
+
+    A blend of two schedules, as modded-nanogpt's cool-down ``lr·(1 - t) + 0.15·t`` over its
+    stage multipliers ``lr``: ``Sum(terms=(Product(factors=(<stages>, <1 -> 0>)), <0 ->
+    0.15>))``, with ``t`` a :class:`Ramp` (on a :class:`~optfn.schedules.Join` where the
+    cool-down starts later). ``terms``: at least one schedule; Joins, Products and Sums nest at
+    most :data:`~optfn.schedules.MAX_JOIN_DEPTH` deep. A sum may exceed 1.0 (a multiplier of
+    the base LR, as a :class:`Ramp` may).
+
+    >>> from optfn.schedules import Product, Ramp, Sum, lr_curve
+    >>> lr_curve(Sum(terms=(Ramp(steps=4, start_scale=1.0, end_scale=0.0),
+    ...                     Ramp(steps=4, start_scale=0.0, end_scale=0.5))), 6).tolist()
+    [1.0, 0.875, 0.75, 0.625, 0.5, 0.5]
+    """
+
+    terms: tuple[Schedule, ...] = attrs.field(
+        converter=v.to_tuple, validator=v.instance_tuple(Schedule, min_len=1)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        check_depth(self, "terms")
+        combined_bound(self, "terms", self.terms, product=False)
+
+    def nested(self) -> tuple[Schedule, ...]:
+        return self.terms
+
+    def max_multiplier(self) -> float | None:
+        return combined_bound(self, "terms", self.terms, product=False)
+
+    def formula(self, x: Any, xp: MathNamespace) -> Any:
+        out = evaluate_segments(self.terms[0], x, xp)
+        for term in self.terms[1:]:
+            out = out + evaluate_segments(term, x, xp)
         return out

@@ -24,8 +24,10 @@ it, and steps as large as ``2**53`` (or larger) neither overflow nor raise.
 
 Conventions (one vocabulary everywhere): ``warmup_steps`` ramp up with seed 002's rule
 ``max(1e-8, (s + 1) / W)`` (the ramp reaches 1.0 on its last step ``W - 1``, and step 0 is
-never 0); ``decay_steps`` is the length of a decay, which goes from exactly 1.0 to exactly its
-floor ``min_lr_scale`` and then holds; ``total_steps`` is the step at which a whole schedule
+never 0), or by another ``warmup_ramp``: ``"s/W"`` (torch, Hugging Face, optax),
+``"(s+1)/(W+1)"`` (nanoGPT), ``"s/(W-1)"`` (DINOv2's ``np.linspace``); ``decay_steps`` is
+the length of a decay, which goes from exactly 1.0 to exactly its floor ``min_lr_scale`` and
+then holds; ``total_steps`` is the step at which a whole schedule
 reaches its floor. Warmup followed by anything is a :class:`Join`, not a new class.
 
 >>> from optfn.schedules import CosineDecay, Join, LinearWarmup, lr_curve
@@ -77,13 +79,42 @@ __all__ = [
     "WarmupStableDecay",
 ]
 
-#: The two warm-up conventions, by their formula for step ``s < W``: seed 002's
-#: ``(s + 1) / W`` (step 0 already gets ``1/W``; 1.0 at step ``W - 1``) and torch's, Hugging
-#: Face's and optax's ``s / W`` (step 0 gets exactly the start value; 1.0 at step ``W``).
-WarmupRamp = Literal["(s+1)/W", "s/W"]
-_RAMPS = ("(s+1)/W", "s/W")
+#: The four warm-up conventions, by their formula for step ``s < W`` (from step ``W`` on, the
+#: value is what follows the warm-up, 1.0 where that is a hold or a decay):
+#:
+#: * ``"(s+1)/W"``: seed 002's (step 0 already gets ``1/W``; 1.0 at step ``W - 1``);
+#: * ``"s/W"``: torch's, Hugging Face's and optax's (step 0 gets exactly the start value; the
+#:   ramp reaches 1.0 at step ``W``, where what follows takes over);
+#: * ``"(s+1)/(W+1)"``: nanoGPT's ``learning_rate * (it + 1) / (warmup_iters + 1)`` (step
+#:   ``W - 1`` gets ``W / (W + 1)``; 1.0 at step ``W``); ``W < 2**53``, so that ``W + 1`` is
+#:   exact;
+#: * ``"s/(W-1)"``: DINOv2's ``np.linspace(0, v, W)[s]`` (step 0 gets exactly the start value,
+#:   step ``W - 1`` exactly 1.0); ``W >= 2``.
+WarmupRamp = Literal["(s+1)/W", "s/W", "(s+1)/(W+1)", "s/(W-1)"]
+_RAMPS = ("(s+1)/W", "s/W", "(s+1)/(W+1)", "s/(W-1)")
 _SEED_RAMP: WarmupRamp = "(s+1)/W"
 _RAMP_CHECK = v.one_of(*_RAMPS)
+#: The conventions whose warm-up hands over to what follows at ``W`` (not ``W - 1``).
+_PEAK_AT_W = ("s/W", "(s+1)/(W+1)")
+
+
+def _check_ramp_steps(owner: str, w: int, ramp: WarmupRamp) -> None:
+    """Refuse a warm-up length its convention cannot compute (``w = 0``, no warm-up, is the
+    caller's business)."""
+    if ramp == "s/(W-1)" and w == 1:
+        raise SpecError(
+            owner,
+            "warmup_steps",
+            "must be >= 2 with warmup_ramp='s/(W-1)' (np.linspace's step divides by W - 1; "
+            "its one point would be the start value, never 1.0), got 1",
+        )
+    if ramp == "(s+1)/(W+1)" and w >= MAX_STEPS:
+        raise SpecError(
+            owner,
+            "warmup_steps",
+            f"must be < 2**53 with warmup_ramp='(s+1)/(W+1)' (W + 1 must be exact in float64), "
+            f"got {brief(w)}",
+        )
 
 
 def _warmup_segments(
@@ -94,9 +125,14 @@ def _warmup_segments(
         return ()
     if shape == "linear":
         return ((0, 0, LinearWarmup(warmup_steps=w, warmup_ramp=ramp)),)
-    rise = Ramp(steps=w, start_scale=0.0, end_scale=1.0, shape=shape)
-    # (s+1)/W: the ramp one step ahead (its step s + 1 at step s), so 1.0 lands on W - 1
-    return ((0, 0 if ramp == "s/W" else -1, rise),)
+    # the shape's rise over the ramp's fraction p: s / W ("s/W"); (s + 1) / W, the ramp one
+    # step ahead (its step s + 1 at step s), so 1.0 lands on W - 1 ("(s+1)/W"); (s + 1) /
+    # (W + 1) ("(s+1)/(W+1)"); s / (W - 1), exactly 1.0 at W - 1, held there ("s/(W-1)")
+    steps, origin = {"s/W": (w, 0), "(s+1)/W": (w, -1), "(s+1)/(W+1)": (w + 1, -1)}.get(
+        ramp, (w - 1, 0)
+    )
+    rise = Ramp(steps=steps, start_scale=0.0, end_scale=1.0, shape=shape)
+    return ((0, origin, rise),)
 
 
 def _decay_segments(decay: Schedule, steps: int) -> tuple[Segment, ...]:
@@ -247,7 +283,10 @@ class WarmupCosine(Compound):
 
     * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W`` (``s / W`` with
       ``warmup_ramp="s/W"``: Hugging Face's ``get_cosine_schedule_with_warmup`` and
-      ``cosine_with_min_lr``, bit for bit up to ``S``);
+      ``cosine_with_min_lr``, bit for bit up to ``S``; nanoGPT's ``(s + 1) / (W + 1)`` with
+      ``"(s+1)/(W+1)"``, its ``get_lr`` with ``lr_decay_iters = S``; DINOv2's
+      ``np.linspace(0, 1, W)[s]`` with ``"s/(W-1)"``, its ``CosineScheduler``; see
+      :class:`LinearWarmup`);
     * ``λ(s) = α + (1 - α)/2 · (1 + cos(π t))`` for ``s >= W``, with
       ``t = min(1, (s - W) / max(1, S - W))``.
 
@@ -261,6 +300,9 @@ class WarmupCosine(Compound):
     >>> lr_curve(WarmupCosine(warmup_steps=2, total_steps=6, min_lr_scale=0.1), 8).round(4)
     ... # doctest: +NORMALIZE_WHITESPACE
     array([0.5  , 1.   , 1.   , 0.8682, 0.55  , 0.2318, 0.1  , 0.1  ])
+    >>> nanogpt = WarmupCosine(warmup_steps=3, total_steps=7, warmup_ramp="(s+1)/(W+1)")
+    >>> lr_curve(nanogpt, 8).round(4).tolist()
+    [0.25, 0.5, 0.75, 1.0, 0.8536, 0.5, 0.1464, 0.0]
     """
 
     warmup_steps: int = attrs.field(validator=step_field(0))
@@ -275,6 +317,7 @@ class WarmupCosine(Compound):
                 "warmup_steps",
                 f"must be <= total_steps ({self.total_steps}), got {self.warmup_steps}",
             )
+        _check_ramp_steps(type(self).__name__, self.warmup_steps, self.warmup_ramp)
 
     def _segments(self) -> tuple[Segment, ...]:
         w = self.warmup_steps
@@ -287,13 +330,23 @@ class WarmupCosine(Compound):
 @attrs.frozen(kw_only=True)
 class LinearWarmup(Schedule):
     """A linear ramp to 1.0 (the warmup piece of a :class:`Join`), ``W = warmup_steps``,
-    ``i = init_scale``, by one of two conventions (``warmup_ramp``):
+    ``i = init_scale``, by one of four conventions (``warmup_ramp``):
 
     * ``"(s+1)/W"`` (default, seed 002's ramp): ``λ(s) = i + (1 - i) · max(1e-8, (s + 1) / W)``
       for ``s < W``, so step 0 already gets ``i + (1 - i)/W``, never ``i`` itself, and
       ``λ(W - 1)`` is exactly 1.0;
     * ``"s/W"`` (torch's ``LinearLR(start_factor=i, total_iters=W)``, Hugging Face's and
       optax's warm-ups): ``λ(s) = i + (1 - i) · s / W`` for ``s < W``, exactly ``i`` at step 0;
+    * ``"(s+1)/(W+1)"`` (nanoGPT's ``get_lr``: ``learning_rate * (it + 1) / (warmup_iters +
+      1)``): ``λ(s) = i + (1 - i) · (s + 1) / (W + 1)`` for ``s < W``, so ``λ(W - 1) = W / (W
+      + 1)`` (with ``i = 0``); nanoGPT multiplies by the LR before it divides, so its LR is
+      ``base · λ(s)`` within an ulp or two (1e-15 relative); ``W < 2**53``;
+    * ``"s/(W-1)"`` (DINOv2's ``np.linspace(start, v, W)``): ``λ(s) = i + s · ((1 - i) / (W -
+      1))`` for ``s < W - 1``, numpy's arithmetic op for op, so ``λ`` equals
+      ``np.linspace(i, 1.0, W)`` bit for bit, and ``λ(W - 1)`` is exactly 1.0 (numpy sets the
+      endpoint too); for a base value ``v != 1``, ``v · λ(s)`` is within an ulp (2.3e-16
+      relative) of ``np.linspace(0, v, W)[s]``, which rounds ``v / (W - 1)`` instead of
+      ``1 / (W - 1)``; ``W >= 2``;
     * ``λ(s) = 1`` for ``s >= W``.
 
     Join it at boundary ``W`` with a decay that starts at 1.0 for a schedule without a jump.
@@ -303,23 +356,38 @@ class LinearWarmup(Schedule):
     [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     >>> lr_curve(LinearWarmup(warmup_steps=4, warmup_ramp="s/W"), 6).tolist()
     [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    >>> lr_curve(LinearWarmup(warmup_steps=4, warmup_ramp="(s+1)/(W+1)"), 6).tolist()
+    [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
+    >>> lr_curve(LinearWarmup(warmup_steps=5, warmup_ramp="s/(W-1)"), 6).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
     warmup_steps: int = attrs.field(validator=step_field(1))
     init_scale: float = attrs.field(default=0.0, validator=scale_field)
     warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
 
+    def __attrs_post_init__(self) -> None:
+        _check_ramp_steps(type(self).__name__, self.warmup_steps, self.warmup_ramp)
+
     def formula(self, x: Any, xp: MathNamespace) -> Any:
         # the one warmup ramp of every shape: init_scale = 0 gives seed 002's ramp exactly
         # the hottest scalar path, so _tail is written out and the step meets a float by
         # promotion (x + 1.0 converts x as xp.to_float does; x < W <= 2**53 here)
-        init = self.init_scale
-        if self.warmup_ramp == "s/W":  # HF: float(s) / float(W), exactly 0 at step 0
-            return init + (1.0 - init) * xp.ratio(x, self.warmup_steps)
-        return init + (1.0 - init) * xp.maximum(RAMP_FLOOR, (x + 1.0) / self.warmup_steps)
+        init, ramp, w = self.init_scale, self.warmup_ramp, self.warmup_steps
+        if ramp == "(s+1)/W":
+            return init + (1.0 - init) * xp.maximum(RAMP_FLOOR, (x + 1.0) / w)
+        if ramp == "s/W":  # HF: float(s) / float(W), exactly 0 at step 0
+            return init + (1.0 - init) * xp.ratio(x, w)
+        if ramp == "(s+1)/(W+1)":  # nanoGPT: (it + 1) / (warmup_iters + 1), W + 1 exact
+            return init + (1.0 - init) * ((x + 1.0) / (w + 1))
+        # np.linspace(init, 1.0, W): step = (stop - start) / (num - 1), then i * step + start
+        return xp.to_float(x) * ((1.0 - init) / (w - 1)) + init
 
     def segments(self, stop: int) -> Sequence[Segment]:
-        return ((0, 0, self), (self.warmup_steps, self.warmup_steps, 1.0))
+        w = self.warmup_steps
+        if self.warmup_ramp == "s/(W-1)":  # exactly 1.0 from W - 1 on, as np.linspace's end
+            return ((0, 0, self), (w - 1, w - 1, 1.0))
+        return ((0, 0, self), (w, w, 1.0))
 
 
 @attrs.frozen(kw_only=True)
@@ -401,7 +469,13 @@ class InverseSqrt(Schedule):
     * ``"s/W"`` (Hugging Face's ``get_inverse_sqrt_schedule``, bit for bit):
       ``λ(s) = s / W`` for ``s < W``, then ``λ(s) = max(α, 1 / sqrt((s + τ - W) / τ))``, 1.0
       at ``s = W``. ``W = 0`` is allowed here (no warm-up), with an explicit ``timescale``
-      (Hugging Face then uses 10,000).
+      (Hugging Face then uses 10,000);
+    * ``"(s+1)/(W+1)"`` (nanoGPT's ramp, see :class:`LinearWarmup`): that ramp for ``s < W``,
+      then the decay of ``"s/W"`` (1.0 at ``s = W``, where the ramp hands over); ``W = 0``
+      as with ``"s/W"``;
+    * ``"s/(W-1)"`` (DINOv2's ``np.linspace``): that ramp for ``s < W`` (1.0 at ``s = W -
+      1``), then the decay of ``"(s+1)/W"`` (1.0 at ``s = W - 1``, the ramp's last step);
+      ``W >= 2``.
 
     With ``α = 0`` it never ends (it tends to 0); with ``α > 0`` it holds ``α`` exactly from
     the step where the inverse square root falls below it.
@@ -411,6 +485,8 @@ class InverseSqrt(Schedule):
     [0.25, 1.0, 0.7071067811865476, 0.5, 0.5]
     >>> lr_curve(InverseSqrt(warmup_steps=4, warmup_ramp="s/W"), 20)[[0, 4, 16]].tolist()
     [0.0, 1.0, 0.5]
+    >>> lr_curve(InverseSqrt(warmup_steps=4, warmup_ramp="(s+1)/(W+1)"), 20)[[0, 4, 16]].tolist()
+    [0.2, 1.0, 0.5]
     """
 
     warmup_steps: int = attrs.field(validator=step_field(0))
@@ -421,13 +497,14 @@ class InverseSqrt(Schedule):
     warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
 
     def __attrs_post_init__(self) -> None:
-        if self.warmup_steps == 0 and self.warmup_ramp != "s/W":
+        if self.warmup_steps == 0 and self.warmup_ramp not in _PEAK_AT_W:
             raise SpecError(
                 type(self).__name__,
                 "warmup_steps",
-                "must be >= 1 with warmup_ramp='(s+1)/W' (its formula divides by W), got 0; "
-                "for no warm-up use warmup_ramp='s/W' and a timescale",
+                f"must be >= 1 with warmup_ramp={self.warmup_ramp!r} (its decay is 1.0 at "
+                "step W - 1), got 0; for no warm-up use warmup_ramp='s/W' and a timescale",
             )
+        _check_ramp_steps(type(self).__name__, self.warmup_steps, self.warmup_ramp)
         if self.warmup_steps == 0 and self.timescale is None:
             raise SpecError(
                 type(self).__name__,
@@ -439,7 +516,7 @@ class InverseSqrt(Schedule):
     def formula(self, x: Any, xp: MathNamespace) -> Any:
         w = self.warmup_steps  # an int, promoted to float64 by the division in both forms
         tau = self.timescale
-        if self.warmup_ramp == "s/W":
+        if self.warmup_ramp in _PEAK_AT_W:  # 1.0 at step W
             # HF: 1.0 / math.sqrt((s + shift) / timescale), shift = timescale - W (exact ints)
             t = w if tau is None else tau
             decay = 1.0 / xp.sqrt((xp.to_float(x) + float(t - w)) / float(t))
@@ -527,8 +604,9 @@ class WarmupStableDecay(Compound):
     """Warmup, a stable phase at 1.0, then a cool-down to ``α = min_lr_scale`` ending at
     ``total_steps`` (WSD), with ``W = warmup_steps``, ``S = total_steps``, ``D = decay_steps``:
 
-    * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``, or with
-      ``warmup_ramp="s/W"``, ``s / W``; with ``warmup_shape`` ``"cosine"`` or ``"1-sqrt"`` the
+    * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``, or by another
+      ``warmup_ramp`` (``s / W``, ``(s + 1) / (W + 1)``, ``s / (W - 1)``: see
+      :class:`LinearWarmup`); with ``warmup_shape`` ``"cosine"`` or ``"1-sqrt"`` the
       warm-up rises along ``(1 - cos(π p))/2`` or ``1 - sqrt(1 - p)`` of that fraction ``p``
       (Hugging Face's ``warmup_type``);
     * ``λ(s) = 1`` for ``W <= s < S - D``;
@@ -536,21 +614,25 @@ class WarmupStableDecay(Compound):
       ``f(t) = 1 - t`` (``decay_shape="linear"``), ``(1 + cos(π t))/2`` (``"cosine"``) or
       ``1 - sqrt(t)`` (``"1-sqrt"``); it holds ``α`` from step ``S`` on.
 
-    Requires ``W + D <= S``, ``D >= 1``. With ``D = S - W`` and ``"cosine"`` it equals
-    :class:`WarmupCosine` for ``W < S``. With ``warmup_ramp="s/W"`` it is Hugging Face's
-    ``get_wsd_schedule`` (``min_lr_ratio = α``, which Hugging Face's warm-up also starts from:
-    for ``α > 0`` there, see ``optfn.schedule_from_hf``), bit for bit.
+    Requires ``W + D <= S``. ``D = 0`` is no cool-down: the warm-up, then 1.0 to the end and
+    after (torchtitan's WSD when its warm-up fills the run); ``α`` and ``decay_shape`` then
+    play no part. With ``D = S - W`` and ``"cosine"`` it equals :class:`WarmupCosine` for
+    ``W < S``. With ``warmup_ramp="s/W"`` it is Hugging Face's ``get_wsd_schedule``
+    (``min_lr_ratio = α``, which Hugging Face's warm-up also starts from: for ``α > 0`` there,
+    see ``optfn.schedule_from_hf``), bit for bit.
 
     >>> from optfn.schedules import WarmupStableDecay, lr_curve
     >>> wsd = WarmupStableDecay(warmup_steps=2, total_steps=8, decay_steps=4,
     ...                         decay_shape="1-sqrt")
     >>> lr_curve(wsd, 10).round(3).tolist()
     [0.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.293, 0.134, 0.0, 0.0]
+    >>> lr_curve(WarmupStableDecay(warmup_steps=4, total_steps=4, decay_steps=0), 6).tolist()
+    [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     """
 
     warmup_steps: int = attrs.field(validator=step_field(0))
     total_steps: int = attrs.field(validator=step_field(1))
-    decay_steps: int = attrs.field(validator=step_field(1))
+    decay_steps: int = attrs.field(validator=step_field(0))
     min_lr_scale: float = attrs.field(default=0.0, validator=scale_field)
     decay_shape: DecayShape = attrs.field(default="linear", validator=v.one_of(*_FALLS))
     warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
@@ -564,13 +646,15 @@ class WarmupStableDecay(Compound):
                 f"warmup_steps + decay_steps must be <= total_steps ({self.total_steps}), "
                 f"got {self.warmup_steps} + {self.decay_steps}",
             )
+        _check_ramp_steps(type(self).__name__, self.warmup_steps, self.warmup_ramp)
 
     def _segments(self) -> tuple[Segment, ...]:
         w, d = self.warmup_steps, self.decay_steps
         start = self.total_steps - d
         out = list(_warmup_segments(w, self.warmup_ramp, self.warmup_shape))
-        if start > w:
+        if start > w or not d:  # the stable phase; with no cool-down, it holds forever
             out.append((w, w, 1.0))
-        fall = _Fall(fall=_FALLS[self.decay_shape], steps=d, floor=self.min_lr_scale)
-        out.append((start, start, fall))
+        if d:
+            fall = _Fall(fall=_FALLS[self.decay_shape], steps=d, floor=self.min_lr_scale)
+            out.append((start, start, fall))
         return tuple(out)

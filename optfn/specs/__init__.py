@@ -5,8 +5,8 @@ of :class:`OptimizerSpecification` reach the builders through function-local imp
 :mod:`optfn.compat.methods`, the one documented exception).
 """
 
-from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.labels import LabelRule
+from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 from optfn.specs.torch_optimizers import (
     AdadeltaSpec,

@@ -5,11 +5,17 @@ hyper-parameters of :class:`~optfn.optim.muon.MuonWithAdamW`'s param groups, the
 optfn's functions (steps, counts, LR multipliers) and the config loader's scalar hooks. One
 rule everywhere:
 
-- a **real number** is a :class:`numbers.Real`: Python ``int``/``float`` and numpy integer and
-  floating scalars (``np.float32(1e-3)``, ``np.int64(5)``), never a ``bool`` (nor numpy's
-  ``bool_``), never a string, never a 0-d tensor; nothing is coerced;
+- a **real number** is a :class:`numbers.Real`: Python ``int``/``float``, numpy integer and
+  floating scalars (``np.float32(1e-3)``, ``np.int64(5)``) and ``fractions.Fraction``, never
+  a ``bool`` (nor numpy's ``bool_``), never a string, never a ``decimal.Decimal``, never a
+  0-d tensor; it must be one that a float holds exactly (``2**53 + 1`` and ``Fraction(1,
+  10)`` are refused: no float equals them);
 - an **integer** is a :class:`numbers.Integral` (Python ``int``, numpy integers), never a
   ``bool``; ``2.0`` is not an integer;
+- a spec **stores** what a file holds: a float field the Python ``float`` equal to the number
+  it was given (``np.float32(0.1)`` becomes ``float(np.float32(0.1))``, exactly), an integer
+  field the Python ``int`` (the field validators do it, after checking; strings and bools are
+  refused, never converted);
 - a **bool** is ``True`` or ``False``, nothing truthy.
 
 Predicates (``True``/``False``, never raise): :func:`is_real`, :func:`is_int`,
@@ -79,6 +85,7 @@ __all__ = [
     "real_tuple",
     "step_arg",
     "step_count",
+    "store",
     "str_tuple",
     "to_pairs",
     "to_tuple",
@@ -111,6 +118,13 @@ def _owner(inst: Any) -> str:
     return type(inst).__name__
 
 
+def store(inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+    """Replace a checked field's value by the plain Python number(s) it equals (a frozen
+    spec's field, set as attrs' own ``__init__`` sets it), so that a spec holds what a file
+    holds: a ``float`` field a ``float``, an integer field an ``int``."""
+    object.__setattr__(inst, attr.name, value)
+
+
 # ---- predicates -----------------------------------------------------------------------------
 def is_real(v: object) -> bool:
     """A real number: Python ``int``/``float`` or a numpy integer/floating scalar, never a bool."""
@@ -134,11 +148,24 @@ def exact_float(v: object) -> bool:
     A float field refuses other integers, since ``float(2**53 + 1) == 2**53`` would change the
     value silently (and a spec would no longer read back as itself).
 
+    Any other real number (a :class:`fractions.Fraction`, a numpy float of more precision)
+    is exact when the float nearest to it equals it: ``Fraction(1, 2)`` is, ``Fraction(1,
+    10)`` is not (no float is 1/10).
+
+    >>> from fractions import Fraction
     >>> exact_float(2**53), exact_float(2**53 + 1), exact_float(0.1)
     (True, False, True)
+    >>> exact_float(Fraction(1, 2)), exact_float(Fraction(1, 10))
+    (True, False)
     """
-    if not is_int(v):
+    if type(v) is float:
         return True
+    if not is_int(v):
+        try:
+            f = float(v)  # type: ignore[arg-type]
+        except (OverflowError, ValueError, TypeError):
+            return False
+        return bool(f == v) or (f != f and v != v)  # NaN is NaN
     try:
         f = float(v)  # type: ignore[arg-type]
     except OverflowError:
@@ -147,7 +174,7 @@ def exact_float(v: object) -> bool:
 
 
 def inexact_reason(v: object) -> str:
-    """The words for an integer that a float does not hold exactly (see :func:`exact_float`)."""
+    """The words for a number that a float does not hold exactly (see :func:`exact_float`)."""
     try:
         nearest = f"the nearest float is {float(v)!r}"  # type: ignore[arg-type]
     except OverflowError:
@@ -284,6 +311,8 @@ def real(
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
         check_real(_owner(inst), attr.name, v, lo, hi, lo_open, hi_open)
+        if type(v) is not float:
+            store(inst, attr, float(v))
 
     return Validator(f"real({range_text(lo, hi, lo_open, hi_open)})", check)
 
@@ -301,19 +330,22 @@ def _check_tuple(owner: str, field: str, v: Any, items: str, min_len: int = 0) -
 
 
 def real_tuple(
-    n: int, lo: float | None = None, hi: float | None = None, *, hi_open: bool = False
+    n: int | None, lo: float | None = None, hi: float | None = None, *, hi_open: bool = False
 ) -> Validator:
-    """Exactly ``n`` finite numbers, each within ``[lo, hi]`` (``hi`` open if asked); a tuple."""
+    """Exactly ``n`` finite numbers (``None``: any number of them), each within ``[lo, hi]``
+    (``hi`` open if asked); a tuple. Stored as a tuple of floats."""
 
     def check(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
         owner = _owner(inst)
-        _check_tuple(owner, attr.name, v, f"{n} numbers")
-        if len(v) != n:
+        _check_tuple(owner, attr.name, v, "numbers" if n is None else f"{n} numbers")
+        if n is not None and len(v) != n:
             raise SpecError(
                 owner, attr.name, f"must have exactly {n} values, got {len(v)}: {brief(v)}"
             )
         for i, x in enumerate(v):
             check_real(owner, f"{attr.name}[{i}]", x, lo, hi, False, hi_open)
+        if any(type(x) is not float for x in v):
+            store(inst, attr, tuple(float(x) for x in v))
 
     return Validator(f"real_tuple({n}, {range_text(lo, hi, False, hi_open)})", check)
 
@@ -335,6 +367,8 @@ def step_count(minimum: int = 0, maximum: int | None = None) -> Validator:
             )
         if v < minimum or (maximum is not None and v > maximum):
             raise SpecError(_owner(inst), attr.name, f"must be an integer {rng}, got {brief(v)}")
+        if type(v) is not int:
+            store(inst, attr, int(v))
 
     return Validator(f"step_count({rng})", check)
 
@@ -363,6 +397,8 @@ def increasing_steps(
                     f"must be > {attr.name}[{i - 1}] = {brief(v[i - 1])} (strictly increasing), "
                     f"got {brief(x)}",
                 )
+        if any(type(x) is not int for x in v):
+            store(inst, attr, tuple(int(x) for x in v))
 
     return Validator(f"increasing_steps({rng}, min_len={min_len})", check)
 

@@ -34,7 +34,7 @@ from optfn.errors import SpecError, SpecTypeError
 from optfn.specs import checks as v
 from optfn.specs.render import brief
 
-__all__ = ["DEFAULT_LABEL", "LabelRule", "RESERVED_HYPER_KEYS", "check_labels"]
+__all__ = ["DEFAULT_LABEL", "RESERVED_HYPER_KEYS", "LabelRule", "check_labels"]
 
 #: The label of every parameter that no :class:`LabelRule` matches.
 DEFAULT_LABEL = "default"
@@ -168,7 +168,7 @@ class LabelRule:
     >>> LabelRule(label="x", weight_decay=0.1, weight_decay_scale=2.0)
     Traceback (most recent call last):
     ...
-    optfn.errors.SpecError: LabelRule.weight_decay: give weight_decay or weight_decay_scale, not both
+    optfn.errors.SpecError: LabelRule.weight_decay: give weight_decay or weight_decay_scale, ...
     """
 
     label: str = attrs.field(validator=_label)

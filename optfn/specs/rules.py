@@ -181,6 +181,8 @@ def _scale_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
             raise SpecError(owner, where, "prefix given twice")
         seen.add(prefix)
         v.check_real(owner, where, scale, 0.0, None, True, False)
+    if any(type(scale) is not float for _, scale in val):  # stored as floats, as files hold them
+        v.store(inst, attr, tuple((prefix, float(scale)) for prefix, scale in val))
 
 
 @attrs.frozen(kw_only=True)

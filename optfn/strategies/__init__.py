@@ -45,12 +45,13 @@ except ImportError as exc:  # exercised by tests/test_strategies.py with hypothe
 from optfn.config import OptimConfig
 from optfn.optim.table import OPTIMIZERS
 from optfn.schedules import HyperSchedules, Join, Schedule
+from optfn.specs.labels import LabelRule
 from optfn.specs.optimizers import OptimizerSpecification
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 from optfn.strategies.configs import configs
 from optfn.strategies.models import modules
 from optfn.strategies.optimizers import OPTIMIZER_KINDS, optimizer_specs
-from optfn.strategies.rules import layer_decays, muon_routings, param_rules
+from optfn.strategies.rules import label_rules, layer_decays, muon_routings, param_rules
 from optfn.strategies.schedules import (
     _SCHEDULE_TAGS,
     SCHEDULE_KINDS,
@@ -65,6 +66,7 @@ __all__ = [
     "configs",
     "hyper_schedules",
     "joins",
+    "label_rules",
     "layer_decays",
     "modules",
     "muon_routings",
@@ -99,6 +101,7 @@ def spec_strategies() -> dict[type, st.SearchStrategy[Any]]:
         table[cls] = joins() if cls is Join else schedule_specs(kinds=(tag,))
     table.update(
         {
+            LabelRule: label_rules(),
             LayerDecay: layer_decays(),
             MuonRouting: muon_routings(),
             ParamRules: param_rules(),

@@ -19,7 +19,9 @@ import attrs
 from hypothesis import strategies as st
 from torch import nn
 
+from optfn.routing.labels import rule_matches
 from optfn.routing.partition import partition_params
+from optfn.specs.labels import LabelRule
 from optfn.specs.rules import (
     DEFAULT_MUON_EXCLUDE,
     DEFAULT_NO_DECAY_NAMES,
@@ -75,6 +77,11 @@ _prefixes: st.SearchStrategy[str] = st.sampled_from(_PREFIX_POOL) | st.lists(
 ).map(".".join)
 
 
+def _stem_kwargs(stem: list[str] | None) -> dict[str, Any]:
+    """``{"stem": ...}`` when one was drawn, else nothing (LayerDecay's default stem)."""
+    return {} if stem is None else {"stem": tuple(stem)}
+
+
 @st.composite
 def _layer_decays(draw: st.DrawFn) -> LayerDecay:
     stem = draw(st.just(None) | st.lists(_patterns, max_size=3))
@@ -82,7 +89,7 @@ def _layer_decays(draw: st.DrawFn) -> LayerDecay:
         rate=draw(_reals(0.0, 1.0, exclude_min=True)),
         blocks=draw(st.just("blocks") | _prefixes),
         last_block=tuple(draw(st.lists(_patterns, max_size=2))),
-        **({} if stem is None else {"stem": tuple(stem)}),
+        **_stem_kwargs(stem),
     )
 
 
@@ -133,6 +140,97 @@ def muon_routings() -> st.SearchStrategy[MuonRouting]:
     >>> test_min_ndim()
     """
     return st.sampled_from(_ROUTING_PRESETS) | _muon_routings(_patterns)
+
+
+_LABELS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,8}", fullmatch=True).filter(
+    lambda s: s != "default"
+)
+_HYPER = st.fixed_dictionaries(
+    {},
+    optional={
+        "betas": st.tuples(st.floats(0.0, 0.999), st.floats(0.0, 0.999)),
+        "eps": st.floats(1e-12, 1e-3),
+        "momentum": st.floats(0.0, 0.99),
+        "nesterov": st.booleans(),
+    },
+)
+
+
+@st.composite
+def _label_rules(draw: st.DrawFn, label: st.SearchStrategy[str] = _LABELS) -> LabelRule:
+    wd = draw(st.sampled_from(("none", "scale", "value")))
+    lo = draw(st.none() | st.integers(0, 3))
+    hi = draw(st.none() | st.integers(lo or 0, 4))
+    return LabelRule(
+        label=draw(label),
+        names=tuple(draw(st.lists(_patterns, max_size=3))),
+        types=tuple(draw(st.lists(_type_names, max_size=2))),
+        min_ndim=lo,
+        max_ndim=hi,
+        route=draw(st.none() | st.sampled_from(("adamw", "muon", "sgd"))),
+        lr_scale=draw(st.just(0.0) | _reals(0.0, 100.0)),
+        weight_decay_scale=draw(_reals(0.0, 10.0)) if wd == "scale" else None,
+        weight_decay=draw(_reals(0.0, 1.0)) if wd == "value" else None,
+        hyper=draw(_HYPER),
+    )
+
+
+def label_rules() -> st.SearchStrategy[LabelRule]:
+    """Random valid :class:`~optfn.LabelRule` specs (not tied to a model or an optimizer: their
+    routes and ``hyper`` keys may not apply to one; for rules that apply to a model use
+    :func:`param_rules` with ``model``).
+
+    >>> from hypothesis import given, settings
+    >>> from optfn import from_toml, to_toml
+    >>> from optfn.strategies import label_rules
+    >>> @settings(max_examples=20)
+    ... @given(label_rules())
+    ... def test_toml_round_trip(rule):
+    ...     assert from_toml(to_toml(rule)) == rule
+    >>> test_toml_round_trip()
+    """
+    return _label_rules()
+
+
+def _distinct_labels(rules: list[LabelRule]) -> tuple[LabelRule, ...]:
+    seen: set[str] = set()
+    out = []
+    for r in rules:
+        if r.label not in seen:
+            seen.add(r.label)
+            out.append(r)
+    return tuple(out)
+
+
+@st.composite
+def _labels_for_model(
+    draw: st.DrawFn, model: nn.Module, names: list[str], scales: st.SearchStrategy[float]
+) -> tuple[LabelRule, ...]:
+    """Up to 3 rules, each winning at least one parameter (first match wins): literal names
+    of the model, an LR multiplier (0 included) and a weight-decay multiplier or value."""
+    if not names:
+        return ()
+    params = dict(partition_params(model, ParamRules.uniform()).entry(n)[:2] for n in names)
+    won: set[str] = set()
+    out: list[LabelRule] = []
+    for k in range(draw(st.integers(0, 3))):
+        free = [n for n in names if n not in won]
+        if not free:
+            break
+        picked = draw(st.lists(st.sampled_from(free), min_size=1, max_size=3, unique=True))
+        wd = draw(st.sampled_from(("none", "scale", "value")))
+        rule = LabelRule(
+            label=f"label{k}",
+            names=tuple(picked),
+            lr_scale=draw(st.just(0.0) | scales),
+            weight_decay_scale=draw(st.floats(0.0, 2.0)) if wd == "scale" else None,
+            weight_decay=draw(st.floats(0.0, 0.5)) if wd == "value" else None,
+        )
+        wins = {n for n in free if rule_matches(rule, n, params[n], None)}
+        if wins:  # a pattern can match other names too (a dotted tail): those are won as well
+            won |= wins
+            out.append(rule)
+    return tuple(out)
 
 
 # ---- rules ------------------------------------------------------------------------------------
@@ -197,11 +295,12 @@ def _rules_for_model(
             rate=draw(st.floats(0.5, 1.0)),
             blocks=draw(st.sampled_from(containers)),
             last_block=tuple(draw(st.lists(patterns, max_size=2))),
-            **({} if stem is None else {"stem": tuple(stem)}),
+            **_stem_kwargs(stem),
         )
+    labels = draw(_labels_for_model(model, names, scales))
     preset = draw(st.none() | st.sampled_from(_RULES_PRESETS))
     if preset is not None:  # a preset's decay rules, this model's LR scales
-        return attrs.evolve(preset, lr_scales=lr_scales, layer_decay=layer_decay)
+        return attrs.evolve(preset, lr_scales=lr_scales, layer_decay=layer_decay, labels=labels)
     return ParamRules(
         no_decay_types=tuple(draw(st.lists(st.sampled_from(type_pool), unique=True, max_size=4))),
         no_decay_names=tuple(draw(st.lists(patterns, unique=True, max_size=4))),
@@ -210,6 +309,7 @@ def _rules_for_model(
         lr_scales=lr_scales,
         layer_decay=layer_decay,
         muon=draw(st.sampled_from(_ROUTING_PRESETS) | _muon_routings(patterns)),
+        labels=labels,
     )
 
 
@@ -223,6 +323,7 @@ def _any_rules(draw: st.DrawFn, max_lr_scales: int, scales: st.SearchStrategy[fl
         lr_scales=draw(st.dictionaries(st.just("") | _prefixes, scales, max_size=max_lr_scales)),
         layer_decay=draw(st.none() | _layer_decays()),
         muon=draw(muon_routings()),
+        labels=_distinct_labels(draw(st.lists(_label_rules(), max_size=3))),
     )
 
 

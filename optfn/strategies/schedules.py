@@ -1,4 +1,5 @@
-"""Strategies of schedules: every shape and (nested) ``Join`` of them.
+"""Strategies of schedules: every shape and (nested) ``Join`` of them (on either clock); the
+combinators ``Product`` and ``Sum`` of general pieces.
 
 >>> from hypothesis import given, settings
 >>> from optfn import WarmupCosine
@@ -44,10 +45,12 @@ from optfn.schedules import (
     Product,
     Ramp,
     Schedule,
+    Sum,
     WarmupCosine,
     WarmupStableDecay,
 )
 from optfn.schedules.base import DecayShape
+from optfn.schedules.join import Clock
 from optfn.schedules.pieces import RampShape
 from optfn.schedules.shapes import WarmupRamp
 from optfn.strategies._args import (
@@ -70,10 +73,11 @@ def _exponential(draw: st.DrawFn, budget: int) -> ExponentialDecay:
     )
 
 
-_RAMP_NAMES: list[WarmupRamp] = ["(s+1)/W", "s/W"]
+_RAMP_NAMES: list[WarmupRamp] = ["(s+1)/W", "s/W", "(s+1)/(W+1)", "s/(W-1)"]
 _WARMUP_RAMPS = st.sampled_from(_RAMP_NAMES)
 _DECAY_SHAPES: list[DecayShape] = ["linear", "cosine", "1-sqrt"]
 _SHAPE_NAMES = st.sampled_from(_DECAY_SHAPES)
+_CLOCKS: list[Clock] = ["local", "global"]
 _RAMP_SHAPES: list[RampShape] = ["linear", "cosine", "1-sqrt", "polynomial", "cosine_restarts"]
 
 
@@ -88,22 +92,31 @@ def _multi_step(draw: st.DrawFn, budget: int) -> MultiStepDecay:
 @st.composite
 def _warmup_cosine(draw: st.DrawFn, budget: int) -> WarmupCosine:
     total = draw(st.integers(1, budget))
+    ramp = draw(_WARMUP_RAMPS)
     warmup = draw(st.integers(0, total) | st.just(total))
     return WarmupCosine(
-        warmup_steps=warmup,
+        warmup_steps=_fit_ramp(warmup, ramp, total),
         total_steps=total,
         min_lr_scale=draw(_SCALES),
-        warmup_ramp=draw(_WARMUP_RAMPS),
+        warmup_ramp=ramp,
     )
+
+
+def _fit_ramp(warmup: int, ramp: WarmupRamp, most: int) -> int:
+    """``warmup`` steps, or the nearest count within ``[0, most]`` that ``ramp`` takes: ``s/(W-1)``
+    needs two steps (or none), ``(s+1)/(W+1)`` fewer than 2**53."""
+    if ramp == "s/(W-1)" and warmup == 1:
+        return 2 if most >= 2 else 0
+    if ramp == "(s+1)/(W+1)" and warmup >= MAX_STEPS:
+        return MAX_STEPS - 1
+    return warmup
 
 
 @st.composite
 def _linear_warmup(draw: st.DrawFn, budget: int) -> LinearWarmup:
-    return LinearWarmup(
-        warmup_steps=draw(st.integers(1, budget)),
-        init_scale=draw(_SCALES),
-        warmup_ramp=draw(_WARMUP_RAMPS),
-    )
+    ramp = draw(_WARMUP_RAMPS if budget >= 2 else st.sampled_from(_RAMP_NAMES[:3]))
+    warmup = _fit_ramp(draw(st.integers(1, budget)), ramp, budget)
+    return LinearWarmup(warmup_steps=warmup, init_scale=draw(_SCALES), warmup_ramp=ramp)
 
 
 @st.composite
@@ -123,8 +136,9 @@ def _polynomial(draw: st.DrawFn, budget: int) -> PolynomialDecay:
 
 @st.composite
 def _inverse_sqrt(draw: st.DrawFn, budget: int) -> InverseSqrt:
-    ramp = draw(_WARMUP_RAMPS)
-    warmup = draw(st.integers(0 if ramp == "s/W" else 1, budget))
+    ramp = draw(_WARMUP_RAMPS if budget >= 2 else st.sampled_from(_RAMP_NAMES[:3]))
+    no_warmup = ramp in ("s/W", "(s+1)/(W+1)")  # whose decay is 1.0 at W: W = 0 is allowed
+    warmup = _fit_ramp(draw(st.integers(0 if no_warmup else 1, budget)), ramp, budget)
     timescale = draw(st.none() | st.integers(1, budget)) if warmup else draw(st.integers(1, budget))
     return InverseSqrt(
         warmup_steps=warmup, min_lr_scale=draw(_SCALES), timescale=timescale, warmup_ramp=ramp
@@ -145,14 +159,15 @@ def _cosine_restarts(draw: st.DrawFn, budget: int) -> CosineRestarts:
 @st.composite
 def _wsd(draw: st.DrawFn, budget: int) -> WarmupStableDecay:
     total = draw(st.integers(1, budget))
-    decay = draw(st.integers(1, total))
+    decay = draw(st.integers(0, total))
+    ramp = draw(_WARMUP_RAMPS)
     return WarmupStableDecay(
-        warmup_steps=draw(st.integers(0, total - decay)),
+        warmup_steps=_fit_ramp(draw(st.integers(0, total - decay)), ramp, total - decay),
         total_steps=total,
         decay_steps=decay,
         min_lr_scale=draw(_SCALES),
         decay_shape=draw(_SHAPE_NAMES),
-        warmup_ramp=draw(_WARMUP_RAMPS),
+        warmup_ramp=ramp,
         warmup_shape=draw(_SHAPE_NAMES),
     )
 
@@ -188,9 +203,13 @@ def _one_cycle(draw: st.DrawFn, budget: int, momentum: bool) -> OneCycle | OneCy
 
 @st.composite
 def _cyclic(draw: st.DrawFn, budget: int, momentum: bool) -> Cyclic | CyclicMomentum:
+    up = draw(st.integers(1, budget))
+    down = draw(st.none() | st.integers(1, budget))
+    if down is not None and float(up + down) != up + down:
+        down = None  # a cycle length no float holds is refused; up + up always is one
     common: dict[str, Any] = {
-        "step_size_up": draw(st.integers(1, budget)),
-        "step_size_down": draw(st.none() | st.integers(1, budget)),
+        "step_size_up": up,
+        "step_size_down": down,
         "mode": draw(st.sampled_from(["triangular", "triangular2", "exp_range"])),
         "gamma": draw(_GAMMAS),
     }
@@ -232,6 +251,30 @@ def _product(draw: st.DrawFn, budget: int) -> Product:
     return Product(factors=tuple(factors))
 
 
+@st.composite
+def _sum(draw: st.DrawFn, budget: int) -> Sum:
+    """1 to 4 terms, each a leaf in [0, 1] weighted by a power of two ``2**-k`` with
+    ``2**k >= `` the number of terms, so that the sum stays in [0, 1] exactly (a power of two
+    scales without rounding; the rounded sum of values whose exact sum is <= 1 is <= 1)."""
+    n = draw(st.integers(1, 4))
+    if n == 1:
+        return Sum(terms=(draw(_leaf(budget)),))
+    least = (n - 1).bit_length()  # 2**least >= n
+    terms = []
+    for _ in range(n):
+        weight = 2.0 ** -draw(st.integers(least, least + 3))
+        leaf = draw(_leaf(budget))
+        terms.append(Product(factors=(leaf, PiecewiseConstant(values=(weight,)))))
+    return Sum(terms=tuple(terms))
+
+
+def _leaf(budget: int) -> st.SearchStrategy[Schedule]:
+    """A term of a drawn sum: a general piece, a decay, or a product of them."""
+    leaves = [_ramp(budget), _exponential(budget), _piecewise_constant(budget)]
+    leaves.append(_decay(budget, CosineDecay))
+    return st.one_of(*leaves, _product(budget))
+
+
 #: Per shape: the fewest steps it needs, and its strategy given the most steps it may use.
 _SHAPES: dict[type[Schedule], tuple[int, Callable[[int], st.SearchStrategy[Schedule]]]] = {
     Constant: (0, lambda b: st.just(Constant())),
@@ -252,6 +295,7 @@ _SHAPES: dict[type[Schedule], tuple[int, Callable[[int], st.SearchStrategy[Sched
     Ramp: (1, _ramp),
     PiecewiseConstant: (1, _piecewise_constant),
     Product: (1, _product),
+    Sum: (1, _sum),
 }
 _SCHEDULE_TAGS: dict[str, type[Schedule]] = {
     tag: cls
@@ -290,8 +334,13 @@ class _ScheduleGen:
             if n > 1:
                 cuts = st.lists(st.integers(1, room), min_size=n - 1, max_size=n - 1, unique=True)
                 bounds = sorted(draw(cuts))
-            pieces = [draw(self.any(budget - b, depth - 1)) for b in (0, *bounds)]
-            return Join(pieces=tuple(pieces), boundaries=tuple(bounds))
+            clock = draw(st.sampled_from(_CLOCKS))
+            # a piece's step counts are counted from its boundary (local) or from step 0
+            local = clock == "local"
+            pieces = [
+                draw(self.any(budget - b if local else budget, depth - 1)) for b in (0, *bounds)
+            ]
+            return Join(pieces=tuple(pieces), boundaries=tuple(bounds), clock=clock)
 
         return draw_join()
 
@@ -340,7 +389,9 @@ def schedule_specs(
     ``max_total_steps`` bounds every step number in the spec, counted from the start of the
     schedule: step counts (``warmup_steps``, ``decay_steps``, ``total_steps``,
     ``cycle_steps``, ``steps_per_epoch``), boundaries, and for a piece of a join its own step
-    counts plus the boundary where it starts. So by step ``max_total_steps`` every piece has
+    counts plus the boundary where it starts (on a join's ``"local"`` clock; on its
+    ``"global"`` clock, which joins are drawn with too, its own step counts, which count from
+    step 0 there). So by step ``max_total_steps`` every piece has
     started and every warmup and decay has ended (a shape without an end, such as
     ``ExponentialDecay`` or ``CosineRestarts``, goes on).
 

@@ -105,8 +105,8 @@ def compare(
     keys = sorted(
         k
         for k in ref_groups[0]
-        if k not in _FLAGS | _BOOKKEEPING and isinstance(ref_groups[0][k], int | float | tuple | list | bool)
-        and not isinstance(ref_groups[0][k], str)
+        if k not in _FLAGS | _BOOKKEEPING
+        and isinstance(ref_groups[0][k], int | float | tuple | list | bool)
     )
     for g in opt.param_groups:
         missing = [k for k in keys if k not in g]

@@ -16,6 +16,7 @@ from torch import nn
 from optfn import (
     AdamSpec,
     AdamWSpec,
+    LabelRule,
     LayerDecay,
     MuonRouting,
     MuonSpec,
@@ -112,10 +113,37 @@ def _oracle(
             else:
                 depth = num_blocks + 1
             scale *= ld.rate ** (num_blocks + 1 - depth)
+        rule = next((r for r in rules.labels if _label_match(r, name, p, owner)), None)
+        if rule is not None and rule.route is not None:
+            route = rule.route
         if route == "muon":
             scale = 1.0
+        if rule is not None:
+            scale *= rule.lr_scale
         out[name] = (route, decays, scale)
     return out
+
+
+def _label_match(rule: LabelRule, name: str, p: nn.Parameter, owner: nn.Module) -> bool:
+    """A LabelRule's conditions, the obvious way (the first rule that holds wins)."""
+    return (
+        (not rule.names or any(_tail_match(pat, name) for pat in rule.names))
+        and (not rule.types or _type_match(type(owner), rule.types))
+        and (rule.min_ndim is None or p.ndim >= rule.min_ndim)
+        and (rule.max_ndim is None or p.ndim <= rule.max_ndim)
+    )
+
+
+def _label_wd(rules: ParamRules, label: str, base: float) -> float:
+    """The weight decay of a decaying parameter of ``label``."""
+    rule = next((r for r in rules.labels if r.label == label), None)
+    if rule is None:
+        return base
+    if rule.weight_decay is not None:
+        return rule.weight_decay
+    if rule.weight_decay_scale is not None:
+        return base * rule.weight_decay_scale
+    return base
 
 
 def _base_lr(spec: object, route: str) -> float:
@@ -200,7 +228,9 @@ def test_lr_and_decay_match_oracle_and_reasons(setup: tuple) -> None:  # type: i
             assert math.isclose(entry.lr_scale, scale, rel_tol=1e-12), name
             assert g["route"] == route
             assert math.isclose(g["lr"], _base_lr(spec, route) * scale, rel_tol=1e-12)
-            assert g["weight_decay"] == (_wd(spec, route) if decays else 0.0)
+            want_wd = _label_wd(rules, entry.label, _wd(spec, route)) if decays else 0.0
+            assert math.isclose(g["weight_decay"], want_wd, rel_tol=1e-12, abs_tol=0.0)
+            assert g["label"] == entry.label
             reasons = " | ".join(part.reasons(name))
             assert ("-> no weight decay" in reasons) is (not decays), reasons
             assert (f"-> {route}" in reasons) is isinstance(spec, MuonSpec), reasons

@@ -117,8 +117,14 @@ def test_muon_routing_refuses_vectors() -> None:
 def test_layer_decay_validation() -> None:
     with pytest.raises(SpecError, match=r"LayerDecay.rate: .*\(0, 1\].*got 0"):
         LayerDecay(rate=0)
-    with pytest.raises(SpecError, match="LayerDecay.blocks"):
-        LayerDecay(rate=0.5, blocks="blocks.*")
+    # a '*' stands for one whole component (blocks nested in chunks), never part of one,
+    # and never first
+    assert LayerDecay(rate=0.5, blocks="blocks.*").blocks == "blocks.*"
+    for bad in ("blocks*", "*.blocks", "blocks.b*", "blocks..x", "blocks.?", ".blocks"):
+        with pytest.raises(SpecError, match="LayerDecay.blocks"):
+            LayerDecay(rate=0.5, blocks=bad)
+    with pytest.raises(SpecError, match=r"LayerDecay.min_scale"):
+        LayerDecay(rate=0.5, min_scale=1.5)
 
 
 def test_hidden_matrices_preset() -> None:

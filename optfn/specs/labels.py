@@ -130,6 +130,18 @@ def _hyper(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
                 )
             if v.is_real(x) and not v.is_bool(x):
                 v.check_real("LabelRule", where, x, None, None, False, False)
+    # held as plain Python numbers (a numpy scalar or a Fraction as the int/float it equals)
+    plain = tuple((k, _plain(x)) for k, x in val)
+    if _kinds(plain) != _kinds(val):
+        v.store(inst, attr, plain)
+
+
+def _plain(x: Any) -> Any:
+    return tuple(map(v.plain_number, x)) if isinstance(x, tuple) else v.plain_number(x)
+
+
+def _kinds(pairs: tuple[tuple[str, Any], ...]) -> list[object]:
+    return [tuple(map(type, x)) if isinstance(x, tuple) else type(x) for _, x in pairs]
 
 
 _OPTIONAL_NDIM = attrs.validators.optional(v.step_count(0, 64))

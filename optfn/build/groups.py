@@ -16,6 +16,7 @@ hyper-parameters come from the spec's entry in the optimizer table (:mod:`optfn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from optfn.errors import SpecError
@@ -61,11 +62,15 @@ def make_param_groups(
     # (route, decay, scale, label) in order of first appearance -> that group's two lists.
     # Keys whose hyper-parameters come out equal (e.g. weight_decay 0 and no decay) share a
     # group, within one label.
-    cols = (partition.routes, partition.decays, partition.lr_scales, labels)
-    groups: dict[tuple[str, float, float, int], dict[str, Any]] = {}
-    slots: dict[tuple[str, bool, float, int], tuple[list[Any], list[str]]] = {}
+    # without labels the label column is constant: keys of three columns, as before labels
+    cols: tuple[Sequence[Any], ...] = (partition.routes, partition.decays, partition.lr_scales)
+    if rules:
+        cols = (*cols, labels)
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    slots: dict[tuple[Any, ...], tuple[list[Any], list[str]]] = {}
     for key in dict.fromkeys(zip(*cols, strict=True)):
-        route, decay, scale, w = key
+        route, decay, scale = key[:3]
+        w = key[3] if rules else -1
         if w < 0:
             hp = routes[route].hyper(spec, decay, scale)
             label = DEFAULT_LABEL

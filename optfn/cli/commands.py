@@ -86,25 +86,31 @@ def plan_tables(model: Any, config: OptimConfig) -> tuple[Table, Table]:
     groups = make_param_groups(part)
     lr_of = {n: g["lr"] for g in groups for n in g["param_names"]}
     wd_of = {n: g.get("weight_decay", 0.0) for g in groups for n in g["param_names"]}
+    labelled = bool(config.rules.labels)  # a label column when the rules have labels
     table = Table(title="partition", title_justify="left")
-    for col in ("name", "shape", "route", "weight decay", "lr", "why"):
+    for col in ("name", "shape", "route", *(("label",) if labelled else ()), "weight decay"):
+        table.add_column(col, overflow="fold")
+    for col in ("lr", "why"):
         table.add_column(col, overflow="fold")
     for e in part:
         table.add_row(
             e.name,
             "x".join(map(str, e.param.shape)) or "scalar",
             e.route,
+            *((e.label,) if labelled else ()),
             f"{wd_of[e.name]:g}",
             f"{lr_of[e.name]:.3g}",
             "; ".join(part.reasons(e.name)) or "-",
         )
     summary = Table(title=f"{len(groups)} param groups", title_justify="left")
-    for col in ("#", "route", "params", "elements", "lr", "weight decay", "implementation"):
+    head = ("#", "route", *(("label",) if labelled else ()), "params", "elements", "lr")
+    for col in (*head, "weight decay", "implementation"):
         summary.add_column(col)
     for i, g in enumerate(groups):
         summary.add_row(
             str(i),
             g["route"],
+            *((g["label"],) if labelled else ()),
             str(len(g["params"])),
             f"{sum(p.numel() for p in g['params']):,}",
             f"{g['lr']:.3g}",

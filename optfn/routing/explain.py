@@ -85,7 +85,7 @@ def _label_reason(rule: LabelRule, index: int) -> str:
         sets.append(f"weight decay {rule.weight_decay:g}")
     sets.extend(f"{k} {v!r}" for k, v in rule.hyper)
     where = f"labels[{index}]: {'; '.join(matched) or 'every parameter'}"
-    return f"label {rule.label!r} ({where}) -> {', '.join(sets) or 'its own groups'}"
+    return f"label {rule.label!r} ({where}) -> {', '.join(sets) or 'its own param groups'}"
 
 
 def explain_table(part: Partition) -> str:

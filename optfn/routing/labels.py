@@ -36,10 +36,25 @@ _Test = Any  # (name, last component, param, owner) -> bool
 
 
 def _compile(rule: LabelRule) -> _Test:
-    """One test for ``rule``'s conditions, doing only the checks it has."""
+    """One test for ``rule``'s conditions, doing only the checks it has (the hot loop of
+    labelling: one call per parameter and rule until one matches)."""
     names = name_matcher(rule.names).test if rule.names else None
     types = rule.types
     lo, hi = rule.min_ndim, rule.max_ndim
+    if not types and lo is None and hi is None:
+        if names is None:
+            return lambda name, last, param, owner: True
+        return lambda name, last, param, owner: names(name, last)
+    by_class: dict[type, bool] = {}  # the owner's class decides the type condition
+
+    def type_ok(owner: nn.Module | None) -> bool:
+        if owner is None:
+            return False
+        cls = type(owner)
+        hit = by_class.get(cls)
+        if hit is None:
+            hit = by_class[cls] = matching_type(cls, types) is not None
+        return hit
 
     def test(name: str, last: str, param: nn.Parameter, owner: nn.Module | None) -> bool:
         if lo is not None and param.ndim < lo:
@@ -48,7 +63,7 @@ def _compile(rule: LabelRule) -> _Test:
             return False
         if names is not None and not names(name, last):
             return False
-        return not (types and (owner is None or matching_type(type(owner), types) is None))
+        return not types or type_ok(owner)
 
     return test
 
@@ -70,6 +85,8 @@ def assign_labels(
 
     Raises :class:`~optfn.SpecError` naming ``ParamRules.labels[i]`` for a rule that wins no
     parameter."""
+    if not rules:
+        return [-1] * len(names)
     tests = [_compile(r) for r in rules]
     no_owner = [None] * len(names)
     out: list[int] = []

@@ -266,7 +266,11 @@ def partition_params(
         routes=tuple(routes),
         decays=tuple([w is None for w in rows.why_decay]),
         lr_scales=tuple(rows.lr_scales),
-        labels=tuple([label_names[w] if w >= 0 else DEFAULT_LABEL for w in winners]),
+        labels=(
+            tuple([label_names[w] if w >= 0 else DEFAULT_LABEL for w in winners])
+            if label_rules
+            else (DEFAULT_LABEL,) * len(winners)
+        ),
         rules=rules,
         spec=spec,
         why_decay=tuple(rows.why_decay),

@@ -74,18 +74,41 @@ def name_matcher(patterns: tuple[str, ...]) -> NameMatcher:
     dotted = [p for p in literal if "." in p]
     # "*S" with a literal S matches some dotted tail exactly when the whole name ends with S
     ends = tuple(p[1:] for p in patterns if p.startswith("*") and not WILDCARDS & set(p[1:]))
-    wild = tuple(
-        p for p in patterns if WILDCARDS & set(p) and not (p.startswith("*") and p[1:] in ends)
+    # "M.*" with a literal M (a module's parameters) matches some dotted tail exactly when
+    # the name starts with "M." or holds ".M." (the tail then runs to the end: ".*" takes it)
+    modules = tuple(
+        p[:-2] for p in patterns if p.endswith(".*") and p[:-2] and not WILDCARDS & set(p[:-2])
     )
-    return NameMatcher(
-        patterns,
-        _compile(
-            frozenset(p for p in literal if "." not in p),
-            frozenset(dotted),
-            tuple("." + p for p in dotted),
-            ends,
-            _regex(wild),
-        ),
+    wild = tuple(
+        p
+        for p in patterns
+        if WILDCARDS & set(p)
+        and not (p.startswith("*") and p[1:] in ends)
+        and not (p.endswith(".*") and p[:-2] in modules)
+    )
+    test = _compile(
+        frozenset(p for p in literal if "." not in p),
+        frozenset(dotted),
+        tuple("." + p for p in dotted),
+        ends,
+        _regex(wild),
+    )
+    if modules:
+        heads, mids = tuple(m + "." for m in modules), tuple(f".{m}." for m in modules)
+        test = _with_modules(test, heads, mids)
+    return NameMatcher(patterns, test)
+
+
+def _with_modules(
+    rest: Callable[[str, str], bool], heads: tuple[str, ...], mids: tuple[str, ...]
+) -> Callable[[str, str], bool]:
+    """``rest``, or the name lies under one of the modules (``heads`` = ``"M."``, ``mids`` =
+    ``".M."``)."""
+    if len(mids) == 1:
+        (mid,) = mids
+        return lambda name, lst: name.startswith(heads) or mid in name or rest(name, lst)
+    return lambda name, lst: (
+        name.startswith(heads) or any(m in name for m in mids) or rest(name, lst)
     )
 
 

@@ -117,9 +117,11 @@ def _hyper(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
             }.get(key, "optfn sets it")
             raise SpecError("LabelRule", where, f"cannot be set through hyper: {fix}")
         items = value if isinstance(value, tuple) else (value,)
-        if not items or len(items) > 8:
+        if not items or len(items) > 4096:
             raise SpecError(
-                "LabelRule", where, f"must be a number, a bool or 1-8 numbers, got {brief(value)}"
+                "LabelRule",
+                where,
+                f"must be a number, a bool or 1 to 4096 numbers, got {brief(value)}",
             )
         for x in items:
             if not (v.is_bool(x) or v.is_real(x)):

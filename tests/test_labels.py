@@ -338,3 +338,38 @@ def test_label_schedules_must_name_labels_and_keys_the_groups_have() -> None:
         )
     before = [dict(g) for g in opt.param_groups]
     assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in before]
+
+
+# ---- one matching vocabulary, and errors that say which ---------------------------------
+
+
+def test_layer_decay_blocks_with_several_models_names_the_fix() -> None:
+    enc = nn.Module()
+    enc.blocks = nn.ModuleList([nn.Linear(2, 2)])
+    models = {"enc": enc, "head": nn.Linear(2, 2)}
+    with pytest.raises(SpecError, match=r"relative to each model .* write 'blocks'"):
+        partition_params(models, ParamRules(layer_decay=LayerDecay(rate=0.5, blocks="enc.blocks")))
+    part = partition_params(models, ParamRules(layer_decay=LayerDecay(rate=0.5, blocks="blocks")))
+    assert part.lr_scales == (0.5, 0.5, 1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "hit"),
+    [
+        ("smear_gate", "smear_gate.weight", False),  # a pattern names a parameter ...
+        ("smear_gate.*", "smear_gate.weight", True),  # ... or, with '.*', a module's
+        ("smear_gate.*", "model.smear_gate.weight", True),
+        ("gate.*", "model.smear_gate.weight", False),  # whole components only
+        ("blocks.0.*", "enc.blocks.0.fc.weight", True),
+        ("blocks.0.*", "enc.blocks.10.fc.weight", False),
+        ("bias", "fc.bias", True),
+    ],
+)
+def test_one_name_semantics_for_labels_and_no_decay(pattern: str, name: str, hit: bool) -> None:
+    from optfn.routing.patterns import name_matcher
+
+    assert name_matcher((pattern,)).matches(name) is hit
+    rule = LabelRule(label="x", names=[pattern])
+    from optfn.routing.labels import rule_matches
+
+    assert rule_matches(rule, name, nn.Parameter(torch.zeros(2)), None) is hit

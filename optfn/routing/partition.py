@@ -516,6 +516,22 @@ def _layer_depths(
     raw = [_layer_depth(n, block_prefix, stem, last) for n in _local_names(names, model_starts)]
     blocks = [d for d in raw if d > 0]
     if not blocks:
+        prefixes = [p for _, p in model_starts if p]
+        if prefixes:  # several models: names in the rules carry the prefix, blocks does not
+            local = list(_local_names(names, model_starts))
+            hit = next((p for p in prefixes if ld.blocks.startswith(p)), None)
+            fix = (
+                f"; write {ld.blocks[len(hit):]!r} (without the model's name {hit[:-1]!r})"
+                if hit and ld.blocks[len(hit):]
+                else ""
+            )
+            raise SpecError(
+                "ParamRules",
+                "layer_decay.blocks",
+                f"{brief(ld.blocks)} matches no parameter: with several models "
+                f"({', '.join(repr(p[:-1]) for p in prefixes)}), blocks is relative to each "
+                f"model (names like {', '.join(map(repr, local[:3]))}){fix}",
+            )
         raise SpecError(
             "ParamRules",
             "layer_decay.blocks",

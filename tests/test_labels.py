@@ -373,3 +373,23 @@ def test_one_name_semantics_for_labels_and_no_decay(pattern: str, name: str, hit
     from optfn.routing.labels import rule_matches
 
     assert rule_matches(rule, name, nn.Parameter(torch.zeros(2)), None) is hit
+
+
+def test_exclude_leaves_parameters_out_of_the_optimizer() -> None:
+    model = _net()
+    rules = ParamRules(
+        layer_decay=LayerDecay(rate=0.5),
+        labels=[LabelRule(label="teacher", names=["embed.*", "blocks.0.*"], exclude=True)],
+    )
+    part = partition_params(model, rules)
+    assert part.left_out == ("embed.weight", "blocks.0.weight", "blocks.0.bias")
+    assert "embed.weight" not in part.names and len(part) == 6
+    assert "left out of the optimizer" in part.explain()
+    opt = make_optimizer(model, AdamWSpec(), rules)
+    held = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert id(model.embed.weight) not in held and id(model.blocks[1].weight) in held
+    # layer decay still counts the blocks the optimizer keeps: block 1 is the last one
+    assert part.entry("blocks.1.weight").lr_scale == pytest.approx(0.5)
+    with pytest.raises(SpecError, match=r"LabelRule\.exclude: .*lr_scale"):
+        LabelRule(label="t", names=["x"], exclude=True, lr_scale=2.0)
+    assert from_toml(to_toml(rules), ParamRules) == rules

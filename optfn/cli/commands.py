@@ -102,6 +102,8 @@ def plan_tables(model: Any, config: OptimConfig) -> tuple[Table, Table]:
             f"{lr_of[e.name]:.3g}",
             "; ".join(part.reasons(e.name)) or "-",
         )
+    if part.left_out:
+        table.caption = f"left out of the optimizer (exclude): {', '.join(part.left_out)}"
     summary = Table(title=f"{len(groups)} param groups", title_justify="left")
     head = ("#", "route", *(("label",) if labelled else ()), "params", "elements", "lr")
     for col in (*head, "weight decay", "implementation"):

@@ -113,4 +113,8 @@ def explain_table(part: Partition) -> str:
         cells = [r[c].ljust(widths[c]) for c in range(n)]
         lines.append("  ".join([*cells, r[n]]).rstrip())
     lines.insert(1, "-" * len(lines[0]))
+    if part.left_out:
+        lines.append(
+            f"left out of the optimizer (exclude): {', '.join(map(repr, part.left_out))}"
+        )
     return "\n".join(lines)

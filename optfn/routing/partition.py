@@ -89,6 +89,8 @@ class Partition:
     _label_specs: dict[tuple[int, str], OptimizerSpecification] = attrs.field(
         alias="label_specs", repr=False
     )
+    #: trainable parameters an ``exclude`` label left out of the optimizer
+    left_out: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.names)
@@ -241,6 +243,9 @@ def partition_params(
     _check_prefixes(rules, rows)
     owners = rows.owners if with_owners else None
     winners = assign_labels(label_rules, rows.names, rows.params, owners)
+    left_out: tuple[str, ...] = ()
+    if any(r.exclude for r in label_rules):
+        winners, left_out = _drop_excluded(label_rules, rows, winners, with_owners)
     why_route: list[tuple[str, str]] = []
     if matrix_route is None:
         routes = [kind.default_route.name] * len(rows.names)
@@ -280,7 +285,28 @@ def partition_params(
         num_blocks=num_blocks,
         why_label=tuple(winners),
         label_specs=specs,
+        left_out=left_out,
     )
+
+
+def _drop_excluded(
+    rules: tuple[LabelRule, ...], rows: _Rows, winners: list[int], with_owners: bool
+) -> tuple[list[int], tuple[str, ...]]:
+    """Remove the rows that an ``exclude`` label won from every column; their names."""
+    keep = [i for i, w in enumerate(winners) if w < 0 or not rules[w].exclude]
+    gone = tuple(rows.names[i] for i, w in enumerate(winners) if w >= 0 and rules[w].exclude)
+    for col in ("names", "params", "lr_scales", "why_decay", "why_prefix"):
+        values = getattr(rows, col)
+        setattr(rows, col, [values[i] for i in keep])
+    if with_owners:
+        rows.owners = [rows.owners[i] for i in keep]
+    kept_before = [0] * (len(winners) + 1)  # rows kept before each old row
+    for i in keep:
+        kept_before[i + 1] = 1
+    for i in range(len(winners)):
+        kept_before[i + 1] += kept_before[i]
+    rows.model_starts = [(kept_before[start], p) for start, p in rows.model_starts]
+    return [winners[i] for i in keep], gone
 
 
 def _label_routes(

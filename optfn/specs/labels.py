@@ -176,6 +176,9 @@ class LabelRule:
     - ``hyper``: ``{group key: value}`` for any other hyper-parameter the route's param groups
       hold (``betas``, ``eps``, ``momentum``, ``nesterov``, ``amsgrad``...), checked against
       the optimizer spec's own ranges when the rules are applied.
+    - ``exclude``: leave the label's parameters out of the optimizer (no param group; a
+      teacher network, an EMA copy, a part another optimizer trains), with none of the values
+      above. ``explain()`` and ``optfn plan`` list them as left out.
 
     >>> LabelRule(label="norms", types=["*Norm"], weight_decay=0.0).weight_decay
     0.0
@@ -201,6 +204,7 @@ class LabelRule:
     hyper: tuple[tuple[str, Any], ...] = attrs.field(
         default=(), converter=_to_hyper, validator=_hyper
     )
+    exclude: bool = attrs.field(default=False, validator=v.boolean)
 
     @route.validator
     def _check_route(self, attr: attrs.Attribute[Any], val: Any) -> None:
@@ -214,6 +218,25 @@ class LabelRule:
             )
 
     def __attrs_post_init__(self) -> None:
+        if self.exclude:
+            set_too = [
+                f
+                for f, on in (
+                    ("route", self.route is not None),
+                    ("lr_scale", self.lr_scale != 1.0),
+                    ("weight_decay_scale", self.weight_decay_scale is not None),
+                    ("weight_decay", self.weight_decay is not None),
+                    ("hyper", bool(self.hyper)),
+                )
+                if on
+            ]
+            if set_too:
+                raise SpecError(
+                    "LabelRule",
+                    "exclude",
+                    f"an excluded label's parameters get no param group, so {', '.join(set_too)} "
+                    "would do nothing; remove them or set exclude=false",
+                )
         if self.weight_decay is not None and self.weight_decay_scale is not None:
             raise SpecError(
                 "LabelRule", "weight_decay", "give weight_decay or weight_decay_scale, not both"

@@ -32,6 +32,7 @@ from optfn.io import (
     to_yaml,
 )
 from optfn.optim.muon import MuonWithAdamW
+from optfn.optim.normuon import NorMuonWithAdam
 from optfn.optim.table import OptimizerKind, Route, register_optimizer
 from optfn.routing import ParamEntry, Partition, RoutingWarning, partition_params
 from optfn.scheduler import ScheduleLR, make_scheduler
@@ -76,6 +77,7 @@ from optfn.specs import (
     MuonRouting,
     MuonSpec,
     NAdamSpec,
+    NorMuonSpec,
     OptimizerSpecification,
     ParamRules,
     RAdamSpec,
@@ -112,6 +114,8 @@ __all__ = [
     "MuonSpec",
     "MuonWithAdamW",
     "NAdamSpec",
+    "NorMuonSpec",
+    "NorMuonWithAdam",
     "OneCycle",
     "OneCycleMomentum",
     "OptfnError",

@@ -23,7 +23,7 @@ TAGS = "'adadelta', 'adafactor', 'adagrad', 'adam', 'adamax', 'adamw', 'asgd', "
 #: Every optimizer kind's tag, sorted (torch.optim's optimizers and Muon).
 OPTIMIZER_TAGS = (
     "'adadelta', 'adafactor', 'adagrad', 'adam', 'adamax', 'adamw', 'asgd', 'muon', 'nadam', "
-    "'radam', 'rmsprop', 'rprop', 'sgd'"
+    "'normuon', 'radam', 'rmsprop', 'rprop', 'sgd'"
 )
 Problems = list[tuple[str, str]]
 

@@ -87,6 +87,7 @@ def test_builtin_kinds() -> None:
         "adafactor",
         "asgd",
         "rprop",
+        "normuon",
     )
     muon = kind_of(MuonSpec())
     assert [r.name for r in muon.routes] == ["adamw", "muon"] and muon.matrix_route == "muon"

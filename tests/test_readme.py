@@ -133,3 +133,30 @@ def test_bring_your_recipe_block_reproduces_torch_and_hf() -> None:
     assert schedule_from_hf("cosine", num_warmup_steps=500, num_training_steps=10_000) == (
         WarmupCosine(warmup_steps=500, total_steps=10_000, warmup_ramp="s/W")
     )
+
+
+def _run(heading: str) -> dict[str, object]:
+    namespace: dict[str, object] = {}
+    exec(compile(_block_after(heading, "python"), heading, "exec"), namespace)
+    return namespace
+
+
+def test_labeled_groups_example_runs() -> None:
+    ns = _run("### Labeled groups: `LabelRule`")
+    groups = ns["opt"].param_groups  # type: ignore[attr-defined]
+    head = next(g for g in groups if "head.weight" in g["param_names"])
+    assert head["label"] == "head" and head["lr"] == 5e-4 and head["weight_decay"] == 0.1
+
+
+def test_global_step_and_sum_example_runs() -> None:
+    from optfn import lr_curve
+
+    ns = _run("**Pieces on the global step, and sums.**")
+    assert lr_curve(ns["timm"], 501)[500] < 1.0  # type: ignore[arg-type]  # the cosine runs on
+    assert lr_curve(ns["modded"], 1600)[-1] == 0.6 * 0.0 + 0.15  # type: ignore[arg-type]
+
+
+def test_normuon_example_runs() -> None:
+    ns = _run("## NorMuon: Muon as the speedrun runs it")
+    routes = [(g["route"], g["label"]) for g in ns["opt"].param_groups]  # type: ignore[attr-defined]
+    assert routes == [("normuon", "mlp_bank"), ("adam", "scalars")]

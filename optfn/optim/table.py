@@ -30,7 +30,9 @@ import torch
 
 from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.muon import MuonWithAdamW
+from optfn.optim.normuon import NorMuonWithAdam
 from optfn.specs.checks import plain_number
+from optfn.specs.normuon import NorMuonSpec
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.render import brief
 from optfn.specs.torch_optimizers import (
@@ -295,7 +297,8 @@ class OptimizerTable:
     @classmethod
     def library(cls) -> OptimizerTable:
         """A new table holding optfn's own kinds (Adam, AdamW, Muon, then torch.optim's SGD,
-        NAdam, RAdam, Adamax, Adagrad, RMSprop, Adadelta, Adafactor, ASGD and Rprop)."""
+        NAdam, RAdam, Adamax, Adagrad, RMSprop, Adadelta, Adafactor, ASGD and Rprop, then
+        NorMuon)."""
         table = cls()
         for kind in _library_kinds():
             table.register(kind)
@@ -368,6 +371,10 @@ def check_implementation(groups: list[dict[str, Any]], spec: Any, torch_name: st
 def _muon_builder(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimizer:
     check_implementation(groups, spec, "MuonWithAdamW (AdamW groups)")
     return MuonWithAdamW(groups, zero_redundancy=spec.zero_redundancy)
+
+
+def _normuon_builder(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimizer:
+    return NorMuonWithAdam(groups)
 
 
 def _torch_kind(
@@ -450,6 +457,36 @@ def _library_kinds() -> tuple[OptimizerKind, ...]:
             optim.Rprop,
             ("etas", "step_sizes", "maximize"),
             group_only=("weight_decay",),
+        ),
+        # modded-nanogpt's NorMuon + Adam (optfn.optim.normuon)
+        OptimizerKind(
+            NorMuonSpec,
+            _normuon_builder,
+            (
+                Route(
+                    "adam",
+                    lr="adam_lr",
+                    weight_decay="adam_weight_decay",
+                    keys=(
+                        ("betas", "adam_betas"),
+                        ("eps", "adam_eps"),
+                        ("cautious_weight_decay", "adam_cautious_weight_decay"),
+                        ("every", "adam_every"),
+                    ),
+                ),
+                Route(
+                    "normuon",
+                    keys=(
+                        ("momentum", "momentum"),
+                        ("beta2", "beta2"),
+                        ("orthogonalizer", "orthogonalizer"),
+                        ("ns_steps", "ns_steps"),
+                        ("cautious_weight_decay", "cautious_weight_decay"),
+                        ("per_matrix_lr_mul", "per_matrix_lr_mul"),
+                    ),
+                ),
+            ),
+            matrix_route="normuon",
         ),
     )
 

@@ -6,6 +6,7 @@ of :class:`OptimizerSpecification` reach the builders through function-local imp
 """
 
 from optfn.specs.labels import LabelRule
+from optfn.specs.normuon import NorMuonSpec
 from optfn.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.specs.rules import LayerDecay, MuonRouting, ParamRules
 from optfn.specs.torch_optimizers import (
@@ -34,6 +35,7 @@ __all__ = [
     "MuonRouting",
     "MuonSpec",
     "NAdamSpec",
+    "NorMuonSpec",
     "OptimizerSpecification",
     "ParamRules",
     "RAdamSpec",

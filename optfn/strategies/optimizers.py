@@ -17,6 +17,7 @@ from typing import Any, cast
 from hypothesis import strategies as st
 
 from optfn.optim.table import OPTIMIZERS, OptimizerTable
+from optfn.specs.normuon import ORTHOGONALIZERS, NorMuonSpec
 from optfn.specs.optimizers import (
     IMPLEMENTATIONS,
     TORCH_MUON_NS_COEFFICIENTS,
@@ -50,7 +51,7 @@ from optfn.strategies._args import (
 
 OPTIMIZER_KINDS: tuple[str, ...] = tuple(k.tag for k in OptimizerTable.library())
 """optfn's own optimizer kinds: ``("adam", "adamw", "muon", "sgd", "nadam", "radam",
-"adamax", "adagrad", "rmsprop", "adadelta", "adafactor", "asgd", "rprop")``.
+"adamax", "adagrad", "rmsprop", "adadelta", "adafactor", "asgd", "rprop", "normuon")``.
 :func:`optimizer_specs` draws these and every kind added to the optimizer table with
 :func:`optfn.register_optimizer`."""
 
@@ -108,6 +109,30 @@ def _muon(
         adjust_lr_fn=draw(st.sampled_from(["original", "match_rms_adamw"])),
         implementation=draw(_WITH_FUSED),
         zero_redundancy=draw(st.none() | st.booleans()),
+    )
+
+
+@st.composite
+def _normuon(
+    draw: st.DrawFn, lrs: st.SearchStrategy[float], wds: st.SearchStrategy[float]
+) -> NorMuonSpec:
+    factors = st.lists(_reals(0.0, 4.0), min_size=1, max_size=4).map(tuple)
+    return NorMuonSpec(
+        learning_rate=draw(lrs),
+        lr_decay_gamma=draw(_GAMMA),
+        momentum=draw(_reals(0.0, 1.0, exclude_max=True)),
+        beta2=draw(_reals(0.0, 1.0, exclude_max=True)),
+        weight_decay=draw(wds),
+        orthogonalizer=draw(st.sampled_from(ORTHOGONALIZERS)),
+        ns_steps=draw(st.integers(1, 10)),
+        cautious_weight_decay=draw(st.booleans()),
+        per_matrix_lr_mul=draw(st.none() | factors),
+        adam_lr=draw(lrs),
+        adam_betas=draw(_BETAS),
+        adam_eps=draw(_EPS),
+        adam_weight_decay=draw(wds),
+        adam_cautious_weight_decay=draw(st.booleans()),
+        adam_every=draw(st.integers(1, 8)),
     )
 
 
@@ -219,13 +244,13 @@ def optimizer_specs(
     optimizer table, :data:`optfn.optim.table.OPTIMIZERS`).
 
     For optfn's own kinds (torch.optim's included) every field varies over its valid range,
-    ``implementation`` over the choices the kind offers; the learning rates
-    (``learning_rate`` and Muon's ``adamw_lr``) lie in ``[min_lr, max_lr]``, the weight
+    ``implementation`` over the choices the kind offers; the learning rates (``learning_rate``,
+    Muon's ``adamw_lr`` and NorMuon's ``adam_lr``) lie in ``[min_lr, max_lr]``, the weight
     decays in ``[0, max_weight_decay]``, ``eps`` in [1e-12, 1e-3], and Muon's
-    ``ns_coefficients`` are ones that converge. Float fields are sometimes whole numbers
-    (``1`` for 1.0), which specs accept. A kind added with :func:`optfn.register_optimizer`
-    is drawn with its defaults, since optfn cannot know its valid ranges; to vary it, give
-    your class a strategy with ``hypothesis.strategies.register_type_strategy`` and draw
+    ``ns_coefficients`` are ones that converge. Float fields are sometimes whole numbers (``1``
+    for 1.0), which specs accept. A kind added with :func:`optfn.register_optimizer` is drawn
+    with its defaults, since optfn cannot know its valid ranges; to vary it, give your class a
+    strategy with ``hypothesis.strategies.register_type_strategy`` and draw
     ``st.from_type(YourSpec)`` beside this one.
 
     >>> from hypothesis import given, settings
@@ -247,6 +272,7 @@ def optimizer_specs(
         "adam": _adam_like(AdamSpec, lrs, wds),
         "adamw": _adam_like(AdamWSpec, lrs, wds),
         "muon": _muon(lrs, wds),
+        "normuon": _normuon(lrs, wds),
         **_torch_specs(lrs, wds),
     }
     # A kind added with register_optimizer: its defaults (optfn cannot know its valid ranges)

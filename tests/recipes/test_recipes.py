@@ -29,6 +29,11 @@ from torch import nn
 
 import optfn
 
+#: The comparisons step the schedulers alone (reading hyper-parameters needs no optimizer step).
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:Detected call of `lr_scheduler.step\(\)`:UserWarning"
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "examples" / "recipes"
 
@@ -218,3 +223,88 @@ def test_dinov2(block_chunks: int) -> None:
                 assert g["lr"] == pytest.approx(lr_of[id(p)], rel=REL)
         return
     compare("dinov2", model, ref.RUN["steps"], ref=ref)
+
+
+def _modded_values(group: dict[str, Any], optfn_side: bool) -> dict[str, Any]:
+    """The values that reach one parameter's update, on either side. The original keeps a
+    label's multipliers apart from ``lr``/``weight_decay`` (``lr_mul``, ``wd_mul``) and applies
+    them in the update; optfn bakes them into the group (a label's ``lr_scale`` and
+    ``weight_decay_scale``). NorMuon's shape factor ``sqrt(max(1, rows/cols))`` is part of the
+    update on both sides (the original folds it into ``lr_mul``, optfn computes it)."""
+    if optfn_side:
+        route = group["route"]
+        out = {"route": route, "lr": group["lr"], "weight_decay": group["weight_decay"]}
+        if route == "adam":
+            out.update(betas=tuple(group["betas"]), eps=group["eps"])
+        else:
+            pm = group.get("per_matrix_lr_mul")
+            out.update(
+                momentum=group["momentum"],
+                beta2=group["beta2"],
+                per_matrix_lr_mul=None if pm is None else tuple(pm),
+            )
+        return out
+    route = group["optim"]
+    out = {"route": route, "weight_decay": group["weight_decay"] * group["wd_mul"]}
+    if route == "adam":
+        out.update(lr=group["lr"] * group["lr_mul"], betas=tuple(group["adam_betas"]))
+        out["eps"] = group["eps"]
+    else:
+        pm = group["per_matrix_lr_mul"]
+        out.update(
+            lr=group["lr"],
+            momentum=group["momentum"],
+            beta2=group["beta2"],
+            per_matrix_lr_mul=None if pm is None else tuple(pm),
+        )
+    return out
+
+
+def test_modded_nanogpt() -> None:
+    """Every parameter of the speedrun's table: its route, and every value that reaches its
+    update, at every step 0 .. 1284."""
+    ref = _ref("modded_nanogpt")
+    model = ref.build_model()
+    opt, sched = build("modded_nanogpt", model)
+    ref_groups = ref.reference_param_groups(model)
+    theirs = {id(g["params"][0]): g for g in ref_groups}
+    ours = {id(p): g for g in opt.param_groups for p in g["params"]}
+    assert ours.keys() == theirs.keys()
+    for group in opt.param_groups:  # a NorMuon group holds momentum and no betas, and back
+        assert ("momentum" in group) is (group["route"] == "normuon") is ("betas" not in group)
+    worst = 0.0
+    for step in range(ref.RUN["steps"]):
+        ref.apply_schedule(ref_groups, step)
+        if step:
+            sched.step()
+        for pid, g in ours.items():
+            a, b = _modded_values(g, True), _modded_values(theirs[pid], False)
+            assert a.keys() == b.keys(), (step, a, b)
+            for k in a:
+                x, y = a[k], b[k]
+                if isinstance(y, float):
+                    assert abs(x - y) <= REL * abs(y) + ABS, (step, k, x, y)
+                    if y:
+                        worst = max(worst, abs(x - y) / abs(y))
+                else:
+                    assert x == y, (step, k, x, y)
+    assert worst <= REL
+
+
+def test_plan_on_a_recipe_shows_labels(capsys: pytest.CaptureFixture[str]) -> None:
+    from optfn.cli import main
+
+    code = main(
+        [
+            "plan",
+            "--model",
+            "tests.recipes.ref_dinov2:build_model",
+            "--config",
+            str(RECIPES / "dinov2.toml"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "label" in out and "last_layer" in out
+    row = next(line for line in out.splitlines() if "last_layer.weight_v" in line)
+    assert "last_layer" in row.split("│")[4]  # the label column

@@ -25,6 +25,7 @@ from optfn import (
     make_param_groups,
     partition_params,
 )
+from optfn.optim.table import kind_of
 from optfn.strategies import modules, optimizer_specs, param_rules
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -64,7 +65,8 @@ def _oracle(
     """name -> (route, decays, lr scale), computed the slow, obvious way."""
     owners = _owners(model)
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    is_muon = isinstance(spec, MuonSpec)
+    kind = kind_of(spec)
+    is_muon = kind.matrix_route is not None  # Muon and NorMuon: matrices take that route
     blocks = {
         int(m.group(1))
         for n, _ in trainable
@@ -83,7 +85,7 @@ def _oracle(
             decays = False
         else:
             decays = True
-        route = "adamw" if is_muon else spec.optimizer_type  # type: ignore[attr-defined]
+        route = kind.default_route.name
         mr = rules.muon
         if (
             is_muon
@@ -94,7 +96,7 @@ def _oracle(
             and not any(_tail_match(pat, name) for pat in mr.exclude)
             and not _type_match(type(owner), mr.exclude_types)
         ):
-            route = "muon"
+            route = str(kind.matrix_route)
         matching = [
             (pfx, s)
             for pfx, s in rules.lr_scales
@@ -116,7 +118,7 @@ def _oracle(
         rule = next((r for r in rules.labels if _label_match(r, name, p, owner)), None)
         if rule is not None and rule.route is not None:
             route = rule.route
-        if route == "muon":
+        if route == kind.matrix_route:
             scale = 1.0
         if rule is not None:
             scale *= rule.lr_scale
@@ -147,15 +149,12 @@ def _label_wd(rules: ParamRules, label: str, base: float) -> float:
 
 
 def _base_lr(spec: object, route: str) -> float:
-    if isinstance(spec, MuonSpec):
-        return spec.learning_rate if route == "muon" else spec.adamw_lr
-    return spec.learning_rate  # type: ignore[attr-defined,no-any-return]
+    return float(getattr(spec, kind_of(spec).route(route).lr))
 
 
 def _wd(spec: object, route: str) -> float:
-    if isinstance(spec, MuonSpec) and route == "muon":
-        return spec.muon_weight_decay
-    return spec.weight_decay  # type: ignore[attr-defined,no-any-return]
+    field = kind_of(spec).route(route).weight_decay
+    return 0.0 if field is None else float(getattr(spec, field))
 
 
 @st.composite
@@ -233,7 +232,7 @@ def test_lr_and_decay_match_oracle_and_reasons(setup: tuple) -> None:  # type: i
             assert g["label"] == entry.label
             reasons = " | ".join(part.reasons(name))
             assert ("-> no weight decay" in reasons) is (not decays), reasons
-            assert (f"-> {route}" in reasons) is isinstance(spec, MuonSpec), reasons
+            assert (f"-> {route}" in reasons) is (kind_of(spec).matrix_route is not None), reasons
             if scale != 1.0:
                 assert "-> lr x" in reasons, reasons
 

@@ -34,7 +34,8 @@ from torch import Tensor
 from torch.optim.adamw import adamw as _torch_adamw
 from torch.optim.optimizer import _get_capturable_supported_devices
 
-from optfn.errors import SpecError, SpecTypeError, StateError
+from optfn.errors import SpecError, SpecTypeError
+from optfn.optim.loaded import saved_groups
 from optfn.optim.muon.distributed import (
     DistributedStats,
     SharedMuonStep,
@@ -248,19 +249,8 @@ class MuonWithAdamW(torch.optim.Optimizer):
         checked like groups given to the constructor, before anything is loaded, so a refused
         state leaves the optimizer as it was.
         """
-        saved = state_dict.get("param_groups")
-        if not isinstance(saved, list) or len(saved) != len(self.param_groups):
-            n = len(saved) if isinstance(saved, list) else "no"
-            raise StateError(
-                f"loaded state_dict has {n} param groups, this optimizer {len(self.param_groups)}"
-            )
+        saved = saved_groups(self.param_groups, state_dict)
         for i, (mine, theirs) in enumerate(zip(self.param_groups, saved, strict=True)):
-            if not isinstance(theirs, Mapping) or theirs.get("route") != mine["route"]:
-                got = theirs.get("route") if isinstance(theirs, Mapping) else theirs
-                raise StateError(
-                    f"param group {i}: loaded state_dict has route {brief(got)}, "
-                    f"this optimizer {brief(mine['route'])}"
-                )
             # check the loaded hyper-parameters before anything is replaced
             normalize_group(i, {**theirs, "params": mine["params"]})
         super().load_state_dict(state_dict)

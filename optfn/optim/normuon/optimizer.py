@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from optfn.errors import SpecTypeError, StateError
+from optfn.optim.loaded import saved_groups
 from optfn.optim.normuon.groups import (
     ADAM_GROUP_KEYS,
     NORMUON_GROUP_KEYS,
@@ -162,19 +163,8 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         state's dtypes (torch would cast float32 moments to a bfloat16 parameter's dtype).
 
         The loaded hyper-parameters are checked before anything is replaced."""
-        saved = state_dict.get("param_groups") if isinstance(state_dict, Mapping) else None
-        if not isinstance(saved, list) or len(saved) != len(self.param_groups):
-            n = len(saved) if isinstance(saved, list) else "no"
-            raise StateError(
-                f"loaded state_dict has {n} param groups, this optimizer {len(self.param_groups)}"
-            )
+        saved = saved_groups(self.param_groups, state_dict)
         for i, (mine, theirs) in enumerate(zip(self.param_groups, saved, strict=True)):
-            if not isinstance(theirs, Mapping) or theirs.get("route") != mine["route"]:
-                got = theirs.get("route") if isinstance(theirs, Mapping) else theirs
-                raise StateError(
-                    f"param group {i}: loaded state_dict has route {brief(got)}, "
-                    f"this optimizer {brief(mine['route'])}"
-                )
             if len(theirs.get("params", ())) != len(mine["params"]):
                 raise StateError(
                     f"param group {i}: loaded state_dict has {len(theirs.get('params', ()))} "

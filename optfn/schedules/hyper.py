@@ -14,7 +14,6 @@ of ``betas``: the Adam family and the AdamW part of :class:`~optfn.MuonWithAdamW
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from optfn.schedules.evaluate import _check_schedule, lr_curve, lr_lambda
 from optfn.schedules.shapes import Constant
 from optfn.schedules.xp import FloatArray
 from optfn.specs import checks as v
+from optfn.specs.labels import LABEL_PATTERN
 from optfn.specs.render import brief
 
 __all__ = ["HYPER_KEYS", "HyperSchedules", "hyper_curves", "hyper_lambdas", "lr_schedule_of"]
@@ -38,26 +38,13 @@ BOUNDED_KEYS: frozenset[str] = frozenset({"momentum", "beta1", "beta2"})
 
 
 def _route_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
-    if not isinstance(val, tuple):
-        raise SpecTypeError(
-            "HyperSchedules", "routes", f"must be a mapping {{key: route}}, got {brief(val)}"
-        )
-    seen: set[str] = set()
-    for pair in val:
-        if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise SpecTypeError(
-                "HyperSchedules", "routes", f"must map keys to routes, got {brief(pair)}"
-            )
-        key, route = pair
+    for key, route in v.check_pairs("HyperSchedules", "routes", val, "{key: route}"):
         if not isinstance(key, str) or key not in HYPER_KEYS:
             raise SpecError(
                 "HyperSchedules",
                 "routes",
                 f"keys are hyper-parameters ({', '.join(HYPER_KEYS)}), got {brief(key)}",
             )
-        if key in seen:
-            raise SpecError("HyperSchedules", f"routes[{key!r}]", "given twice")
-        seen.add(key)
         if not isinstance(route, str) or not route:
             raise SpecTypeError(
                 "HyperSchedules",
@@ -69,33 +56,18 @@ def _route_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
 
 _OPTIONAL_SCHEDULE = attrs.validators.optional(v.instance(Schedule))
 
-_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 def _label_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
-    if not isinstance(val, tuple):
-        raise SpecTypeError(
-            "HyperSchedules",
-            "labels",
-            f"must be a mapping {{label: HyperSchedules}}, got {brief(val)}",
-        )
-    seen: set[str] = set()
-    for pair in val:
-        if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise SpecTypeError(
-                "HyperSchedules", "labels", f"must map labels to schedules, got {brief(pair)}"
-            )
-        label, inner = pair
-        if not isinstance(label, str) or not _LABEL.fullmatch(label) or len(label) > 100:
+    pairs = v.check_pairs("HyperSchedules", "labels", val, "{label: HyperSchedules}")
+    for label, inner in pairs:
+        if not isinstance(label, str) or not LABEL_PATTERN.fullmatch(label) or len(label) > 100:
             raise SpecError(
                 "HyperSchedules",
                 "labels",
                 f"keys are labels of LabelRules (or 'default'), got {brief(label)}",
             )
         where = f"labels[{label!r}]"
-        if label in seen:
-            raise SpecError("HyperSchedules", where, "given twice")
-        seen.add(label)
         if not isinstance(inner, HyperSchedules):
             raise SpecTypeError(
                 "HyperSchedules", where, f"must be a HyperSchedules, got {brief(inner)}"

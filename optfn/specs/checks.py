@@ -551,3 +551,26 @@ def instance_tuple(cls: type, *, min_len: int = 0) -> Validator:
                 )
 
     return Validator(f"instance_tuple({cls.__name__}, min_len={min_len})", check)
+
+
+def check_pairs(owner: str, field: str, val: Any, what: str) -> list[tuple[Any, Any]]:
+    """``val`` as a mapping field holds it (:func:`to_pairs`): a tuple of ``(name, value)``
+    pairs, each name once. ``what`` names the parts for the messages, e.g.
+    ``"{key: route}"``. Returns the pairs; what the names and values may be is the caller's
+    to check.
+
+    >>> check_pairs("S", "routes", (("lr", "adamw"),), "{key: route}")
+    [('lr', 'adamw')]
+    """
+    if not isinstance(val, tuple):
+        raise SpecTypeError(owner, field, f"must be a mapping {what}, got {brief(val)}")
+    seen: set[Any] = set()
+    out: list[tuple[Any, Any]] = []
+    for pair in val:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise SpecTypeError(owner, field, f"must be a mapping {what}, got {brief(pair)}")
+        if isinstance(pair[0], str) and pair[0] in seen:
+            raise SpecError(owner, f"{field}[{brief(pair[0])}]", "given twice")
+        seen.add(pair[0])
+        out.append(pair)
+    return out

@@ -34,7 +34,7 @@ from optfn.errors import SpecError, SpecTypeError
 from optfn.specs import checks as v
 from optfn.specs.render import brief
 
-__all__ = ["DEFAULT_LABEL", "RESERVED_HYPER_KEYS", "LabelRule", "check_labels"]
+__all__ = ["DEFAULT_LABEL", "LABEL_PATTERN", "RESERVED_HYPER_KEYS", "LabelRule", "check_labels"]
 
 #: The label of every parameter that no :class:`LabelRule` matches.
 DEFAULT_LABEL = "default"
@@ -45,13 +45,14 @@ RESERVED_HYPER_KEYS: frozenset[str] = frozenset(
     {"lr", "weight_decay", "params", "param_names", "route", "label", "initial_lr"}
 )
 
-_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+#: What a label (and a route name) looks like.
+LABEL_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
 def _label(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
     if not isinstance(val, str):
         raise SpecTypeError("LabelRule", "label", f"must be a string, got {brief(val)}")
-    if not _LABEL.fullmatch(val) or len(val) > 100:
+    if not LABEL_PATTERN.fullmatch(val) or len(val) > 100:
         raise SpecError(
             "LabelRule",
             "label",
@@ -94,22 +95,11 @@ def _to_hyper(val: Any) -> Any:
 
 
 def _hyper(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
-    if not isinstance(val, tuple):
-        raise SpecTypeError(
-            "LabelRule", "hyper", f"must be a mapping {{group key: value}}, got {brief(val)}"
-        )
-    seen: set[str] = set()
-    for pair in val:
-        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
-            raise SpecTypeError(
-                "LabelRule", "hyper", f"must map group keys to values, got {brief(pair)}"
-            )
-        key, value = pair
+    for key, value in v.check_pairs("LabelRule", "hyper", val, "{group key: value}"):
         where = f"hyper[{brief(key)}]"
+        if not isinstance(key, str):
+            raise SpecTypeError("LabelRule", "hyper", f"keys are group keys, got {brief(key)}")
         v.check_text("LabelRule", where, key)
-        if key in seen:
-            raise SpecError("LabelRule", where, "given twice")
-        seen.add(key)
         if key in RESERVED_HYPER_KEYS:
             fix = {
                 "lr": "use lr_scale",
@@ -212,7 +202,7 @@ class LabelRule:
             return
         if not isinstance(val, str):
             raise SpecTypeError("LabelRule", "route", f"must be a route name, got {brief(val)}")
-        if not _LABEL.fullmatch(val):
+        if not LABEL_PATTERN.fullmatch(val):
             raise SpecError(
                 "LabelRule", "route", f"must be a route name like 'adamw', got {brief(val)}"
             )

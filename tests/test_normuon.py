@@ -486,3 +486,31 @@ def test_default_muon_spec_is_untouched() -> None:
     opt = make_optimizer(nn.ModuleDict({"transformer": nn.Linear(4, 4)}), MuonSpec())
     assert type(opt).__name__ == "MuonWithAdamW"
     assert sorted(g["route"] for g in opt.param_groups) == ["adamw", "muon"]
+
+
+def test_step_under_torch_compile_runs_eagerly_and_equals_eager() -> None:
+    """A compiled training step that calls ``opt.step()`` works: dynamo skips NorMuon's step
+    (a graph break), so the updates are the eager ones, bit for bit."""
+    import torch._dynamo
+
+    from optfn import LabelRule, NorMuonSpec, ParamRules, make_optimizer
+
+    def build() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        m = torch.nn.Module()
+        m.bank = torch.nn.Parameter(torch.randn(4, 16, 8))
+        m.vec = torch.nn.Parameter(torch.randn(8))
+        rules = ParamRules.uniform(labels=[LabelRule(label="b", names=["bank"], route="normuon")])
+        return m, make_optimizer(m, NorMuonSpec(adam_every=2), rules)
+
+    grads = [(torch.randn(4, 16, 8), torch.randn(8)) for _ in range(4)]
+    eager, opt_e = build()
+    compiled, opt_c = build()
+    torch._dynamo.reset()
+    step = torch.compile(opt_c.step, backend="eager")
+    for g_bank, g_vec in grads:
+        for m in (eager, compiled):
+            m.bank.grad, m.vec.grad = g_bank.clone(), g_vec.clone()
+        opt_e.step()
+        step()
+    assert torch.equal(eager.bank, compiled.bank) and torch.equal(eager.vec, compiled.vec)

@@ -189,9 +189,14 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         for i, group in enumerate(self.param_groups):
             group.update(normalize_group(i, group))
 
+    @torch._disable_dynamo  # type: ignore[attr-defined]
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        """One step of every group: NorMuon for ``"normuon"`` groups, Adam for ``"adam"``."""
+        """One step of every group: NorMuon for ``"normuon"`` groups, Adam for ``"adam"``.
+
+        Under ``torch.compile`` the step runs eagerly (dynamo skips it: a graph break, not a
+        graph): its float64 scalar arithmetic, read from the groups at every step, is the
+        original's, which a traced graph would not keep."""
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -16,6 +16,7 @@ SCRIPTS = [
     "bench_lr_curve",
     "bench_optimizer_step",
     "bench_muon_step",
+    "bench_normuon_step",
     "bench_scheduler_step",
     "bench_hyper_schedules",
     "bench_muon_distributed",

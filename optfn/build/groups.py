@@ -17,6 +17,7 @@ hyper-parameters come from the spec's entry in the optimizer table (:mod:`optfn.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 from optfn.errors import SpecError
@@ -103,9 +104,14 @@ def make_param_groups(
 
 def _check_exactly_once(partition: Partition, groups: list[dict[str, Any]]) -> None:
     # grouped parameters come only from the partition's rows, which are distinct: so the same
-    # count and the same number of distinct ids mean every row is in exactly one group
+    # count and the same number of distinct ids mean every row is in exactly one group. A
+    # partition from partition_params has distinct rows by construction, and each row is
+    # appended once: there the count is the check (ids are counted for other partitions).
     count = sum(len(g["params"]) for g in groups)
-    distinct = len({id(p) for g in groups for p in g["params"]})
+    if partition._distinct:
+        distinct = len(partition)
+    else:
+        distinct = len(set(map(id, chain.from_iterable(g["params"] for g in groups))))
     if count != len(partition) or distinct != len(partition):
         raise RuntimeError(  # an optfn bug, never a user error
             f"optfn bug: {count} parameters ({distinct} distinct) in groups for "

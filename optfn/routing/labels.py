@@ -25,12 +25,12 @@ from torch import nn
 
 from optfn.errors import SpecError
 from optfn.optim.table import OptimizerKind
-from optfn.routing.patterns import matching_type, name_matcher
+from optfn.routing.patterns import WILDCARDS, matching_type, name_matcher
 from optfn.specs.labels import LabelRule
 from optfn.specs.optimizers import OptimizerSpecification
 from optfn.specs.render import brief
 
-__all__ = ["assign_labels", "label_specs", "rule_matches"]
+__all__ = ["LabelPlanner", "assign_labels", "check_winners", "label_specs", "rule_matches"]
 
 _Test = Any  # (name, last component, param, owner) -> bool
 
@@ -68,11 +68,156 @@ def _compile(rule: LabelRule) -> _Test:
     return test
 
 
-def rule_matches(
-    rule: LabelRule, name: str, param: nn.Parameter, owner: nn.Module | None
-) -> bool:
+def rule_matches(rule: LabelRule, name: str, param: nn.Parameter, owner: nn.Module | None) -> bool:
     """Whether ``rule``'s conditions hold for one parameter (whatever the earlier rules say)."""
     return bool(_compile(rule)(name, name.rpartition(".")[2], param, owner))
+
+
+# A candidate rule of a module's plan: (index, literal last components, "*S" endings,
+# min_ndim, max_ndim, whether the name parts still have to be checked)
+_Candidate = tuple[int, frozenset[str], tuple[str, ...], int | None, int | None, bool]
+
+#: Plan kinds: one winner for every parameter of the module; a winner per parameter name;
+#: per (name, ndim); the full test of every rule per parameter.
+CONSTANT, BY_NAME, BY_NAME_NDIM, FULL = 0, 1, 2, 3
+
+
+class LabelPlan:
+    """What decides the labels of one module's parameters (see :class:`LabelPlanner`)."""
+
+    __slots__ = ("cache", "candidates", "kind", "winner")
+
+    def __init__(self, kind: int, winner: int, candidates: list[_Candidate]) -> None:
+        self.kind = kind
+        self.winner = winner  # with CONSTANT
+        #: parameter name (BY_NAME) or (name, ndim) (BY_NAME_NDIM) -> winner
+        self.cache: dict[Any, int] = {}
+        self.candidates = candidates
+
+
+class LabelPlanner:
+    """:func:`assign_labels` decided during the module walk, as far as possible per module.
+
+    A rule's ``types`` depend only on the module's class, and its ``"M.*"`` name patterns
+    (``M`` literal) only on the module's path: they are decided once per module, the path's
+    hits inherited down the walk (:meth:`state`). What remains per parameter (literal
+    patterns without a dot and ``"*S"`` with a literal ``S`` without a dot, which depend only
+    on the parameter's own name, and ndim bounds) is decided once per module plan and
+    parameter name (and ndim). Where a rule with other name patterns (dotted literals,
+    general wildcards) is still in play, the parameter gets the full test of every rule, as
+    :func:`assign_labels` does. The winners are the same as :func:`assign_labels`'s.
+    """
+
+    def __init__(self, rules: tuple[LabelRule, ...]) -> None:
+        self.rules = rules
+        self.tests = [_compile(r) for r in rules]
+        #: (bit of the rule, M) per "M.*" pattern, and by M's last component
+        self.module_patterns: list[tuple[int, str]] = []
+        self.by_last: dict[str, list[tuple[int, str]]] = {}
+        self._parts: list[tuple[frozenset[str], tuple[str, ...], bool]] = []
+        for i, rule in enumerate(rules):
+            lits: set[str] = set()
+            ends: list[str] = []
+            full = False
+            for pat in rule.names:
+                if not WILDCARDS & set(pat):
+                    if "." in pat:
+                        full = True
+                    else:
+                        lits.add(pat)
+                elif pat.endswith(".*") and pat[:-2] and not WILDCARDS & set(pat[:-2]):
+                    mod = pat[:-2]
+                    self.module_patterns.append((1 << i, mod))
+                    self.by_last.setdefault(mod.rpartition(".")[2], []).append((1 << i, mod))
+                elif pat.startswith("*") and "." not in pat and not WILDCARDS & set(pat[1:]):
+                    ends.append(pat[1:])
+                else:
+                    full = True
+            self._parts.append((frozenset(lits), tuple(ends), full))
+        self._type_ok: dict[tuple[int, type], bool] = {}
+        #: (state, module class) -> plan
+        self.plans: dict[tuple[int, type], LabelPlan] = {}
+
+    def state(self, parent: int, name: str, key: str) -> int:
+        """The rules whose ``"M.*"`` patterns cover the parameters of the module ``name``
+        (its key in its parent: ``key``), as bits; ``parent``: its parent's state."""
+        if "." in key:  # not one path component: decide from the whole path
+            base = f"{name}."
+            bits = 0
+            for bit, mod in self.module_patterns:
+                if base.startswith(f"{mod}.") or f".{mod}." in base:
+                    bits |= bit
+            return bits
+        hits = self.by_last.get(key)
+        if hits:
+            for bit, mod in hits:
+                if name == mod or name.endswith(f".{mod}"):
+                    parent |= bit
+        return parent
+
+    def plan(self, state: int, cls: type) -> LabelPlan:
+        """The plan for the parameters of a module of class ``cls`` in ``state``."""
+        cands: list[_Candidate] = []
+        kind = BY_NAME
+        for i, rule in enumerate(self.rules):
+            if rule.types and not self._types(i, cls):
+                continue
+            lits, ends, full = self._parts[i]
+            check_name = bool(rule.names) and not state >> i & 1
+            if check_name:
+                if full:
+                    kind = FULL
+                    break
+                if not (lits or ends):
+                    continue
+            lo, hi = rule.min_ndim, rule.max_ndim
+            if lo is not None or hi is not None:
+                kind = BY_NAME_NDIM
+            cands.append((i, lits, ends, lo, hi, check_name))
+            if not check_name and lo is None and hi is None:
+                break  # this rule wins every parameter that reaches it
+        if kind != FULL and (
+            not cands or not (cands[0][5] or cands[0][3] is not None or cands[0][4] is not None)
+        ):
+            kind = CONSTANT
+        plan = self.plans[(state, cls)] = LabelPlan(kind, cands[0][0] if cands else -1, cands)
+        return plan
+
+    def _types(self, i: int, cls: type) -> bool:
+        key = (i, cls)
+        hit = self._type_ok.get(key)
+        if hit is None:
+            hit = self._type_ok[key] = matching_type(cls, self.rules[i].types) is not None
+        return hit
+
+    def winner(
+        self, plan: LabelPlan, name: str, pname: str, param: nn.Parameter, owner: nn.Module
+    ) -> int:
+        """The winner of one parameter (``pname``: its name in its module) under ``plan``,
+        cached in the plan where only ``pname`` and the ndim decide it."""
+        if plan.kind == FULL or "." in pname:
+            return self.full(name, param, owner)
+        ndim = param.ndim
+        won = -1
+        for i, lits, ends, lo, hi, check_name in plan.candidates:
+            if lo is not None and ndim < lo:
+                continue
+            if hi is not None and ndim > hi:
+                continue
+            if check_name and not (pname in lits or pname.endswith(ends)):
+                continue
+            won = i
+            break
+        plan.cache[(pname, ndim) if plan.kind == BY_NAME_NDIM else pname] = won
+        return won
+
+    def full(self, name: str, param: nn.Parameter, owner: nn.Module) -> int:
+        """The winner by the full test of every rule, as :func:`assign_labels` does."""
+        last = name.rpartition(".")[2]
+        for i, test in enumerate(self.tests):
+            if test(name, last, param, owner):
+                return i
+        return -1
 
 
 def assign_labels(
@@ -98,11 +243,24 @@ def assign_labels(
                 won = i
                 break
         out.append(won)
+    check_winners(rules, out, names, params, owners)
+    return out
+
+
+def check_winners(
+    rules: tuple[LabelRule, ...],
+    winners: list[int],
+    names: Sequence[str],
+    params: Sequence[nn.Parameter],
+    owners: Sequence[nn.Module] | None,
+) -> None:
+    """Raise :class:`~optfn.SpecError` naming ``ParamRules.labels[i]`` for the first rule
+    that wins no parameter (``winners``: as :func:`assign_labels` returns them)."""
+    out = winners
     won_any = set(out)
     for i, rule in enumerate(rules):
         if i not in won_any:
             _raise_unused(i, rule, rules, out, names, params, owners)
-    return out
 
 
 def _raise_unused(

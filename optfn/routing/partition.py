@@ -31,9 +31,18 @@ from torch import nn
 from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import kind_of
 from optfn.routing.explain import explain_table, row_reasons
-from optfn.routing.labels import assign_labels, check_routes, label_specs
+from optfn.routing.labels import (
+    BY_NAME,
+    BY_NAME_NDIM,
+    CONSTANT,
+    LabelPlan,
+    LabelPlanner,
+    check_routes,
+    check_winners,
+    label_specs,
+)
 from optfn.routing.patterns import WILDCARDS, NameMatcher, matching_type, name_matcher
-from optfn.routing.walk import NO_SCALE, ModelsLike, Scale, named_models, walk
+from optfn.routing.walk import NO_SCALE, ModelsLike, Scale, named_models, unwrap, wrapper_attr
 from optfn.specs.labels import DEFAULT_LABEL, LabelRule
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
 from optfn.specs.render import brief
@@ -91,6 +100,9 @@ class Partition:
     )
     #: trainable parameters an ``exclude`` label left out of the optimizer
     left_out: tuple[str, ...] = ()
+    #: whether the rows are known to hold distinct parameters (made by partition_params,
+    #: which keeps a shared parameter once): then building groups need not check it again
+    _distinct: bool = attrs.field(default=False, alias="distinct", repr=False)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -136,8 +148,6 @@ class Partition:
     def explain(self) -> str:
         """A plain-text table: name, shape, route, decay, LR scale, reasons."""
         return explain_table(self)
-
-
 
 
 def _listed_no_decay(mod: nn.Module, mname: str) -> tuple[set[str], re.Pattern[str] | None]:
@@ -239,10 +249,15 @@ def partition_params(
     check_routes(label_rules, kind)
 
     with_owners = matrix_route is not None or any(r.types for r in label_rules)
-    rows = _collect(models, rules, with_owners=with_owners)
+    planner = LabelPlanner(label_rules) if label_rules else None
+    rows = _collect(models, rules, with_owners=with_owners, planner=planner)
     _check_prefixes(rules, rows)
-    owners = rows.owners if with_owners else None
-    winners = assign_labels(label_rules, rows.names, rows.params, owners)
+    if label_rules:
+        winners = rows.winners
+        owners = rows.owners if with_owners else None
+        check_winners(label_rules, winners, rows.names, rows.params, owners)
+    else:
+        winners = [-1] * len(rows.names)
     left_out: tuple[str, ...] = ()
     if any(r.exclude for r in label_rules):
         winners, left_out = _drop_excluded(label_rules, rows, winners, with_owners)
@@ -286,6 +301,7 @@ def partition_params(
         why_label=tuple(winners),
         label_specs=specs,
         left_out=left_out,
+        distinct=True,
     )
 
 
@@ -336,11 +352,20 @@ class _Rows:
     used_prefixes: set[str] = attrs.Factory(set)
     shared: dict[str, str] = attrs.Factory(dict)  # a tied parameter's other name -> its row's
     model_starts: list[tuple[int, str]] = attrs.Factory(list)  # (first row, model prefix)
+    winners: list[int] = attrs.Factory(list)  # the winning label rule (with a planner)
 
 
-def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Rows:
-    """Walk the models once: every trainable parameter, its decay reason and LR scale.
+def _collect(
+    models: ModelsLike,
+    rules: ParamRules,
+    *,
+    with_owners: bool,
+    planner: LabelPlanner | None = None,
+) -> _Rows:
+    """Walk the models once: every trainable parameter, its decay reason and LR scale, and
+    with a ``planner`` the label rule that wins it (``rows.winners``).
 
+    The walk of :func:`~optfn.routing.walk.walk` is inlined here (one loop, no generator).
     Per-module facts are computed once per module (or once per module type); the per-
     parameter loop only appends to columns. Reasons are kept as small shared codes.
     """
@@ -352,75 +377,136 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
     listed_patterns: dict[str, tuple[re.Pattern[str], str]] = {}  # module prefix -> (regex, class)
     listed_by: dict[str, str] = {}  # qualified name -> the listing module's class
     honour_listing = rules.model_no_weight_decay
-    class_info: dict[type, tuple[bool, _DecayWhy]] = {}
+    # once per class: the wrapper attribute (see through), does it list names, is it a
+    # no-decay type
+    class_info: dict[type, tuple[str | None, bool, _DecayWhy]] = {}
     scales = dict(rules.lr_scales)
+    get_scale = scales.get
     rows = _Rows()
     names, params, why_decay, owners = rows.names, rows.params, rows.why_decay, rows.owners
     lr_scales, why_prefix, used_prefixes = rows.lr_scales, rows.why_prefix, rows.used_prefixes
+    winners = rows.winners
     seen_params: dict[int, int] = {}  # id -> row
     own_prefixes: list[int] = []  # rows whose full parameter name is itself an lr_scales key
     root_scale: Scale = (scales[""], "") if "" in scales else NO_SCALE
+    # a parameter's own full name is an lr_scales key only if its last component is one's
+    scale_lasts = {k.rpartition(".")[2] for k in scales}
+    # the no-decay name test per parameter name, where that name alone decides it
+    nd_by_pname = _PnameVerdicts(nd_names) if nd_match is not None else None
+    # labels: the plan of each (module-path state, module class); the state stays 0 unless
+    # a rule has "M.*" patterns
+    plans = planner.plans if planner is not None else {}
+    by_path = planner is not None and bool(planner.module_patterns)
+    by_last = planner.by_last if planner is not None else {}
+    count = 0  # rows so far (len(names))
+    plan: LabelPlan | None = None
     for prefix, root in named_models(models):
         rows.model_starts.append((len(names), prefix))
-        for mname, mod, cur in walk(root, prefix, scales, root_scale):
-            cls = type(mod)
-            info = class_info.get(cls)
-            if info is None:  # once per class: does it list names, is it a no-decay type
-                lists = honour_listing and hasattr(cls, "no_weight_decay")
-                norm = matching_type(cls, nd_types)
-                info = class_info[cls] = (lists, None if norm is None else ("type", norm))
-            lists, type_why = info
-            # before the parameter check: a model may list only its children's. An instance
-            # attribute counts too (timm asks hasattr(model, "no_weight_decay")).
-            if lists or (honour_listing and "no_weight_decay" in mod.__dict__):
-                more, regex = _listed_no_decay(mod, mname)
-                owner = cls.__name__
-                for n in more:
-                    listed_by.setdefault(n, owner)
-                listed |= more
-                if regex is not None:
-                    listed_patterns.setdefault(f"{mname}." if mname else "", (regex, owner))
-            plist = mod._parameters
-            if not plist:
-                continue
-            base = f"{mname}." if mname else ""
-            first = len(names)
-            for pname, p in plist.items():
-                if p is None or not p.requires_grad:
+        root = unwrap(root)
+        seen: set[int] = set()
+        # the root as the one child of a parent named "": its name is prefix[:-1]
+        stack: list[tuple[str, Iterator[tuple[str, nn.Module | None]], Scale, int]] = [
+            ("", iter(((prefix[:-1], root),)), root_scale, 0)
+        ]
+        while stack:
+            parent, children, parent_scale, parent_state = stack[-1]
+            for key, mod in children:
+                if mod is None:
                     continue
-                pid = id(p)
-                name = base + pname
-                if pid in seen_params:
-                    if scales:  # to explain a prefix that covers only tied parameters
-                        rows.shared.setdefault(name, names[seen_params[pid]])
+                cls = type(mod)
+                info = class_info.get(cls) or _class_info(class_info, cls, honour_listing, nd_types)
+                if info[0] is not None:  # a wrapper
+                    mod = unwrap(mod)
+                    cls = type(mod)
+                    info = class_info.get(cls) or _class_info(
+                        class_info, cls, honour_listing, nd_types
+                    )
+                mid = id(mod)
+                if mid in seen:
                     continue
-                seen_params[pid] = len(names)
-                if type_why is not None:
-                    dwhy: _DecayWhy = type_why
-                elif nd_match is not None and nd_match(name, pname):
-                    dwhy = _BY_NAME
-                elif listed and name in listed:
-                    dwhy = ("model", listed_by[name])
-                elif listed_patterns and (lister := _listed_by_pattern(name, listed_patterns)):
-                    dwhy = ("model", lister)
-                elif max_ndim is not None and p.ndim <= max_ndim:
-                    dwhy = ("ndim", p.ndim)
-                else:
-                    dwhy = None
-                names.append(name)
-                params.append(p)
-                why_decay.append(dwhy)
-                if with_owners:
-                    owners.append(mod)
-                if scales and name in scales:
-                    own_prefixes.append(len(names) - 1)
-            added = len(names) - first
-            if scales and added:
-                scale, sprefix = cur
-                lr_scales.extend([scale] * added)
-                why_prefix.extend([sprefix] * added)
-                if sprefix is not None:
-                    used_prefixes.add(sprefix)
+                seen.add(mid)
+                mname = parent + key
+                own = get_scale(mname) if scales else None
+                cur = (own, mname) if own is not None else parent_scale
+                state = parent_state
+                if by_path and (key in by_last or "." in key):
+                    state = planner.state(parent_state, mname, key)  # type: ignore[union-attr]
+                _, lists, type_why = info
+                # before the parameter check: a model may list only its children's. An
+                # instance attribute counts too (timm asks hasattr(model, "no_weight_decay")).
+                if lists or (honour_listing and "no_weight_decay" in mod.__dict__):
+                    more, regex = _listed_no_decay(mod, mname)
+                    owner = cls.__name__
+                    for n in more:
+                        listed_by.setdefault(n, owner)
+                    listed |= more
+                    if regex is not None:
+                        listed_patterns.setdefault(f"{mname}." if mname else "", (regex, owner))
+                base = f"{mname}." if mname else ""
+                plist = mod._parameters
+                if plist:
+                    if planner is not None:
+                        plan = plans.get((state, cls)) or planner.plan(state, cls)
+                    first = count
+                    for pname, p in plist.items():
+                        if p is None or not p.requires_grad:
+                            continue
+                        pid = id(p)
+                        name = base + pname
+                        if pid in seen_params:
+                            if scales:  # to explain a prefix that covers only tied parameters
+                                rows.shared.setdefault(name, names[seen_params[pid]])
+                            continue
+                        seen_params[pid] = count
+                        count += 1
+                        if type_why is not None:
+                            dwhy: _DecayWhy = type_why
+                        elif nd_by_pname is not None and (
+                            (hit := nd_by_pname[pname]) or (hit is None and nd_match(name, pname))  # type: ignore[misc]
+                        ):
+                            dwhy = _BY_NAME
+                        elif listed and name in listed:
+                            dwhy = ("model", listed_by[name])
+                        elif listed_patterns and (
+                            lister := _listed_by_pattern(name, listed_patterns)
+                        ):
+                            dwhy = ("model", lister)
+                        elif max_ndim is not None and p.ndim <= max_ndim:
+                            dwhy = ("ndim", p.ndim)
+                        else:
+                            dwhy = None
+                        names.append(name)
+                        params.append(p)
+                        why_decay.append(dwhy)
+                        if with_owners:
+                            owners.append(mod)
+                        if pname in scale_lasts and name in scales:
+                            own_prefixes.append(count - 1)
+                        if plan is not None:
+                            kind = plan.kind
+                            if kind == CONSTANT:
+                                won = plan.winner
+                            elif kind == BY_NAME:
+                                won = plan.cache.get(pname, -2)
+                            elif kind == BY_NAME_NDIM:
+                                won = plan.cache.get((pname, p.ndim), -2)
+                            else:
+                                won = -2
+                            if won == -2:
+                                won = planner.winner(plan, name, pname, p, mod)  # type: ignore[union-attr]
+                            winners.append(won)
+                    added = count - first
+                    if scales and added:
+                        scale, sprefix = cur
+                        lr_scales.extend([scale] * added)
+                        why_prefix.extend([sprefix] * added)
+                        if sprefix is not None:
+                            used_prefixes.add(sprefix)
+                if mod._modules:
+                    stack.append((base, iter(mod._modules.items()), cur, state))
+                    break
+            else:
+                stack.pop()
     if scales:
         for i in own_prefixes:  # a parameter's own full name is the deepest prefix of all
             lr_scales[i] = scales[names[i]]
@@ -430,6 +516,55 @@ def _collect(models: ModelsLike, rules: ParamRules, *, with_owners: bool) -> _Ro
         rows.lr_scales = [1.0] * len(names)
         rows.why_prefix = [None] * len(names)
     return rows
+
+
+def _class_info(
+    cache: dict[type, tuple[str | None, bool, _DecayWhy]],
+    cls: type,
+    honour_listing: bool,
+    nd_types: tuple[str, ...],
+) -> tuple[str | None, bool, _DecayWhy]:
+    """Once per class: its wrapper attribute, whether it lists no-decay names, and whether
+    it is a no-decay type."""
+    lists = honour_listing and hasattr(cls, "no_weight_decay")
+    norm = matching_type(cls, nd_types)
+    info = cache[cls] = (wrapper_attr(cls), lists, None if norm is None else ("type", norm))
+    return info
+
+
+class _PnameVerdicts(dict[str, "bool | None"]):
+    """Parameter name (last component) -> whether the no-decay name patterns match every
+    qualified name ending in it (``True``/``False``), or ``None`` where the qualified name
+    decides (then the matcher's full test runs). Filled on first sight of each name."""
+
+    __slots__ = ("by_name_only", "dotted_lasts", "ends", "lits")
+
+    def __init__(self, matcher: NameMatcher) -> None:
+        super().__init__()
+        pats = matcher.patterns
+        self.lits = {p for p in pats if not WILDCARDS & set(p) and "." not in p}
+        self.ends = tuple(
+            p[1:] for p in pats if p.startswith("*") and "." not in p and not WILDCARDS & set(p[1:])
+        )
+        # the other patterns: dotted literals can match only names ending in their last
+        # component; anything else may match any name
+        rest = [
+            p for p in pats if p not in self.lits and not (p.startswith("*") and p[1:] in self.ends)
+        ]
+        self.by_name_only = all(not WILDCARDS & set(p) for p in rest)
+        self.dotted_lasts = {p.rpartition(".")[2] for p in rest}
+
+    def __missing__(self, pname: str) -> bool | None:
+        if "." in pname:
+            return None  # not a last component: never cached
+        if pname in self.lits or pname.endswith(self.ends):
+            verdict: bool | None = True
+        elif self.by_name_only and pname not in self.dotted_lasts:
+            verdict = False
+        else:
+            verdict = None
+        self[pname] = verdict
+        return verdict
 
 
 def _check_prefixes(rules: ParamRules, rows: _Rows) -> None:
@@ -547,8 +682,8 @@ def _layer_depths(
             local = list(_local_names(names, model_starts))
             hit = next((p for p in prefixes if ld.blocks.startswith(p)), None)
             fix = (
-                f"; write {ld.blocks[len(hit):]!r} (without the model's name {hit[:-1]!r})"
-                if hit and ld.blocks[len(hit):]
+                f"; write {ld.blocks[len(hit) :]!r} (without the model's name {hit[:-1]!r})"
+                if hit and ld.blocks[len(hit) :]
                 else ""
             )
             raise SpecError(

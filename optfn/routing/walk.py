@@ -16,7 +16,16 @@ from torch import nn
 from optfn.errors import SpecError, SpecTypeError
 from optfn.specs.render import brief
 
-__all__ = ["NO_SCALE", "ModelsLike", "Scale", "iter_modules", "named_models", "unwrap", "walk"]
+__all__ = [
+    "NO_SCALE",
+    "ModelsLike",
+    "Scale",
+    "iter_modules",
+    "named_models",
+    "unwrap",
+    "walk",
+    "wrapper_attr",
+]
 
 #: One module, a sequence of modules (names prefixed ``"0."``, ``"1."``...), or a mapping
 #: ``{name: module}`` (names prefixed ``"name."``).
@@ -26,7 +35,7 @@ ModelsLike = nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module]
 _WRAPPER_ATTR: dict[type, str | None] = {}
 
 
-def _wrapper_attr(cls: type) -> str | None:
+def wrapper_attr(cls: type) -> str | None:
     """The attribute holding the wrapped model for wrapper classes, else ``None`` (cached)."""
     try:
         return _WRAPPER_ATTR[cls]
@@ -43,10 +52,10 @@ def _wrapper_attr(cls: type) -> str | None:
 
 def unwrap(module: nn.Module) -> nn.Module:
     """The model inside DistributedDataParallel / torch.compile wrappers (any nesting)."""
-    attr = _wrapper_attr(type(module))
+    attr = wrapper_attr(type(module))
     while attr is not None:
         module = module._modules[attr]  # type: ignore[assignment]
-        attr = _wrapper_attr(type(module))
+        attr = wrapper_attr(type(module))
     return module
 
 
@@ -122,7 +131,7 @@ def walk(
     if not root._modules:
         return
     stack = [(prefix, iter(root._modules.items()), cur)]
-    wrapper = _wrapper_attr
+    wrapper = wrapper_attr
     while stack:
         base, children, parent_scale = stack[-1]
         for key, child in children:

@@ -104,14 +104,10 @@ def make_param_groups(
 
 def _check_exactly_once(partition: Partition, groups: list[dict[str, Any]]) -> None:
     # grouped parameters come only from the partition's rows, which are distinct: so the same
-    # count and the same number of distinct ids mean every row is in exactly one group. A
-    # partition from partition_params has distinct rows by construction, and each row is
-    # appended once: there the count is the check (ids are counted for other partitions).
+    # count and the same number of distinct ids mean every row is in exactly one group
+    # (checked for every partition, not assumed from how it was made)
     count = sum(len(g["params"]) for g in groups)
-    if partition._distinct:
-        distinct = len(partition)
-    else:
-        distinct = len(set(map(id, chain.from_iterable(g["params"] for g in groups))))
+    distinct = len(set(map(id, chain.from_iterable(g["params"] for g in groups))))
     if count != len(partition) or distinct != len(partition):
         raise RuntimeError(  # an optfn bug, never a user error
             f"optfn bug: {count} parameters ({distinct} distinct) in groups for "

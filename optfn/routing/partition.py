@@ -100,9 +100,6 @@ class Partition:
     )
     #: trainable parameters an ``exclude`` label left out of the optimizer
     left_out: tuple[str, ...] = ()
-    #: whether the rows are known to hold distinct parameters (made by partition_params,
-    #: which keeps a shared parameter once): then building groups need not check it again
-    _distinct: bool = attrs.field(default=False, alias="distinct", repr=False)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -301,7 +298,6 @@ def partition_params(
         why_label=tuple(winners),
         label_specs=specs,
         left_out=left_out,
-        distinct=True,
     )
 
 

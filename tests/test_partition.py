@@ -91,6 +91,7 @@ def _oracle(
             is_muon
             and p.ndim >= mr.min_ndim
             and min(p.shape[0], math.prod(p.shape[1:])) >= mr.min_matrix_side
+            and p.numel() >= mr.min_matrix_size
             and not (mr.exclude_grouped_conv and p.ndim > 2 and getattr(owner, "groups", 1) > 1)
             and any(_tail_match(pat, name) for pat in mr.include)
             and not any(_tail_match(pat, name) for pat in mr.exclude)

@@ -158,3 +158,24 @@ def test_name_matcher_is_fnmatch_on_the_name_or_a_dotted_tail(
     assert matcher.matches(name) is bool(want)
     assert matcher.matches(name, name.rpartition(".")[2]) is bool(want)
     assert matcher.first(name) == (want[0] if want else None)
+
+
+def test_min_matrix_size_keeps_tiny_matrices_off_muon_and_says_why() -> None:
+    import torch
+
+    from optfn import MuonSpec, partition_params
+
+    model = nn.Module()
+    model.post_lambdas = nn.Parameter(torch.ones(11, 2))  # modded-nanogpt's gates: tiny
+    model.mudd_b2 = nn.Parameter(torch.zeros(2, 14))
+    model.proj = nn.Linear(64, 64, bias=False)
+    rules = ParamRules(muon=MuonRouting.hidden_matrices(min_matrix_size=1024))
+    part = partition_params(model, rules, spec=MuonSpec())
+    routes = dict(zip(part.names, part.routes, strict=True))
+    assert routes == {"post_lambdas": "adamw", "mudd_b2": "adamw", "proj.weight": "muon"}
+    assert part.reasons("post_lambdas")[0] == "22 elements < min_matrix_size 1024 -> adamw"
+    hidden = ParamRules(muon=MuonRouting.hidden_matrices())
+    default = partition_params(model, hidden, spec=MuonSpec())
+    assert set(default.routes) == {"muon"}  # without it, every matrix of two sides >= 2
+    with pytest.raises(SpecError, match="MuonRouting.min_matrix_size"):
+        MuonRouting(min_matrix_size=0)

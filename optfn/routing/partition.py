@@ -630,6 +630,7 @@ def _matrix_routes(
     exc = name_matcher(muon.exclude)
     excluded_types = muon.exclude_types
     min_side = muon.min_matrix_side
+    min_size = muon.min_matrix_size
     routes: list[str] = []
     why: list[tuple[str, str]] = []
     for name, p, owner in zip(rows.names, rows.params, rows.owners, strict=True):
@@ -640,6 +641,9 @@ def _matrix_routes(
         elif min_side > 1 and min(p.shape[0], cols := math.prod(p.shape[1:])) < min_side:
             routes.append(other)
             why.append((other, f"matrix view {p.shape[0]}x{cols} has a side < {min_side}"))
+        elif min_size > 1 and (size := p.numel()) < min_size:
+            routes.append(other)
+            why.append((other, f"{size} elements < min_matrix_size {min_size}"))
         elif (
             muon.exclude_grouped_conv
             and ndim > 2

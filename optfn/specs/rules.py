@@ -251,7 +251,10 @@ class MuonRouting:
 
     A parameter goes to Muon when it has at least ``min_ndim`` (>= 2) dimensions, both sides
     of its matrix view (``shape[0]`` rows, the product of the other dimensions as columns, as
-    Muon orthogonalizes it) are at least ``min_matrix_side``, its name matches one of
+    Muon orthogonalizes it) are at least ``min_matrix_side`` and it has at least
+    ``min_matrix_size`` elements in all (a gate of 11x2 or 2x14 numbers gains nothing from
+    orthogonalization: ``min_matrix_size=1024`` keeps such tiny matrices on AdamW, with the
+    reason in ``explain()``), its name matches one of
     ``include`` and none of ``exclude``, its module's type is not in ``exclude_types``, and,
     with ``exclude_grouped_conv``, it is not the weight of a grouped or depthwise convolution
     (a module with ``groups > 1``: each output channel sees only its own group, so the
@@ -276,6 +279,7 @@ class MuonRouting:
     min_ndim: int = attrs.field(default=2, validator=v.step_count(0))
     min_matrix_side: int = attrs.field(default=1, validator=v.step_count(1))
     exclude_grouped_conv: bool = attrs.field(default=False, validator=v.boolean)
+    min_matrix_size: int = attrs.field(default=1, validator=v.step_count(1, 2**62))
 
     def __attrs_post_init__(self) -> None:
         if self.min_ndim < 2:
@@ -291,11 +295,13 @@ class MuonRouting:
         cls,
         exclude: tuple[str, ...] = DEFAULT_MUON_EXCLUDE,
         exclude_types: tuple[str, ...] = ("Embedding", "EmbeddingBag"),
+        min_matrix_size: int = 1,
     ) -> MuonRouting:
         """Every hidden weight matrix, and only matrices: parameters with ndim >= 2 whose
         matrix view has two sides >= 2, except embeddings and output heads (``exclude``,
         ``exclude_types``), special tokens, relative-position bias tables and grouped or
-        depthwise convolution weights.
+        depthwise convolution weights; with ``min_matrix_size``, also matrices of fewer
+        elements.
 
         >>> import torch
         >>> from optfn import MuonSpec, ParamRules, partition_params
@@ -313,6 +319,7 @@ class MuonRouting:
             exclude_types=exclude_types,
             min_matrix_side=2,
             exclude_grouped_conv=True,
+            min_matrix_size=min_matrix_size,
         )
 
 

@@ -118,6 +118,7 @@ def _muon_routings(draw: st.DrawFn, patterns: st.SearchStrategy[str]) -> MuonRou
         exclude_types=tuple(draw(st.lists(_type_names, max_size=3))),
         min_ndim=draw(st.integers(2, 5)),
         min_matrix_side=draw(st.integers(1, 4)),
+        min_matrix_size=draw(st.sampled_from((1, 4, 16, 1024))),
         exclude_grouped_conv=draw(st.booleans()),
     )
 

@@ -393,3 +393,20 @@ def test_exclude_leaves_parameters_out_of_the_optimizer() -> None:
     with pytest.raises(SpecError, match=r"LabelRule\.exclude: .*lr_scale"):
         LabelRule(label="t", names=["x"], exclude=True, lr_scale=2.0)
     assert from_toml(to_toml(rules), ParamRules) == rules
+
+
+def test_model_names_may_hold_dots_unless_they_overlap() -> None:
+    models = {"student.backbone": _net(), "student.head": nn.Linear(2, 2)}
+    rules = ParamRules(
+        lr_scales={"student.head": 2.0},
+        labels=[LabelRule(label="h", names=["student.head.*"], weight_decay_scale=2.0)],
+    )
+    part = partition_params(models, rules)
+    assert part.entry("student.head.weight").label == "h"
+    assert part.entry("student.head.weight").lr_scale == 2.0
+    assert part.entry("student.backbone.head.weight").label == "default"
+    with pytest.raises(SpecError, match=r"model names 'a' and 'a.b' overlap"):
+        partition_params({"a": nn.Linear(2, 2), "a.b": nn.Linear(2, 2)})
+    for bad in ("a.", ".a", "a..b", ""):
+        with pytest.raises(SpecError, match="neither start nor end with a dot"):
+            partition_params({bad: nn.Linear(2, 2)})

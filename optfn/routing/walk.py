@@ -64,13 +64,28 @@ def named_models(models: ModelsLike) -> list[tuple[str, nn.Module]]:
         return [("", unwrap(models))]
     if isinstance(models, Mapping):
         out = []
+        keys = [k for k in models if isinstance(k, str)]
         for key, m in models.items():
-            if not isinstance(key, str) or not key or "." in key:
+            if (
+                not isinstance(key, str)
+                or not key
+                or key.startswith(".")
+                or key.endswith(".")
+                or ".." in key
+            ):
                 raise SpecError(
                     "",
                     "models",
-                    "mapping keys name the models and must be non-empty strings "
-                    f"without dots, got {brief(key)}",
+                    "mapping keys name the models and must be non-empty strings that neither "
+                    f"start nor end with a dot (nor hold '..'), got {brief(key)}",
+                )
+            clash = next((k for k in keys if k != key and k.startswith(key + ".")), None)
+            if clash is not None:  # "enc.x.w" would be both model "enc"'s and "enc.x"'s
+                raise SpecError(
+                    "",
+                    "models",
+                    f"model names {key!r} and {clash!r} overlap: the parameter names of "
+                    f"{clash!r} would read as names inside {key!r}; rename one",
                 )
             if not isinstance(m, nn.Module):
                 raise SpecTypeError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from optfn import MuonRouting, ParamRules
 from optfn.specs.rules import NORM_LAYER_TYPES
 
-#: The default ``ParamRules()`` before: torch's norm classes, seed 002's names.
+#: The default ``ParamRules()`` before: torch's norm classes, the epoch-based builders' names.
 OLD_RULES = ParamRules(
     no_decay_types=NORM_LAYER_TYPES,
     no_decay_names=("bias", "*_bias", "cls_token", "pos_embed"),

@@ -1,9 +1,10 @@
 """Benchmark: a whole LR curve by optfn's closed form against stepping torch schedulers.
 
 ``lr_curve(WarmupCosine(...), n)`` (one vectorized pass) against producing the same curve by
-stepping (a) torch ``LambdaLR`` with an equivalent plain-Python lambda (seed 002's formula),
-(b) torch ``SequentialLR(LinearLR, CosineAnnealingLR)`` set up to the same curve and (c) Hugging
-Face's ``get_cosine_schedule_with_warmup`` when ``transformers`` imports. Prints the medians,
+stepping (a) torch ``LambdaLR`` with an equivalent plain-Python lambda (the epoch-based
+builders' formula), (b) torch ``SequentialLR(LinearLR, CosineAnnealingLR)`` set up to the same
+curve and (c) Hugging Face's ``get_cosine_schedule_with_warmup`` when ``transformers``
+imports. Prints the medians,
 the speed ratios and each baseline's maximum relative error against the closed form (and
 optfn's own error: ``lr_curve`` against ``lr_lambda`` at every step). Never asserts a time.
 
@@ -32,8 +33,8 @@ from _timing import header
 from optfn.schedules import WarmupCosine, lr_curve, lr_lambda
 
 
-def seed_lambda(step: int, *, w: int, total: int, alpha: float) -> float:
-    """Seed 002's λ(s), written the way a user would hand it to ``LambdaLR``."""
+def builders_lambda(step: int, *, w: int, total: int, alpha: float) -> float:
+    """The epoch-based builders' λ(s), written the way a user would hand it to ``LambdaLR``."""
     if step < w:
         return max(1e-8, (step + 1) / max(1, w))
     t = min(1.0, (step - w) / max(1, total - w))
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     stepped_repeats = max(1, min(repeats, 3))
     w, alpha = max(2, n // 100), 0.1
     schedule = WarmupCosine(warmup_steps=w, total_steps=n, min_lr_scale=alpha)
-    lam = functools.partial(seed_lambda, w=w, total=n, alpha=alpha)
+    lam = functools.partial(builders_lambda, w=w, total=n, alpha=alpha)
 
     header(f"bench_lr_curve: {n:,} steps of WarmupCosine(warmup {w:,}, min_lr_scale {alpha})")
     print(f"   medians of {repeats} runs (stepped baselines: {stepped_repeats}) after a warm-up")
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "transformers not installed: skipped HF baseline"
         )
     else:
-        # HF warms up with s / W (optfn and the seed: (s + 1) / W) and decays to 0, so its
+        # HF warms up with s / W (optfn's default: (s + 1) / W) and decays to 0, so its
         # error is measured on the cosine phase against WarmupCosine(min_lr_scale=0).
         hf_make = functools.partial(
             get_cosine_schedule_with_warmup, num_warmup_steps=w, num_training_steps=n

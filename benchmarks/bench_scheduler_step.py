@@ -1,10 +1,10 @@
 """Benchmark: µs per ``scheduler.step()``, optfn's scheduler against torch's.
 
 ``make_scheduler(opt, WarmupCosine(...))`` against torch ``LambdaLR`` with an equivalent
-plain-Python lambda (seed 002's formula) and ``SequentialLR(LinearLR, CosineAnnealingLR)``,
-with 1 and 8 param groups. Each figure is the median over repeats (run round-robin, after a
-warm-up) of a run of ``--steps`` steps; ratio lines compare with ``LambdaLR`` (goal: optfn's
-is no more than LambdaLR's). Never asserts a time.
+plain-Python lambda (the epoch-based builders' formula) and
+``SequentialLR(LinearLR, CosineAnnealingLR)``, with 1 and 8 param groups. Each figure is the
+median over repeats (run round-robin, after a warm-up) of a run of ``--steps`` steps; ratio
+lines compare with ``LambdaLR`` (goal: optfn's is no more than LambdaLR's). Never asserts a time.
 
     python benchmarks/bench_scheduler_step.py [--quick] [--steps N] [--repeats R]
 """
@@ -25,7 +25,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, Sequ
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from _timing import header
-from bench_lr_curve import seed_lambda
+from bench_lr_curve import builders_lambda
 
 from optfn.scheduler import make_scheduler
 from optfn.schedules import WarmupCosine
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (3 if args.quick else 7)
     w, total, alpha = 1_000, 10 * steps, 0.1  # the whole run stays inside the schedule
     schedule = WarmupCosine(warmup_steps=w, total_steps=total, min_lr_scale=alpha)
-    lam = functools.partial(seed_lambda, w=w, total=total, alpha=alpha)
+    lam = functools.partial(builders_lambda, w=w, total=total, alpha=alpha)
 
     makers: dict[str, Callable[[torch.optim.Optimizer], Any]] = {
         "optfn make_scheduler": lambda opt: make_scheduler(opt, schedule),

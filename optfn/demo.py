@@ -54,10 +54,10 @@ __all__ = [
 
 
 class ScoringModel(nn.Module):
-    """Seed 000's shape of model: an input projection, a transformer and a scoring head.
+    """A small scoring model: an input projection, a transformer and a scoring head.
 
-    Takes an ``optimizer_spec`` (default ``AdamWSpec(learning_rate=0.001)``, as the seed's
-    ``DenseNetworkModel``) and stores it in its checkpoint as the seed does.
+    Takes an ``optimizer_spec`` (default ``AdamWSpec(learning_rate=0.001)``) and stores it in
+    its checkpoint as the spec-method API does (``optimizer_type`` and ``optimizer_params``).
     """
 
     def __init__(
@@ -88,7 +88,7 @@ class ScoringModel(nn.Module):
         return score.squeeze(-1)
 
     def checkpoint(self) -> dict[str, Any]:
-        """Weights plus the optimizer spec as seed 000 stores it."""
+        """Weights plus the optimizer spec as the spec-method API stores it."""
         return {
             "optimizer_type": self.optimizer_spec.optimizer_type,
             "optimizer_params": self.optimizer_spec.to_dict(),
@@ -219,8 +219,8 @@ def save_demo_checkpoint(
     """Save a demo run as optfn's checkpoint (:func:`optfn.save_checkpoint`).
 
     The checkpoint holds ``config``, the optimizer's, scheduler's and model's states, and in
-    ``extra`` seed 000's ``optimizer_type`` and ``optimizer_params`` (``config.optimizer``, the
-    spec the run's optimizer was built from, as ``to_dict`` gives it:
+    ``extra`` the spec-method API's checkpoint keys ``optimizer_type`` and ``optimizer_params``
+    (``config.optimizer``, the spec the run's optimizer was built from, as ``to_dict`` gives it:
     ``OptimizerSpecification.from_serialized`` rebuilds it) besides your own ``extra`` values.
     Read it back with :func:`optfn.load_checkpoint`, build a fresh model, optimizer and
     scheduler from ``checkpoint.config`` and call :func:`optfn.restore`.

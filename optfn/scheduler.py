@@ -1,4 +1,5 @@
-"""torch LR schedulers driven by optfn schedules: :func:`make_scheduler` and seed 002's builders.
+"""torch LR schedulers driven by optfn schedules: :func:`make_scheduler` and the epoch-based
+builders.
 
 The scheduler is a ``torch.optim.lr_scheduler.LambdaLR`` whose multiplier is
 :func:`optfn.schedules.lr_lambda`, so the LR of group ``g`` at step ``s`` is

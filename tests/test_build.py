@@ -1,4 +1,4 @@
-"""make_optimizer and seed 000's optimizer API (create_optimizer & co.)."""
+"""make_optimizer and the spec-method API (create_optimizer & co.)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from optfn import (
 
 
 class DenseNetwork(nn.Module):
-    """Stand-in for seed 000's network: an encoder and a scoring head."""
+    """A small network: an encoder and a scoring head."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,7 +55,7 @@ def test_make_optimizer_picks_the_torch_class(spec: object, cls: type) -> None:
     assert g["betas"] == spec.betas and g["eps"] == spec.eps  # type: ignore[attr-defined]
 
 
-def test_seed_000_create_optimizer_with_multipliers() -> None:
+def test_spec_methods_create_optimizer_with_multipliers() -> None:
     net = DenseNetwork()
     spec = AdamWSpec(learning_rate=0.001, lr_decay_gamma=0.95)
     opt = spec.create_optimizer(model=net, lr_multipliers={net.scoring_head: 5.0})
@@ -63,11 +63,11 @@ def test_seed_000_create_optimizer_with_multipliers() -> None:
     assert _lr_of(opt, net.scoring_head.weight) == pytest.approx(0.005)
     assert _lr_of(opt, net.scoring_head.bias) == pytest.approx(0.005)
     assert _lr_of(opt, net.encoder[0].weight) == 0.001
-    # the seed's specs decay uniformly: biases and norms too
+    # the spec-method API decays uniformly: biases and norms too
     assert {_wd_of(opt, p) for p in net.parameters()} == {0.01}
 
 
-def test_seed_000_nested_multipliers_deepest_wins() -> None:
+def test_spec_methods_nested_multipliers_deepest_wins() -> None:
     net = DenseNetwork()
     opt = AdamSpec().create_optimizer(net, {net.encoder: 0.1, net.encoder[3]: 2.0})
     assert _lr_of(opt, net.encoder[0].weight) == pytest.approx(1e-4)
@@ -75,13 +75,13 @@ def test_seed_000_nested_multipliers_deepest_wins() -> None:
     assert _lr_of(opt, net.scoring_head.weight) == 1e-3
 
 
-def test_seed_000_rules_can_be_passed() -> None:
+def test_spec_methods_rules_can_be_passed() -> None:
     net = DenseNetwork()
     opt = AdamWSpec().create_optimizer(net, rules=ParamRules())
     assert _wd_of(opt, net.encoder[0].bias) == 0.0 and _wd_of(opt, net.encoder[0].weight) == 0.01
 
 
-def test_seed_000_multiple_models_shared_once() -> None:
+def test_spec_methods_multiple_models_shared_once() -> None:
     a, b = DenseNetwork(), DenseNetwork()
     b.scoring_head = a.scoring_head  # shared module
     opt = AdamWSpec().create_optimizer_for_multiple([a, b], {a.scoring_head: 3.0})
@@ -96,7 +96,7 @@ def test_seed_000_multiple_models_shared_once() -> None:
     assert "0.scoring_head.weight" in names and "1.encoder.0.weight" in names
 
 
-def test_seed_000_create_scheduler_is_exponential_lr() -> None:
+def test_spec_methods_create_scheduler_is_exponential_lr() -> None:
     net = DenseNetwork()
     spec = AdamWSpec(learning_rate=0.01, lr_decay_gamma=0.9)
     opt = spec.create_optimizer(net, {net.scoring_head: 5.0})
@@ -165,7 +165,7 @@ def test_state_dict_loads_into_a_fresh_build() -> None:
             assert torch.equal(opt.state[p]["exp_avg"], again.state[p]["exp_avg"])
 
 
-def test_seed_002_build_optimizer_groups() -> None:
+def test_builders_build_optimizer_groups() -> None:
     model = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8), nn.Linear(8, 2))
     opt = build_optimizer(model)
     assert isinstance(opt, torch.optim.AdamW)

@@ -1,7 +1,7 @@
 """A corpus of bad configs: each is refused with one ConfigError naming every bad path.
 
-Each case gives the input (a Python value, TOML text, JSON text, or seed 000's
-``(optimizer_name, params)``) and the exact problems expected, as ``(path, words)``: the error
+Each case gives the input (a Python value, TOML text, JSON text, or the spec-method
+API's ``(optimizer_name, params)``) and the exact problems expected, as ``(path, words)``: the error
 must have exactly one line per expected problem, starting with ``path: `` and containing
 ``words``.
 """
@@ -40,9 +40,9 @@ def json_case(name: str, text: str, *problems: tuple[str, str]) -> Any:
     return pytest.param(from_json, text, list(problems), id=f"json-{name}")
 
 
-def seed_case(name: str, args: tuple[Any, Any], *problems: tuple[str, str]) -> Any:
+def serialized_case(name: str, args: tuple[Any, Any], *problems: tuple[str, str]) -> Any:
     return pytest.param(
-        lambda a: optimizer_from_serialized(*a), args, list(problems), id=f"seed-{name}"
+        lambda a: optimizer_from_serialized(*a), args, list(problems), id=f"serialized-{name}"
     )
 
 
@@ -277,26 +277,26 @@ CASES = [
         '{"type": "adam", "eps": 1e-8, "eps": 1e-3}',
         ("(top level)", "duplicate key 'eps'"),
     ),
-    # -- seed 000's from_serialized
-    seed_case(
-        "seed-upper",
+    # -- the spec-method API's from_serialized
+    serialized_case(
+        "upper",
         ("ADAMW", {}),
         ("optimizer_type", f"unknown 'ADAMW'; allowed: {OPTIMIZER_TAGS}"),
     ),
-    seed_case(
-        "seed-tag-mismatch",
+    serialized_case(
+        "tag-mismatch",
         ("adam", {"optimizer_type": "adamw"}),
         ("optimizer_type", "params say 'adamw', but the optimizer is 'adam'"),
     ),
-    seed_case("seed-params-none", ("adam", None), ("(top level)", "got None (NoneType)")),
-    seed_case(
-        "seed-coercion",
+    serialized_case("params-none", ("adam", None), ("(top level)", "got None (NoneType)")),
+    serialized_case(
+        "coercion",
         ("adamw", {"learning_rate": "0.1", "betas": "12", "weight_decay": True}),
         ("learning_rate", "must be a number, got '0.1' (str)"),
         ("betas", "must be a list, got '12' (str)"),
         ("weight_decay", "must be a number, got True (bool)"),
     ),
-    seed_case("seed-version", ("adam", {"version": 1}), ("version", "unknown key")),
+    serialized_case("version", ("adam", {"version": 1}), ("version", "unknown key")),
 ]
 
 
@@ -332,7 +332,7 @@ def test_every_kind_of_mistake_is_in_the_corpus() -> None:
     """The corpus covers each input form and each kind of reason the loader gives."""
     ids = [case.id for case in CASES]
     assert len(set(ids)) == len(ids)
-    assert {i.split("-")[0] for i in ids} == {"dict", "toml", "json", "seed"}
+    assert {i.split("-")[0] for i in ids} == {"dict", "toml", "json", "serialized"}
     reasons = [words for case in CASES for _, words in case.values[2]]
     for kind in (
         "must be a number, got",

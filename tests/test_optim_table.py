@@ -128,13 +128,13 @@ def test_one_entry_makes_every_part_work(toy: OptimizerKind, tmp_path: Path) -> 
             o.step()
     for a, b in zip(net.parameters(), ref_net.parameters(), strict=True):
         assert torch.equal(a, b)
-    # serialization reads the same entry: dict, TOML file, seed 000's form
+    # serialization reads the same entry: dict, TOML file, the spec-method API's form
     assert from_dict(to_dict(spec)) == spec
     path = tmp_path / "run.toml"
     save_config(OptimConfig(optimizer=spec), path)
     assert load_config(path) == OptimConfig(optimizer=spec)
     assert OptimizerSpecification.from_serialized("toy_sgd", spec.to_dict()) == spec
-    # seed 000's methods work on it too
+    # the spec-method API works on it too
     assert type(spec.create_optimizer(model())) is torch.optim.SGD
     assert ToySGDSpec(lr_decay_gamma=0.5).create_scheduler(opt) is not None
     # checkpoints

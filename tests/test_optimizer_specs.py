@@ -1,4 +1,4 @@
-"""Optimizer specs: seed 000's fields and defaults, validation at construction."""
+"""Optimizer specs: the spec-method API's fields and defaults, validation at construction."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from optfn import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpecification
 from optfn.errors import SpecError, SpecTypeError
 
 
-def test_seed_defaults() -> None:
+def test_spec_method_api_defaults() -> None:
     adam = AdamSpec()
     assert (adam.learning_rate, adam.lr_decay_gamma, adam.betas, adam.eps, adam.weight_decay) == (
         0.001,

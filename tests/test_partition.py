@@ -321,7 +321,7 @@ def test_wrapped_model_has_bare_names() -> None:
     assert nested.names == tuple(f"net.{n}" for n in bare.names)
 
 
-def test_muon_default_route_is_seed_000() -> None:
+def test_muon_default_route_is_transformer_names() -> None:
     part = partition_params(_Scorer(), spec=MuonSpec())
     for e in part:
         expect = "muon" if (e.param.ndim >= 2 and "transformer" in e.name) else "adamw"

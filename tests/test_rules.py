@@ -16,7 +16,7 @@ from optfn.routing.patterns import name_matcher
 from optfn.specs.rules import NORM_LAYER_TYPES
 
 
-def test_default_is_seed_002_exclusions() -> None:
+def test_default_has_the_builders_exclusions() -> None:
     rules = ParamRules()
     assert {"bias", "*_bias", "cls_token", "pos_embed"} <= set(rules.no_decay_names)
     assert "*Norm" in rules.no_decay_types  # LayerNorm, RMSNorm, LlamaRMSNorm...

@@ -329,8 +329,8 @@ def test_hidden_matrices_routes_only_true_matrices_with_reasons() -> None:
     assert got["output.weight"][1][0] == "muon.exclude 'output.weight' -> adamw"
 
 
-def test_seed_default_routing_is_unchanged() -> None:
-    # seed 000: every matrix whose name contains "transformer", whatever its shape
+def test_spec_method_default_routing_is_unchanged() -> None:
+    # the spec-method API's rule: every matrix whose name contains "transformer", whatever its shape
     model = nn.ModuleDict({"transformer": Vision()})
     routes = {n: r for n, (r, _) in muon_routes(model, MuonRouting()).items()}
     assert set(routes.values()) == {"muon"}

@@ -427,8 +427,8 @@ def test_inverse_sqrt_new_ramps() -> None:
     dino = InverseSqrt(warmup_steps=10, warmup_ramp="s/(W-1)")
     got = both(dino, 300)
     assert got[9] == 1.0 and got[:10].tolist() == np.linspace(0, 1, 10).tolist()
-    seed = lr_curve(InverseSqrt(warmup_steps=10), 300)
-    assert np.array_equal(got[10:], seed[10:])  # the seed's decay: 1.0 at W - 1, sqrt(W/(s+1))
+    default = lr_curve(InverseSqrt(warmup_steps=10), 300)
+    assert np.array_equal(got[10:], default[10:])  # the default decay: 1.0 at W - 1, sqrt(W/(s+1))
     # no warm-up: as "s/W"
     none = InverseSqrt(warmup_steps=0, timescale=tau, warmup_ramp="(s+1)/(W+1)")
     hf = InverseSqrt(warmup_steps=0, timescale=tau, warmup_ramp="s/W")

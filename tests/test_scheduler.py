@@ -1,4 +1,4 @@
-"""make_scheduler / ScheduleLR and seed 002's builders: LRs, state, resume, errors."""
+"""make_scheduler / ScheduleLR and the epoch-based builders: LRs, state, resume, errors."""
 
 from __future__ import annotations
 
@@ -397,10 +397,10 @@ def test_schedule_lr_is_a_lambda_lr_and_checks_its_arguments() -> None:
     copy.deepcopy(sched.schedule)
 
 
-# ---- seed 002's builders -------------------------------------------------------------------
+# ---- the epoch-based builders --------------------------------------------------------------
 
 
-def _seed_lambda(s: int, w: int, total: int, a: float) -> float:
+def _builders_lambda(s: int, w: int, total: int, a: float) -> float:
     if s < w:
         return max(1e-8, (s + 1) / max(1, w))
     t = min(1.0, (s - w) / max(1, total - w))  # clamped past S (optfn's documented decision)
@@ -411,7 +411,7 @@ def _seed_lambda(s: int, w: int, total: int, a: float) -> float:
     ("steps_per_epoch", "epochs", "warmup_epochs", "min_lr_scale"),
     [(100, 2, 1, 0.1), (7, 10, 3, 0.0), (5, 4, 0, 0.5), (3, 2, 2, 0.2), (1, 1, 1, 0.1)],
 )
-def test_build_scheduler_is_seed_002s_formula(
+def test_build_scheduler_is_the_builders_formula(
     steps_per_epoch: int, epochs: int, warmup_epochs: int, min_lr_scale: float
 ) -> None:
     opt = _optimizer(_model())
@@ -428,7 +428,7 @@ def test_build_scheduler_is_seed_002s_formula(
         warmup_steps=w, total_steps=total, min_lr_scale=min_lr_scale
     )
     for step in range(total + 5):
-        want = _seed_lambda(step, w, total, min_lr_scale)
+        want = _builders_lambda(step, w, total, min_lr_scale)
         got = sched.get_last_lr()[0] / BASE_LRS[0]
         assert math.isclose(got, want, rel_tol=4 * 2**-52, abs_tol=1e-300), step
         opt.step()
@@ -436,12 +436,12 @@ def test_build_scheduler_is_seed_002s_formula(
     assert sched.get_last_lr() == [b * min_lr_scale for b in BASE_LRS]
 
 
-def test_build_scheduler_defaults_and_seed_minimal_test() -> None:
+def test_build_scheduler_defaults_and_builders_minimal_test() -> None:
     model = _model()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.05)
     sched = build_scheduler(opt, steps_per_epoch=100, epochs=2)
     assert sched.schedule == WarmupCosine(warmup_steps=100, total_steps=200, min_lr_scale=0.1)
-    # The seed's snippet reads base_lr from group["lr"] *after* building the scheduler, which
+    # The builders' snippet reads base_lr from group["lr"] *after* building the scheduler, which
     # is already base_lr * λ(0) = base_lr / W, so its `mult1 <= base_lr` cannot hold for any
     # LambdaLR; the base LR it means is the group's initial_lr.
     assert opt.param_groups[0]["lr"] == 3e-4 * 0.01
@@ -513,7 +513,7 @@ def test_build_warmup_cosine_errors() -> None:
         build_warmup_cosine(_optimizer(_model()), warmup_steps=1.5, total_steps=10)  # type: ignore[arg-type]
 
 
-# ---- seed 000's exponential decay ----------------------------------------------------------
+# ---- the spec-method API's exponential decay ----------------------------------------------
 
 
 @pytest.mark.parametrize(("gamma", "steps_per_epoch"), [(0.95, 1), (0.9, 7), (0.5, 3), (1.0, 2)])
@@ -521,7 +521,8 @@ def test_exponential_decay_matches_exponential_lr_stepped_per_epoch(
     gamma: float, steps_per_epoch: int
 ) -> None:
     torch_opt = torch.optim.SGD(_model().parameters(), lr=0.1)
-    torch_sched = ExponentialLR(torch_opt, gamma=gamma)  # what seed 000's create_scheduler returns
+    # what the spec-method API's create_scheduler returns
+    torch_sched = ExponentialLR(torch_opt, gamma=gamma)
     opt = torch.optim.SGD(_model().parameters(), lr=0.1)
     sched = make_scheduler(opt, ExponentialDecay(gamma=gamma, steps_per_epoch=steps_per_epoch))
     with warnings.catch_warnings():

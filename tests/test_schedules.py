@@ -90,7 +90,7 @@ def _ramp_of(s: Schedule) -> str:
 
 
 def _peak(s: Schedule, w: int) -> int:
-    """Where a warm-up of ``w`` steps reaches 1.0: ``w - 1`` (seed 002's ``(s+1)/W``, DINOv2's
+    """Where a warm-up of ``w`` steps reaches 1.0: ``w - 1`` (the default ``(s+1)/W``, DINOv2's
     ``s/(W-1)``), ``w`` (``s/W``, nanoGPT's ``(s+1)/(W+1)``: what follows takes over there)."""
     return w - 1 if _ramp_of(s) in ("(s+1)/W", "s/(W-1)") else w
 
@@ -269,7 +269,7 @@ def test_warmups_rise_and_decays_fall(s: Schedule) -> None:
     slack = 1e-15 if isinstance(s, OneCycle) and s.anneal_strategy == "linear" else 0.0
     if fx.decay_start is not None:
         assert np.all(np.diff(curve[fx.decay_start :]) <= slack)
-    if fx.warmup_end:  # the ramp ends on exactly 1.0 (W - 1 by seed 002's (s + 1) / W; or W)
+    if fx.warmup_end:  # the ramp ends on exactly 1.0 (W - 1 by the default (s + 1) / W; or W)
         peak = fx.warmup_end - 1 if fx.peak is None else fx.peak
         assert curve[peak] == 1.0
 
@@ -352,10 +352,11 @@ def test_cosine_restarts_cycles_fall_from_one_to_floor(s: CosineRestarts) -> Non
     assert all(curve[i] == 1.0 for i in rises)
 
 
-def test_seed_002_formula_literally() -> None:
-    """WarmupCosine is seed 002's λ(s) (clamped past S); compared with a literal transcription."""
+def test_builders_formula_literally() -> None:
+    """WarmupCosine is the epoch-based builders' λ(s) (clamped past S), compared with a literal
+    transcription."""
 
-    def seed(s: int, w: int, total: int, a: float) -> float:
+    def literal(s: int, w: int, total: int, a: float) -> float:
         if s < w:
             return max(1e-8, (s + 1) / max(1, w))
         t = (s - w) / max(1, total - w)
@@ -364,10 +365,10 @@ def test_seed_002_formula_literally() -> None:
     for w, total, a in [(0, 1, 0.0), (5, 100, 0.1), (100, 100, 0.2), (1, 2, 0.0), (7, 50, 1.0)]:
         f = lr_lambda(WarmupCosine(warmup_steps=w, total_steps=total, min_lr_scale=a))
         for s in range(total + 1 if w < total else total + 2):
-            assert ulps(f(s), seed(s, w, total, a)) <= 4, (w, total, a, s)
-        # past the end the seed's formula climbs back up (to 1 at t = 2); optfn holds the floor
+            assert ulps(f(s), literal(s, w, total, a)) <= 4, (w, total, a, s)
+        # past the end the literal formula climbs back up (to 1 at t = 2); optfn holds the floor
         s2 = w + 2 * max(1, total - w)
-        assert seed(s2, w, total, a) == 1.0 and f(s2) == a
+        assert literal(s2, w, total, a) == 1.0 and f(s2) == a
 
 
 # ---- joins ---------------------------------------------------------------------------------

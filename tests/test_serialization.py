@@ -1,4 +1,4 @@
-"""Round trips of every spec through dicts, JSON and TOML; the format; seed 000's API."""
+"""Round trips of every spec through dicts, JSON and TOML; the format; the spec-method API."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_round_trip_dict_json_toml(tag: str, data: st.DataObject) -> None:
 
 @fast
 @given(spec=optimizer_specs)
-def test_seed_to_dict_from_serialized(spec: OptimizerSpecification) -> None:
+def test_spec_methods_to_dict_from_serialized(spec: OptimizerSpecification) -> None:
     params = spec.to_dict()
     assert list(params) == [a.name for a in attrs.fields(type(spec))]  # every field, no tag
     assert json.loads(json.dumps(params, allow_nan=False)) == params  # JSON-safe
@@ -123,7 +123,7 @@ def test_config_files_round_trip(
 # ---- the format ------------------------------------------------------------------------------
 
 
-def test_seed_checkpoint_example() -> None:
+def test_spec_methods_checkpoint_example() -> None:
     spec = AdamWSpec(learning_rate=0.001, lr_decay_gamma=0.95)
     state_dict: dict[str, Any] = {
         "optimizer_type": spec.optimizer_type,
@@ -145,7 +145,7 @@ def test_seed_checkpoint_example() -> None:
     assert restored == spec and type(restored) is AdamWSpec
 
 
-def test_seed_params_keep_none_fields() -> None:
+def test_spec_methods_params_keep_none_fields() -> None:
     assert optimizer_params(AdamSpec())["lr_decay_gamma"] is None
     assert AdamSpec.from_serialized("adam", {"lr_decay_gamma": None}) == AdamSpec()
 

@@ -456,7 +456,7 @@ def test_lion_from_readme(lion: dict[str, Any], tmp_path: Path) -> None:
     )
     steps([(net, opt), (ref_net, ref)], 5, seed=5)
     assert_same(net, ref_net)
-    # configs: dict, TOML text and file, seed 000's form
+    # configs: dict, TOML text and file, the spec-method API's form
     assert from_dict(to_dict(spec)) == spec
     assert from_toml('type = "lion"\nlearning_rate = 3e-4\nweight_decay = 0.1\n') == spec
     save_config(OptimConfig(optimizer=spec, rules=RULES), tmp_path / "run.toml")

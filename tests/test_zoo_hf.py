@@ -22,7 +22,7 @@ logging.getLogger("transformers").setLevel(logging.ERROR)
 MODELS = sorted(zoo.MODELS)
 
 #: Where optfn's default deliberately differs from Trainer: ViT's class token and position
-#: parameters get no weight decay (timm's ``no_weight_decay()`` and seed 002 agree).
+#: parameters get no weight decay (timm's ``no_weight_decay()`` and the epoch-based builders agree).
 DEFAULT_DIFFERS = {
     "vit": {"vit.embeddings.cls_token", "vit.embeddings.position_embeddings"},
 }

@@ -1,6 +1,6 @@
-"""The seeds' builders: seed 000's ``create_optimizer``/``create_scheduler`` and seed 002's
-``build_optimizer``, ``build_scheduler`` and ``build_warmup_cosine``, on top of optfn's pure
-functions.
+"""The compatibility APIs: the spec-method API and the epoch-based builders, on top of optfn's
+pure functions: the spec-method API's ``create_optimizer``/``create_scheduler`` and the
+epoch-based builders ``build_optimizer``, ``build_scheduler`` and ``build_warmup_cosine``.
 
 >>> import torch
 >>> from optfn import build_optimizer, build_scheduler
@@ -41,7 +41,7 @@ __all__ = [
 def _multiplier_prefixes(
     models: Sequence[nn.Module], lr_multipliers: Mapping[nn.Module, float]
 ) -> dict[str, float]:
-    """Seed 000's ``{module: multiplier}`` as ``{qualified name prefix: scale}``."""
+    """The spec-method API's ``{module: multiplier}`` as ``{qualified name prefix: scale}``."""
     names: dict[int, str] = {}
     for i, model in enumerate(models):
         prefix = "" if len(models) == 1 else f"{i}."
@@ -75,11 +75,11 @@ def create_optimizer(
     lr_multipliers: Mapping[nn.Module, float] | None = None,
     rules: ParamRules | None = None,
 ) -> torch.optim.Optimizer:
-    """Seed 000's ``create_optimizer``/``create_optimizer_for_multiple``.
+    """The spec-method API's ``create_optimizer``/``create_optimizer_for_multiple``.
 
     Weight decay is uniform (``ParamRules.uniform()``) unless ``rules`` are given;
     ``lr_multipliers`` become ``rules.lr_scales`` (the deepest module wins; with a
-    ``MuonSpec`` they scale only the AdamW part, as the seed says).
+    ``MuonSpec`` they scale only the AdamW part, as that API defines).
     """
     if lr_multipliers is not None and not isinstance(lr_multipliers, Mapping):
         raise SpecTypeError(
@@ -112,7 +112,7 @@ def create_optimizer(
 def create_exponential_scheduler(
     optimizer: torch.optim.Optimizer, gamma: float | None
 ) -> torch.optim.lr_scheduler.ExponentialLR | None:
-    """Seed 000's ``create_scheduler``: ``ExponentialLR(optimizer, gamma)``, or ``None``."""
+    """The spec-method API's ``create_scheduler``: ``ExponentialLR(optimizer, gamma)``/``None``."""
     if gamma is None:
         return None
     return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
@@ -125,7 +125,7 @@ def build_optimizer(
     betas: tuple[float, float] = (0.9, 0.95),
     eps: float = 1e-8,
 ) -> torch.optim.AdamW:
-    """Seed 002's builder: AdamW with the standard weight-decay exclusions.
+    """The epoch-based builders' optimizer: AdamW with the standard weight-decay exclusions.
 
     Biases, normalization layers, ``cls_token`` and ``pos_embed`` get no weight decay
     (``ParamRules()``); everything else decays by ``weight_decay``. Two groups: decay first.
@@ -139,7 +139,7 @@ def build_optimizer(
     """
     spec = AdamWSpec(learning_rate=lr, weight_decay=weight_decay, betas=betas, eps=eps)
     groups = param_groups_for(model, spec, ParamRules())
-    groups.sort(key=lambda g: g["weight_decay"] == 0.0)  # the seed's order: decay group first
+    groups.sort(key=lambda g: g["weight_decay"] == 0.0)  # the builders' order: decay group first
     return torch.optim.AdamW(groups, lr=lr, betas=spec.betas, eps=eps)
 
 
@@ -150,8 +150,8 @@ def build_warmup_cosine(
     total_steps: int,
     min_lr_scale: float = 0.0,
 ) -> ScheduleLR:
-    """Seed 002's linear warmup + cosine decay over global steps (a ``LambdaLR``), with
-    ``W = warmup_steps``, ``S = total_steps``, ``α = min_lr_scale``:
+    """The epoch-based builders' linear warmup + cosine decay over global steps (a
+    ``LambdaLR``), with ``W = warmup_steps``, ``S = total_steps``, ``α = min_lr_scale``:
 
     * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``;
     * ``λ(s) = α + (1 - α)/2 · (1 + cos(π t))``, ``t = min(1, (s - W) / max(1, S - W))``.
@@ -181,7 +181,7 @@ def build_scheduler(
     warmup_epochs: int = 1,
     min_lr_scale: float = 0.1,
 ) -> ScheduleLR:
-    """Seed 002's scheduler in epochs: :func:`build_warmup_cosine` with
+    """The epoch-based builders' scheduler in epochs: :func:`build_warmup_cosine` with
     ``W = steps_per_epoch · warmup_epochs`` and ``S = steps_per_epoch · epochs``, i.e.
 
     * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W``;

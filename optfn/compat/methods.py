@@ -1,6 +1,7 @@
-"""Seed 000's methods on optimizer specs, in one mixin: each a one-line delegation.
+"""The compatibility APIs: the spec-method API and the epoch-based builders. This module holds
+the spec-method API: methods on optimizer specs, in one mixin, each a one-line delegation.
 
-:class:`SeedMethods` is the base of :class:`optfn.OptimizerSpecification`. Spec data sits at the
+:class:`SpecMethods` is the base of :class:`optfn.OptimizerSpecification`. Spec data sits at the
 bottom of optfn's layers and imports nothing above it, so these methods reach the builders and
 the converter through function-local imports: the one place where a lower layer calls a
 higher one, kept here so that it is visible and small.
@@ -22,12 +23,12 @@ if TYPE_CHECKING:
     from optfn.specs.optimizers import OptimizerSpecification
     from optfn.specs.rules import ParamRules
 
-__all__ = ["SeedMethods"]
+__all__ = ["SeedMethods", "SpecMethods"]
 
 
-class SeedMethods:
+class SpecMethods:
     """``create_optimizer``, ``create_optimizer_for_multiple``, ``create_scheduler``,
-    ``to_dict`` and ``from_serialized``, as seed 000 names them."""
+    ``to_dict`` and ``from_serialized``: the spec-method API."""
 
     __slots__ = ()
 
@@ -79,3 +80,7 @@ class SeedMethods:
         from optfn.compat.serialized import optimizer_from_serialized
 
         return optimizer_from_serialized(optimizer_name, params)
+
+
+#: The mixin's earlier name, still importable.
+SeedMethods = SpecMethods

@@ -1,6 +1,8 @@
-"""Seed 000's serialized form: ``spec.to_dict()`` and ``OptimizerSpecification.from_serialized``.
+"""The compatibility APIs: the spec-method API and the epoch-based builders. This module holds
+the spec-method API's serialized form: ``spec.to_dict()`` and
+``OptimizerSpecification.from_serialized``.
 
-Two components, as the seed saves them: the optimizer type (``"adamw"``...) and a dict of every
+Two components, as that API saves them: the optimizer type (``"adamw"``...) and a dict of every
 parameter, without a tag. Reading is as strict as optfn's own configs.
 
 >>> from optfn import AdamWSpec
@@ -26,7 +28,7 @@ __all__ = ["optimizer_from_serialized", "optimizer_params"]
 
 
 def optimizer_params(spec: OptimizerSpecification) -> dict[str, Any]:
-    """Seed 000's ``spec.to_dict()``: every field, JSON-safe (lists, ``None``), no tag.
+    """The spec-method API's ``spec.to_dict()``: every field, JSON-safe (lists, ``None``), no tag.
 
     >>> from optfn import AdamWSpec
     >>> optimizer_params(AdamWSpec())["betas"], optimizer_params(AdamWSpec())["lr_decay_gamma"]
@@ -41,7 +43,7 @@ def optimizer_params(spec: OptimizerSpecification) -> dict[str, Any]:
 def optimizer_from_serialized(
     optimizer_name: str, params: Mapping[str, Any]
 ) -> OptimizerSpecification:
-    """Seed 000's ``OptimizerSpecification.from_serialized``: dispatch on the type name.
+    """The spec-method API's ``OptimizerSpecification.from_serialized``: dispatch on the type name.
 
     ``params`` may repeat the name as ``"optimizer_type"``; any other problem (unknown name,
     a wrong kind, an unknown key, ...) raises :class:`~optfn.errors.ConfigError`.

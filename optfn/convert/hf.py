@@ -447,7 +447,7 @@ def schedule_from_hf(
     ``cosine_with_min_lr``         ``WarmupCosine(W, T, min_lr_scale=rate, ...)``          yes
     (``min_lr``/``min_lr_rate``,
     ``num_cycles``)
-    ``cosine_warmup_with_min_lr``  a seed-style ``LinearWarmup(W)`` (or from                yes
+    ``cosine_warmup_with_min_lr``  a default ``LinearWarmup(W)`` (or from                   yes
     (``min_lr``/``min_lr_rate``,   ``warmup_lr_rate``) joined at ``W - 1`` with the        (ulp)
     ``num_cycles``,                cosine ``Ramp``
     ``warmup_lr_rate``)
@@ -494,7 +494,7 @@ def schedule_from_hf(
     ``cosine_warmup_with_min_lr`` with no warm-up runs its cosine on ``(s + 1) / T`` from step
     0: a piece one step ahead of its own step 0, which no optfn piece expresses (a ``Join``
     starts each piece at its boundary), so it is refused rather than approximated. Its
-    warm-up ``(s + 1) / W`` is optfn's seed ramp, whose floor ``1e-8`` matters only for
+    warm-up ``(s + 1) / W`` is optfn's default ramp, whose floor ``1e-8`` matters only for
     ``W > 10**8``.
 
     >>> from optfn.convert.hf import schedule_from_hf

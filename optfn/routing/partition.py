@@ -222,12 +222,12 @@ def partition_params(
     are those of the bare model. Frozen parameters are left out; a parameter shared between
     modules or models appears once, under its first name. ``spec`` (default ``AdamWSpec()``)
     decides the routes: ``spec.optimizer_type`` for every parameter, except that with a
-    ``MuonSpec`` the parameters that ``rules.muon`` picks go to ``"muon"``. As seed 000 says,
-    LR scales apply only to the AdamW part of a Muon setup.
+    ``MuonSpec`` the parameters that ``rules.muon`` picks go to ``"muon"``. As the spec-method API
+    defines, LR scales apply only to the AdamW part of a Muon setup.
 
     Raises ``ValueError`` when a prefix of ``rules.lr_scales`` or the ``blocks`` of
     ``rules.layer_decay`` matches no parameter. Warns (:class:`RoutingWarning`) when a
-    ``MuonSpec`` gets no Muon parameter: seed 000 then trains everything with AdamW, which is
+    ``MuonSpec`` gets no Muon parameter: everything is then trained with AdamW, which is
     legal but rarely meant.
 
     >>> import torch
@@ -573,8 +573,8 @@ def _check_prefixes(rules: ParamRules, rows: _Rows) -> None:
 
 
 def _matrix_lr_scales(rules: ParamRules, rows: _Rows, routes: list[str], matrix: str) -> None:
-    """Seed 000: Muon parameters always use the Muon LR, so their LR scale is 1; warn when a
-    prefix then scales nothing, or when no parameter took the matrix route."""
+    """As the spec-method API defines, Muon parameters always use the Muon LR, so their LR scale
+    is 1; warn when a prefix then scales nothing, or when no parameter took the matrix route."""
     for i, r in enumerate(routes):
         if r == matrix:
             rows.lr_scales[i] = 1.0  # why_prefix[i] is kept: reasons() says it was ignored
@@ -583,7 +583,7 @@ def _matrix_lr_scales(rules: ParamRules, rows: _Rows, routes: list[str], matrix:
     if idle:
         warnings.warn(
             f"ParamRules.lr_scales: {', '.join(map(repr, idle))}: covers only Muon "
-            "parameters, which always use MuonSpec.learning_rate (seed 000), so the scale "
+            "parameters, which always use MuonSpec.learning_rate, so the scale "
             "has no effect; set MuonSpec.learning_rate, or route them to AdamW",
             RoutingWarning,
             stacklevel=3,

@@ -55,7 +55,7 @@ MAX_CURVE_LENGTH = 2**30
 #: The cool-down shapes of :class:`WarmupStableDecay`.
 DecayShape = Literal["linear", "cosine", "1-sqrt"]
 
-#: Seed 002's lower bound of the warmup multiplier.
+#: The lower bound of the default warm-up multiplier (the epoch-based builders' ``(s+1)/W`` ramp).
 RAMP_FLOOR = 1e-8
 
 #: ``(start, origin, piece)``: from step ``start`` on (until the next segment's start), the

@@ -22,12 +22,12 @@ constant one without computing (vector). Every warmup is the one :class:`LinearW
 Every shape is defined for every step ``>= 0``: shapes with an end hold their last value past
 it, and steps as large as ``2**53`` (or larger) neither overflow nor raise.
 
-Conventions (one vocabulary everywhere): ``warmup_steps`` ramp up with seed 002's rule
-``max(1e-8, (s + 1) / W)`` (the ramp reaches 1.0 on its last step ``W - 1``, and step 0 is
-never 0), or by another ``warmup_ramp``: ``"s/W"`` (torch, Hugging Face, optax),
-``"(s+1)/(W+1)"`` (nanoGPT), ``"s/(W-1)"`` (DINOv2's ``np.linspace``); ``decay_steps`` is
-the length of a decay, which goes from exactly 1.0 to exactly its floor ``min_lr_scale`` and
-then holds; ``total_steps`` is the step at which a whole schedule
+Conventions (one vocabulary everywhere): ``warmup_steps`` ramp up by default with the
+epoch-based builders' rule ``max(1e-8, (s + 1) / W)`` (the ramp reaches 1.0 on its last step
+``W - 1``, and step 0 is never 0), or by another ``warmup_ramp``: ``"s/W"`` (torch, Hugging
+Face, optax), ``"(s+1)/(W+1)"`` (nanoGPT), ``"s/(W-1)"`` (DINOv2's ``np.linspace``);
+``decay_steps`` is the length of a decay, which goes from exactly 1.0 to exactly its floor
+``min_lr_scale`` and then holds; ``total_steps`` is the step at which a whole schedule
 reaches its floor. Warmup followed by anything is a :class:`Join`, not a new class.
 
 >>> from optfn.schedules import CosineDecay, Join, LinearWarmup, lr_curve
@@ -82,7 +82,7 @@ __all__ = [
 #: The four warm-up conventions, by their formula for step ``s < W`` (from step ``W`` on, the
 #: value is what follows the warm-up, 1.0 where that is a hold or a decay):
 #:
-#: * ``"(s+1)/W"``: seed 002's (step 0 already gets ``1/W``; 1.0 at step ``W - 1``);
+#: * ``"(s+1)/W"``: the epoch-based builders' (step 0 already gets ``1/W``; 1.0 at step ``W - 1``);
 #: * ``"s/W"``: torch's, Hugging Face's and optax's (step 0 gets exactly the start value; the
 #:   ramp reaches 1.0 at step ``W``, where what follows takes over);
 #: * ``"(s+1)/(W+1)"``: nanoGPT's ``learning_rate * (it + 1) / (warmup_iters + 1)`` (step
@@ -92,7 +92,7 @@ __all__ = [
 #:   step ``W - 1`` exactly 1.0); ``W >= 2``.
 WarmupRamp = Literal["(s+1)/W", "s/W", "(s+1)/(W+1)", "s/(W-1)"]
 _RAMPS = ("(s+1)/W", "s/W", "(s+1)/(W+1)", "s/(W-1)")
-_SEED_RAMP: WarmupRamp = "(s+1)/W"
+_DEFAULT_RAMP: WarmupRamp = "(s+1)/W"
 _RAMP_CHECK = v.one_of(*_RAMPS)
 #: The conventions whose warm-up hands over to what follows at ``W`` (not ``W - 1``).
 _PEAK_AT_W = ("s/W", "(s+1)/(W+1)")
@@ -223,12 +223,12 @@ class ExponentialDecay(Schedule):
     steps_per_epoch``; or smoothly, ``gamma ** (s / k)`` (``staircase=False``); never below
     ``end_scale``: ``λ(s) = max(end_scale, ...)``.
 
-    This is what seed 000's ``lr_decay_gamma`` means (torch's ``ExponentialLR`` stepped once per
-    epoch) and, with ``steps_per_epoch=k``, torch's ``StepLR(step_size=k, gamma=gamma)``;
-    optax's ``exponential_decay(transition_steps=k, decay_rate=gamma, staircase=...,
-    end_value=...)`` as a multiplier of its ``init_value``. ``gamma`` is in (0, 1];
-    ``steps_per_epoch >= 1``; ``end_scale`` in [0, 1]. With ``end_scale = 0`` it has no end:
-    it tends to 0.
+    This is what the spec-method API's ``lr_decay_gamma`` means (torch's ``ExponentialLR``
+    stepped once per epoch) and, with ``steps_per_epoch=k``, torch's
+    ``StepLR(step_size=k, gamma=gamma)``; optax's
+    ``exponential_decay(transition_steps=k, decay_rate=gamma, staircase=..., end_value=...)``
+    as a multiplier of its ``init_value``. ``gamma`` is in (0, 1]; ``steps_per_epoch >= 1``;
+    ``end_scale`` in [0, 1]. With ``end_scale = 0`` it has no end: it tends to 0.
 
     >>> from optfn.schedules import ExponentialDecay, lr_curve
     >>> lr_curve(ExponentialDecay(gamma=0.5, steps_per_epoch=2), 6).tolist()
@@ -278,8 +278,8 @@ class MultiStepDecay(Compound):
 
 @attrs.frozen(kw_only=True)
 class WarmupCosine(Compound):
-    """Seed 002's linear warmup then cosine decay, with ``W = warmup_steps``,
-    ``S = total_steps``, ``α = min_lr_scale``:
+    """Linear warmup then cosine decay (the epoch-based builders' formula), with
+    ``W = warmup_steps``, ``S = total_steps``, ``α = min_lr_scale``:
 
     * ``λ(s) = max(1e-8, (s + 1) / max(1, W))`` for ``s < W`` (``s / W`` with
       ``warmup_ramp="s/W"``: Hugging Face's ``get_cosine_schedule_with_warmup`` and
@@ -290,9 +290,9 @@ class WarmupCosine(Compound):
     * ``λ(s) = α + (1 - α)/2 · (1 + cos(π t))`` for ``s >= W``, with
       ``t = min(1, (s - W) / max(1, S - W))``.
 
-    The seed leaves one thing open, decided here: past ``S`` the seed's unclamped ``t`` would
+    The formula leaves one thing open, decided here: past ``S`` an unclamped ``t`` would
     exceed 1 and the cosine would climb back up to 1; optfn clamps ``t`` to 1, so the
-    multiplier holds at ``α`` from step ``S`` on. Otherwise the formula is the seed's, edge
+    multiplier holds at ``α`` from step ``S`` on. Otherwise the formula is the builders', edge
     included: when ``W == S`` the cosine phase has no length, so ``λ(S) = 1`` and
     ``λ(s) = α`` for every ``s > S``. Requires ``0 <= W <= S``, ``S >= 1``, ``α`` in [0, 1].
 
@@ -308,7 +308,7 @@ class WarmupCosine(Compound):
     warmup_steps: int = attrs.field(validator=step_field(0))
     total_steps: int = attrs.field(validator=step_field(1))
     min_lr_scale: float = attrs.field(default=0.0, validator=scale_field)
-    warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
+    warmup_ramp: WarmupRamp = attrs.field(default=_DEFAULT_RAMP, validator=_RAMP_CHECK)
 
     def __attrs_post_init__(self) -> None:
         if self.warmup_steps > self.total_steps:
@@ -332,9 +332,9 @@ class LinearWarmup(Schedule):
     """A linear ramp to 1.0 (the warmup piece of a :class:`Join`), ``W = warmup_steps``,
     ``i = init_scale``, by one of four conventions (``warmup_ramp``):
 
-    * ``"(s+1)/W"`` (default, seed 002's ramp): ``λ(s) = i + (1 - i) · max(1e-8, (s + 1) / W)``
-      for ``s < W``, so step 0 already gets ``i + (1 - i)/W``, never ``i`` itself, and
-      ``λ(W - 1)`` is exactly 1.0;
+    * ``"(s+1)/W"`` (default, the epoch-based builders' ramp):
+      ``λ(s) = i + (1 - i) · max(1e-8, (s + 1) / W)`` for ``s < W``, so step 0 already gets
+      ``i + (1 - i)/W``, never ``i`` itself, and ``λ(W - 1)`` is exactly 1.0;
     * ``"s/W"`` (torch's ``LinearLR(start_factor=i, total_iters=W)``, Hugging Face's and
       optax's warm-ups): ``λ(s) = i + (1 - i) · s / W`` for ``s < W``, exactly ``i`` at step 0;
     * ``"(s+1)/(W+1)"`` (nanoGPT's ``get_lr``: ``learning_rate * (it + 1) / (warmup_iters +
@@ -364,13 +364,13 @@ class LinearWarmup(Schedule):
 
     warmup_steps: int = attrs.field(validator=step_field(1))
     init_scale: float = attrs.field(default=0.0, validator=scale_field)
-    warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
+    warmup_ramp: WarmupRamp = attrs.field(default=_DEFAULT_RAMP, validator=_RAMP_CHECK)
 
     def __attrs_post_init__(self) -> None:
         _check_ramp_steps(type(self).__name__, self.warmup_steps, self.warmup_ramp)
 
     def formula(self, x: Any, xp: MathNamespace) -> Any:
-        # the one warmup ramp of every shape: init_scale = 0 gives seed 002's ramp exactly
+        # the one warmup ramp of every shape: init_scale = 0 gives the builders' ramp exactly
         # the hottest scalar path, so _tail is written out and the step meets a float by
         # promotion (x + 1.0 converts x as xp.to_float does; x < W <= 2**53 here)
         init, ramp, w = self.init_scale, self.warmup_ramp, self.warmup_steps
@@ -463,9 +463,9 @@ class InverseSqrt(Schedule):
     ``α = min_lr_scale``, ``τ = timescale`` (default ``W``), by the warm-up convention
     ``warmup_ramp``:
 
-    * ``"(s+1)/W"`` (default, seed 002's): ``λ(s) = max(1e-8, (s + 1) / W)`` for ``s < W``
-      (1.0 at ``s = W - 1``), then ``λ(s) = max(α, sqrt(W / (s + 1)))`` (with a timescale,
-      ``sqrt(τ / (s + 1 + τ - W))``);
+    * ``"(s+1)/W"`` (default, the epoch-based builders'): ``λ(s) = max(1e-8, (s + 1) / W)``
+      for ``s < W`` (1.0 at ``s = W - 1``), then ``λ(s) = max(α, sqrt(W / (s + 1)))`` (with a
+      timescale, ``sqrt(τ / (s + 1 + τ - W))``);
     * ``"s/W"`` (Hugging Face's ``get_inverse_sqrt_schedule``, bit for bit):
       ``λ(s) = s / W`` for ``s < W``, then ``λ(s) = max(α, 1 / sqrt((s + τ - W) / τ))``, 1.0
       at ``s = W``. ``W = 0`` is allowed here (no warm-up), with an explicit ``timescale``
@@ -494,7 +494,7 @@ class InverseSqrt(Schedule):
     timescale: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(step_field(1))
     )
-    warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
+    warmup_ramp: WarmupRamp = attrs.field(default=_DEFAULT_RAMP, validator=_RAMP_CHECK)
 
     def __attrs_post_init__(self) -> None:
         if self.warmup_steps == 0 and self.warmup_ramp not in _PEAK_AT_W:
@@ -635,7 +635,7 @@ class WarmupStableDecay(Compound):
     decay_steps: int = attrs.field(validator=step_field(0))
     min_lr_scale: float = attrs.field(default=0.0, validator=scale_field)
     decay_shape: DecayShape = attrs.field(default="linear", validator=v.one_of(*_FALLS))
-    warmup_ramp: WarmupRamp = attrs.field(default=_SEED_RAMP, validator=_RAMP_CHECK)
+    warmup_ramp: WarmupRamp = attrs.field(default=_DEFAULT_RAMP, validator=_RAMP_CHECK)
     warmup_shape: DecayShape = attrs.field(default="linear", validator=v.one_of(*_FALLS))
 
     def __attrs_post_init__(self) -> None:

@@ -1,7 +1,7 @@
 """Spec data: frozen, validated attrs classes that hold numbers and names, never torch objects.
 
-The bottom of optfn's layers: nothing here imports anything above it (the seed-API methods
-of :class:`OptimizerSpecification` reach the builders through function-local imports in
+The bottom of optfn's layers: nothing here imports anything above it (the spec-method API's
+methods on :class:`OptimizerSpecification` reach the builders through function-local imports in
 :mod:`optfn.compat.methods`, the one documented exception).
 """
 

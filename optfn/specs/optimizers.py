@@ -1,8 +1,8 @@
-"""Optimizer specs: frozen, validated descriptions of an optimizer (seed 000's API).
+"""Optimizer specs: frozen, validated descriptions of an optimizer (with the spec-method API).
 
 A spec holds numbers only (no torch objects); :func:`optfn.make_optimizer` turns it into a
-``torch.optim.Optimizer``. The methods of seed 000 (``create_optimizer``, ``to_dict``, ...) are
-one-line delegations to optfn's pure functions.
+``torch.optim.Optimizer``. The spec-method API's methods (``create_optimizer``, ``to_dict``, ...)
+are one-line delegations to optfn's pure functions.
 
 >>> from optfn import AdamWSpec
 >>> spec = AdamWSpec(learning_rate=1e-3, lr_decay_gamma=0.95)
@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from optfn.compat.methods import SeedMethods
+from optfn.compat.methods import SpecMethods
 from optfn.errors import SpecError
 from optfn.specs import checks as v
 from optfn.specs.render import brief
@@ -37,7 +37,7 @@ __all__ = [
     "ns_steps_ok",
 ]
 
-#: torch.optim.Muon's defaults, which seed 000's code gets when it passes nothing.
+#: torch.optim.Muon's defaults, which the spec-method API's Muon gets by passing nothing.
 TORCH_MUON_WEIGHT_DECAY = 0.1
 TORCH_MUON_NS_STEPS = 5
 TORCH_MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -98,11 +98,11 @@ def implementation_choice(offered: tuple[str, ...], torch_name: str) -> v.Valida
 
 
 @attrs.frozen(kw_only=True)
-class OptimizerSpecification(SeedMethods):
-    """Base of every optimizer spec (seed 000's abstract base).
+class OptimizerSpecification(SpecMethods):
+    """Base of every optimizer spec (the spec-method API's abstract base).
 
-    Seed 000's methods (``create_optimizer``, ``to_dict``, ``from_serialized``, ...) come from
-    :class:`optfn.compat.methods.SeedMethods`, each a one-line delegation.
+    The spec-method API's methods (``create_optimizer``, ``to_dict``, ``from_serialized``, ...)
+    come from :class:`optfn.compat.methods.SpecMethods`, each a one-line delegation.
 
     Subclasses set ``optimizer_type`` (the type tag used by :meth:`from_serialized` and in
     configs) and define their fields. Instances are frozen, comparable and hashable.
@@ -122,7 +122,8 @@ class OptimizerSpecification(SeedMethods):
 
 @attrs.frozen(kw_only=True)
 class _AdamFamily(OptimizerSpecification):
-    """The fields Adam and AdamW share (seed 000 gives both the same names and defaults)."""
+    """The fields Adam and AdamW share (the spec-method API gives both the same names and
+    defaults)."""
 
     learning_rate: float = attrs.field(default=0.001, validator=POSITIVE)
     lr_decay_gamma: float | None = attrs.field(default=None, validator=DECAY_GAMMA)
@@ -177,9 +178,9 @@ class AdamWSpec(_AdamFamily):
 class MuonSpec(OptimizerSpecification):
     """Muon for the matrices that the routing rule picks, AdamW for every other parameter.
 
-    Seed 000's fields keep their names and defaults: ``learning_rate`` (Muon's LR),
+    The spec-method API's fields keep their names and defaults: ``learning_rate`` (Muon's LR),
     ``adamw_lr``, ``lr_decay_gamma``, ``momentum``, ``nesterov``, ``weight_decay`` (the AdamW
-    part's), ``betas`` (AdamW's). The knobs the seed leaves to ``torch.optim.Muon``'s defaults
+    part's), ``betas`` (AdamW's). The knobs that API leaves to ``torch.optim.Muon``'s defaults
     are explicit fields with those defaults: ``muon_weight_decay=0.1``, ``ns_steps=5``,
     ``ns_coefficients=(3.4445, -4.7750, 2.0315)``, ``muon_eps=1e-7`` and
     ``adjust_lr_fn="original"``; ``adamw_eps=1e-8`` is AdamW's. ``ns_steps`` is in

@@ -71,9 +71,9 @@ NORM_NAME_PATTERNS: tuple[str, ...] = ("*Norm", "*Norm?d", "*GRN")
 #: every normalization layer torch ships too, and torch's ``CrossMapLRN2d``.
 DEFAULT_NO_DECAY_TYPES: tuple[str, ...] = (*NORM_NAME_PATTERNS, "CrossMapLRN2d")
 
-#: The default of ``ParamRules.no_decay_names``: seed 002's biases (``*_bias`` also catches
-#: ``nn.MultiheadAttention``'s ``in_proj_bias``), special tokens and position embeddings,
-#: widened to what the model zoos use: every ``*_token`` (timm's ``dist_token``,
+#: The default of ``ParamRules.no_decay_names``: the epoch-based builders' biases (``*_bias``
+#: also catches ``nn.MultiheadAttention``'s ``in_proj_bias``), special tokens and position
+#: embeddings, widened to what the model zoos use: every ``*_token`` (timm's ``dist_token``,
 #: ``reg_token``, Hugging Face's ``mask_token``), position parameters (``absolute_pos_embed``,
 #: Hugging Face ViT's ``position_embeddings``; an ``nn.Embedding`` table's parameter is
 #: ``...position_embeddings.weight`` and is not matched), LayerScale gains (timm's ``gamma``,
@@ -258,8 +258,8 @@ class MuonRouting:
     ``include`` and none of ``exclude``, its module's type is not in ``exclude_types``, and,
     with ``exclude_grouped_conv``, it is not the weight of a grouped or depthwise convolution
     (a module with ``groups > 1``: each output channel sees only its own group, so the
-    weight is a stack of small blocks, not one matrix). The default is seed 000's rule:
-    matrices whose name contains ``transformer``. Other specs ignore this rule.
+    weight is a stack of small blocks, not one matrix). The default is the spec-method API's
+    rule: matrices whose name contains ``transformer``. Other specs ignore this rule.
 
     >>> MuonRouting().include
     ('*transformer*',)
@@ -355,8 +355,8 @@ class ParamRules:
       any other hyper-parameter; the parameters of a label get param groups of their own
       (see :mod:`optfn.specs.labels`).
 
-    Presets: :meth:`uniform` (everything decays, seed 000), :meth:`timm` and :meth:`hf` (the
-    exact grouping of timm's and Hugging Face's optimizer factories).
+    Presets: :meth:`uniform` (everything decays, as in the spec-method API), :meth:`timm` and
+    :meth:`hf` (the exact grouping of timm's and Hugging Face's optimizer factories).
 
     >>> rules = ParamRules(no_decay_max_ndim=1, lr_scales={"head": 10.0})
     >>> rules.no_decay_max_ndim, rules.lr_scales
@@ -388,7 +388,7 @@ class ParamRules:
 
     @classmethod
     def uniform(cls, **overrides: Any) -> ParamRules:
-        """Every parameter decays: what seed 000's specs do. Other fields as given.
+        """Every parameter decays: what the spec-method API does. Other fields as given.
 
         >>> ParamRules.uniform().no_decay_names
         ()

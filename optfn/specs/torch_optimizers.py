@@ -2,11 +2,12 @@
 Adadelta, Adafactor, ASGD and Rprop.
 
 Each spec has torch's own defaults under optfn's field names (``learning_rate`` for ``lr``,
-and torch's names for the rest), seed 000's ``lr_decay_gamma``, and ``implementation`` where
-the torch class offers a choice (``"auto"``: torch's default; ``"foreach"``; ``"fused"`` for
-SGD and Adagrad; ``"for_loop"``). Ranges are torch's, checked at construction with optfn's
-message; a few are closed where torch's would let a step diverge or divide by zero (``eps > 0``
-as in :class:`~optfn.AdamSpec`, decay rates in ``[0, 1]``), each said in the field's doc.
+and torch's names for the rest), the spec-method API's ``lr_decay_gamma``, and
+``implementation`` where the torch class offers a choice (``"auto"``: torch's default;
+``"foreach"``; ``"fused"`` for SGD and Adagrad; ``"for_loop"``). Ranges are torch's, checked
+at construction with optfn's message; a few are closed where torch's would let a step diverge
+or divide by zero (``eps > 0`` as in :class:`~optfn.AdamSpec`, decay rates in ``[0, 1]``),
+each said in the field's doc.
 LBFGS (closure-driven) and SparseAdam (sparse gradients only) have no spec.
 
 >>> from optfn.specs.torch_optimizers import SGDSpec

@@ -128,7 +128,7 @@ _RULES_PRESETS = (ParamRules(), ParamRules.uniform(), ParamRules.timm(), ParamRu
 
 
 def muon_routings() -> st.SearchStrategy[MuonRouting]:
-    """Random valid :class:`~optfn.MuonRouting` specs: the presets (seed 000's default,
+    """Random valid :class:`~optfn.MuonRouting` specs: the presets (the spec-method API's default,
     ``hidden_matrices()``, every matrix) and random include/exclude patterns, module types
     ``min_ndim`` in [2, 5], ``min_matrix_side`` in [1, 4] and either ``exclude_grouped_conv``.
 

@@ -1,4 +1,6 @@
-"""The two seed documents' examples, run against optfn as documented."""
+"""The compatibility APIs' documented examples, run against optfn: the epoch-based builders
+(build_optimizer, build_scheduler, build_warmup_cosine) and the spec-method API
+(create_optimizer, to_dict, from_serialized, create_scheduler)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from optfn.demo import ScoringModel
 
 
 class ViTish(nn.Module):
-    """A small model with everything seed 002's exclusions name."""
+    """A small model with everything the epoch-based builders' exclusions name."""
 
     def __init__(self, d: int = 16) -> None:
         super().__init__()
@@ -37,10 +39,10 @@ class ViTish(nn.Module):
         self.head = nn.Linear(d, 1)
 
 
-# ---- seed 002 ----------------------------------------------------------------------------
+# ---- the epoch-based builders ------------------------------------------------------------
 
 
-def test_seed_002_inspect_groups_example() -> None:
+def test_builders_inspect_groups_example() -> None:
     model = ViTish()
     optimizer = build_optimizer(model, lr=1e-4, weight_decay=0.05)
     assert isinstance(optimizer, torch.optim.AdamW)
@@ -55,15 +57,15 @@ def test_seed_002_inspect_groups_example() -> None:
     assert len(decay) + len(no_decay) == sum(1 for _ in model.parameters())
 
 
-def test_seed_002_minimal_tests() -> None:
+def test_builders_minimal_tests() -> None:
     model = ViTish()
     # Optimizer groups exist
     opt = build_optimizer(model)
     assert any(g["weight_decay"] > 0 for g in opt.param_groups)
     assert any(g["weight_decay"] == 0 for g in opt.param_groups)
-    # Scheduler decreases after warmup. The seed reads base_lr after build_scheduler has
-    # already scaled the LR to base_lr * λ(0); the base LR is the one read before (or
-    # sched.base_lrs[0]), which is what the check means.
+    # Scheduler decreases after warmup. The builders' snippet reads base_lr after
+    # build_scheduler has already scaled the LR to base_lr * λ(0); the base LR is the one read
+    # before (or sched.base_lrs[0]), which is what the check means.
     base_lr = opt.param_groups[0]["lr"]
     sched = build_scheduler(opt, steps_per_epoch=100, epochs=2, warmup_epochs=1)
     assert sched.base_lrs[0] == base_lr
@@ -77,7 +79,7 @@ def test_seed_002_minimal_tests() -> None:
     assert mult1 < base_lr  # halfway through the cosine: strictly below the peak
 
 
-def test_seed_002_formula_through_build_scheduler() -> None:
+def test_builders_formula_through_build_scheduler() -> None:
     opt = build_optimizer(nn.Linear(3, 3), lr=2e-4)
     steps_per_epoch, epochs, warmup_epochs, alpha = 7, 5, 2, 0.1
     sched = build_scheduler(
@@ -95,7 +97,7 @@ def test_seed_002_formula_through_build_scheduler() -> None:
         sched.step()
 
 
-def test_seed_002_custom_loop_example() -> None:
+def test_builders_custom_loop_example() -> None:
     model = nn.Linear(4, 1)
     opt = build_optimizer(model, lr=2e-4)
     sched = build_warmup_cosine(opt, warmup_steps=10, total_steps=50, min_lr_scale=0.2)
@@ -112,10 +114,10 @@ def test_seed_002_custom_loop_example() -> None:
     assert lrs[-1] == pytest.approx(2e-4 * 0.2)
 
 
-# ---- seed 000 ----------------------------------------------------------------------------
+# ---- the spec-method API ----------------------------------------------------------------
 
 
-def test_seed_000_usage_examples() -> None:
+def test_spec_methods_usage_examples() -> None:
     adam = AdamSpec(learning_rate=0.001, lr_decay_gamma=0.95, weight_decay=0.01)
     assert (adam.optimizer_type, adam.weight_decay) == ("adam", 0.01)
     adamw = AdamWSpec(learning_rate=0.001, lr_decay_gamma=0.95)
@@ -131,7 +133,7 @@ def test_seed_000_usage_examples() -> None:
     assert muon.optimizer_type == "muon"
 
 
-def test_seed_000_serialization_example() -> None:
+def test_spec_methods_serialization_example() -> None:
     for optimizer_spec in (
         AdamSpec(lr_decay_gamma=0.9),
         AdamWSpec(betas=(0.8, 0.9)),
@@ -158,7 +160,7 @@ def _through_bytes(obj: object):  # type: ignore[no-untyped-def]
     return buf
 
 
-def test_seed_000_model_default_spec_and_checkpoint() -> None:
+def test_spec_methods_model_default_spec_and_checkpoint() -> None:
     model = ScoringModel()
     assert model.optimizer_spec == AdamWSpec(learning_rate=0.001)
     custom = ScoringModel(optimizer_spec=AdamWSpec(learning_rate=0.001, lr_decay_gamma=0.95))
@@ -168,7 +170,7 @@ def test_seed_000_model_default_spec_and_checkpoint() -> None:
     assert again.optimizer_spec == custom.optimizer_spec
 
 
-def test_seed_000_exponential_decay_per_epoch() -> None:
+def test_spec_methods_exponential_decay_per_epoch() -> None:
     net = nn.Linear(3, 1)
     spec = AdamWSpec(learning_rate=0.1, lr_decay_gamma=0.95)
     opt = spec.create_optimizer(net)

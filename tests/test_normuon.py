@@ -514,3 +514,78 @@ def test_step_under_torch_compile_runs_eagerly_and_equals_eager() -> None:
         opt_e.step()
         step()
     assert torch.equal(eager.bank, compiled.bank) and torch.equal(eager.vec, compiled.vec)
+
+
+# ---- the zero-redundancy switch and its pieces (the ranks: test_normuon_distributed.py) -------
+
+
+def test_zero_redundancy_switch_travels_from_the_spec() -> None:
+    assert NorMuonSpec().zero_redundancy is True
+    assert from_toml(to_toml(NorMuonSpec(zero_redundancy=False))) == NorMuonSpec(
+        zero_redundancy=False
+    )
+    model = nn.Linear(6, 4)
+    rules = ParamRules.uniform(labels=[LabelRule(label="w", names=["weight"], route="normuon")])
+    for switch in (True, False):
+        opt = make_optimizer(model, NorMuonSpec(zero_redundancy=switch), rules)
+        assert isinstance(opt, NorMuonWithAdam) and opt.zero_redundancy is switch
+    with pytest.raises(SpecTypeError, match=r"NorMuonSpec\.zero_redundancy"):
+        NorMuonSpec(zero_redundancy=1)  # type: ignore[arg-type]
+    p = nn.Parameter(torch.ones(3, 2))
+    with pytest.raises(SpecTypeError, match=r"NorMuonWithAdam\.zero_redundancy: must be a bool"):
+        NorMuonWithAdam([normuon_group(p)], zero_redundancy=None)  # type: ignore[arg-type]
+
+
+def test_zero_redundancy_survives_pickle_and_deepcopy() -> None:
+    p = nn.Parameter(torch.ones(3, 2))
+    opt = NorMuonWithAdam([normuon_group(p)], zero_redundancy=False)
+    buf = io.BytesIO()
+    torch.save(opt, buf)
+    buf.seek(0)
+    for other in (copy.deepcopy(opt), torch.load(buf, weights_only=False)):
+        assert other.zero_redundancy is False
+        assert other.distributed_stats.ns_calls == 0 and other._zero_redundancy_plan is None
+
+
+def test_one_process_counts_every_matrix_it_orthogonalizes() -> None:
+    bank, mat = nn.Parameter(torch.randn(4, 6, 5)), nn.Parameter(torch.randn(6, 5))
+    opt = NorMuonWithAdam([normuon_group(bank), normuon_group(mat)])
+    bank.grad, mat.grad = torch.randn(4, 6, 5), torch.randn(6, 5)
+    opt.step()
+    mat.grad = None
+    opt.step()
+    stats = opt.distributed_stats
+    assert (stats.ns_calls, stats.steps, stats.collectives, stats.bytes_sent) == (9, 0, 0, 0)
+
+
+@pytest.mark.parametrize("method", ["polar_express", "newton_schulz"])
+@pytest.mark.parametrize("shape", [(5, 12, 7), (5, 7, 12), (5, 9, 9)])
+def test_owner_pieces_equal_the_bank_orthogonalized_whole(
+    method: str, shape: tuple[int, int, int]
+) -> None:
+    """What an owner rank runs: the bank normalized whole, the iterations on its matrices."""
+    from optfn.optim.normuon.orthogonalize import iterate_bank, normalize_bank
+
+    g = torch.randn(shape, generator=torch.Generator().manual_seed(4))
+    whole = orthogonalize_bank(g, method, 5)
+    x = normalize_bank(g, method)
+    assert torch.equal(iterate_bank(x, method, 5), whole)
+    tall = shape[1] > shape[2]
+    assert iterate_bank(x, method, 5).is_contiguous() is not tall  # tall: the .mT view
+    for owned in ([0], [1, 3], [0, 2, 4], [4]):
+        part = iterate_bank(x[torch.tensor(owned)], method, 5)
+        assert torch.equal(part, whole[torch.tensor(owned)]), owned
+    with pytest.raises(ValueError, match="orthogonalizer must be"):
+        normalize_bank(g, "svd")
+
+
+def test_plan_owners_split_banks_per_matrix_by_cost() -> None:
+    from optfn.optim.muon.distributed import assign_owners
+    from optfn.optim.normuon.distributed import plan_owners
+
+    banks = [(4, 8, 8), (2, 8, 32), (3, 12, 5)]
+    owners = plan_owners(banks, 3)
+    assert [len(o) for o in owners] == [4, 2, 3]
+    flat = assign_owners([(r, c) for n, r, c in banks for _ in range(n)], 3)
+    assert [o for bank in owners for o in bank] == flat
+    assert plan_owners(banks, 1) == [(0,) * 4, (0,) * 2, (0,) * 3]

@@ -374,7 +374,7 @@ def _muon_builder(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimi
 
 
 def _normuon_builder(groups: list[dict[str, Any]], spec: Any) -> torch.optim.Optimizer:
-    return NorMuonWithAdam(groups)
+    return NorMuonWithAdam(groups, zero_redundancy=spec.zero_redundancy)
 
 
 def _torch_kind(

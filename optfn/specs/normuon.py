@@ -98,7 +98,13 @@ class NorMuonSpec(OptimizerSpecification):
     gradients since its last step, which the optimizer keeps; its bias correction counts Adam
     steps only. modded-nanogpt uses ``adam_every=2``.
 
-    ``lr_decay_gamma``: as every spec's (seed 000's exponential scheduler).
+    ``lr_decay_gamma``: as every spec's (the spec-method API's exponential scheduler).
+
+    ``zero_redundancy`` (True): :class:`~optfn.NorMuonWithAdam`'s switch. Under an initialized
+    process group of more than one rank (DDP: plain parameters, the same on every rank), each
+    matrix of each bank is orthogonalized by one owner rank and the results are exchanged; the
+    update and the state are one process's, bit for bit. ``False``: every rank computes every
+    update.
 
     >>> NorMuonSpec(per_matrix_lr_mul=[1.0, 2.0]).per_matrix_lr_mul
     (1.0, 2.0)
@@ -131,3 +137,4 @@ class NorMuonSpec(OptimizerSpecification):
     adam_weight_decay: float = attrs.field(default=0.005, validator=NONNEGATIVE)
     adam_cautious_weight_decay: bool = attrs.field(default=True, validator=v.boolean)
     adam_every: int = attrs.field(default=1, validator=v.step_count(1, MAX_ADAM_EVERY))
+    zero_redundancy: bool = attrs.field(default=True, validator=v.boolean)

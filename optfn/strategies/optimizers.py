@@ -133,6 +133,7 @@ def _normuon(
         adam_weight_decay=draw(wds),
         adam_cautious_weight_decay=draw(st.booleans()),
         adam_every=draw(st.integers(1, 8)),
+        zero_redundancy=draw(st.booleans()),
     )
 
 

@@ -26,16 +26,25 @@ exact value the original keeps as bf16 + mantissa). The groups are what
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from optfn.errors import SpecTypeError, StateError
 from optfn.optim.loaded import saved_groups
+from optfn.optim.muon.distributed import DistributedStats
+from optfn.optim.normuon.distributed import (
+    NorMuonPlan,
+    SharedNorMuonStep,
+    build_plan,
+    distributed_world,
+)
 from optfn.optim.normuon.groups import (
     ADAM_GROUP_KEYS,
     NORMUON_GROUP_KEYS,
@@ -75,6 +84,38 @@ def _f32(x: float) -> float:
 def _lr(group: Mapping[str, Any]) -> float:
     lr = group["lr"]
     return float(lr.item()) if isinstance(lr, Tensor) else float(lr)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NorMuonHyper:
+    """One ``"normuon"`` group's numbers for one step (read once per group and step)."""
+
+    at: str
+    lr: float
+    momentum: float  # train_gpt.py 876: a 0-D fp32 tensor
+    one_minus: float  # exact: the fp32 subtraction of line 190
+    beta2: float
+    weight_decay: float
+    factors: tuple[float, ...] | None
+    cautious: bool
+    method: str
+    steps: int
+
+    @classmethod
+    def of(cls, index: int, group: Mapping[str, Any]) -> _NorMuonHyper:
+        momentum = _f32(group["momentum"])
+        return cls(
+            at=where(index, "normuon"),
+            lr=_lr(group),
+            momentum=momentum,
+            one_minus=1.0 - momentum,
+            beta2=group["beta2"],
+            weight_decay=group["weight_decay"],
+            factors=group["per_matrix_lr_mul"],
+            cautious=group["cautious_weight_decay"],
+            method=group["orthogonalizer"],
+            steps=group["ns_steps"],
+        )
 
 
 class NorMuonWithAdam(torch.optim.Optimizer):
@@ -120,6 +161,17 @@ class NorMuonWithAdam(torch.optim.Optimizer):
       (int), ``exp_avg``, ``exp_avg_sq`` (float32, from the first Adam step), ``grad_sum``
       (between Adam steps).
 
+    ``zero_redundancy`` (keyword, default ``True``): under an initialized process group of
+    more than one rank, each matrix of each ``"normuon"`` bank is orthogonalized by one owner
+    rank only and the bfloat16 results are exchanged in a few ``all_gather`` calls per step
+    (:mod:`optfn.optim.normuon.distributed`); the state stays whole and identical on every
+    rank, and the update is one process's, bit for bit. The parameters must be plain tensors
+    holding the same values on every rank (DDP; checked once): a ``DTensor`` (FSDP2) is
+    refused naming it, ranks holding different parameters are refused. ``False``: every rank
+    computes every update. ``distributed_stats`` (a
+    :class:`~optfn.optim.muon.distributed.DistributedStats`) counts the matrices this rank
+    orthogonalized (``ns_calls``), the exchange's collectives and bytes; ``reset()`` zeroes it.
+
     ``lr`` may be a 0-D tensor (read with ``.item()`` each step). Parameters whose ``.grad`` is
     ``None`` are skipped (an Adam parameter still counts the call). A bad group raises
     :class:`~optfn.errors.SpecError` / :class:`~optfn.errors.SpecTypeError` naming the group,
@@ -128,7 +180,9 @@ class NorMuonWithAdam(torch.optim.Optimizer):
     (float32 moments of a bfloat16 parameter stay float32).
     """
 
-    def __init__(self, param_groups: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(
+        self, param_groups: Iterable[Mapping[str, Any]], *, zero_redundancy: bool = True
+    ) -> None:
         if isinstance(param_groups, Tensor | Mapping) or not isinstance(param_groups, Iterable):
             raise SpecTypeError(
                 "NorMuonWithAdam",
@@ -146,9 +200,31 @@ class NorMuonWithAdam(torch.optim.Optimizer):
                     "param_groups",
                     f"must hold param-group dicts; item {i} is a {type(g).__name__}",
                 )
+        if not isinstance(zero_redundancy, bool):
+            raise SpecTypeError(
+                "NorMuonWithAdam",
+                "zero_redundancy",
+                f"must be a bool, got {brief(zero_redundancy)}",
+            )
         # every group checked before any is added: a refused list builds nothing
         checked = [normalize_group(i, g) for i, g in enumerate(groups)]
+        #: Whether the ``"normuon"`` banks are shared out under a process group (see the class).
+        self.zero_redundancy = zero_redundancy
+        #: Per-rank counters: matrices orthogonalized, collectives, bytes (DistributedStats).
+        self.distributed_stats = DistributedStats()
+        self._zero_redundancy_plan: NorMuonPlan | None = None
         super().__init__(checked, dict(DEFAULTS))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()
+        state["zero_redundancy"] = self.zero_redundancy
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("zero_redundancy", True)  # a pickle from before it existed
+        self.__dict__.setdefault("distributed_stats", DistributedStats())
+        self.__dict__.setdefault("_zero_redundancy_plan", None)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Check ``param_group`` against its route's contract, then add it."""
@@ -210,66 +286,126 @@ class NorMuonWithAdam(torch.optim.Optimizer):
                         f"parameter {brief(name)} has a sparse gradient; "
                         "NorMuonWithAdam supports dense gradients only",
                     )
+        # built (a collective) and checked before anything changes: a refusal changes nothing
+        shared = self._shared_step()
         for index, group in enumerate(self.param_groups):
-            if group["route"] == "normuon":
+            if group["route"] != "normuon":
+                continue
+            if shared is None:
                 self._normuon_step(index, group)
             else:
+                self._add_shared(index, group, shared)
+        if shared is not None:
+            shared.finish()
+        for group in self.param_groups:
+            if group["route"] == "adam":
                 self._adam_step(group)
         return loss
 
     # ---- NorMuon -------------------------------------------------------------------------
-    def _normuon_step(self, index: int, group: dict[str, Any]) -> None:
-        lr = _lr(group)
-        momentum = _f32(group["momentum"])  # 876: a 0-D fp32 tensor
-        one_minus = 1.0 - momentum  # exact: the fp32 subtraction of line 190
-        beta2 = group["beta2"]
-        wd = group["weight_decay"]
-        factors = group["per_matrix_lr_mul"]
-        cautious = group["cautious_weight_decay"]
-        at = where(index, "normuon")
+    def _shared_step(self) -> SharedNorMuonStep | None:
+        """This step's zero-redundancy exchange, or ``None`` (off, 1 rank, no NorMuon bank)."""
+        if not self.zero_redundancy or not distributed_world():
+            return None
+        params: list[Tensor] = []
+        names: list[str] = []
+        wheres: list[str] = []
+        for index, group in enumerate(self.param_groups):
+            if group["route"] == "normuon":
+                at = where(index, "normuon")
+                params.extend(group["params"])
+                names.extend(group["param_names"])
+                wheres.extend([at] * len(group["params"]))
+        if not params:
+            return None
+        banks = [bank_shape(at, n, p) for at, n, p in zip(wheres, names, params, strict=True)]
+        signature = tuple((id(p), b) for p, b in zip(params, banks, strict=True))
+        plan = self._zero_redundancy_plan
+        if plan is None or plan.signature != signature or plan.world != dist.get_world_size():
+            plan = build_plan(params, names, wheres, banks)
+            self._zero_redundancy_plan = plan
+        return SharedNorMuonStep(plan, self.distributed_stats)
+
+    def _add_shared(self, index: int, group: dict[str, Any], shared: SharedNorMuonStep) -> None:
+        hyper = _NorMuonHyper.of(index, group)
         for name, p in zip(group["param_names"], group["params"], strict=True):
             if p.grad is None:
                 continue
-            n, rows, cols = bank_shape(at, name, p)
-            shape = (n, rows, cols)
-            state = self.state[p]
-            tall = rows >= cols
-            if not state:  # train_gpt.py 545-583: fp32 buffers (the momentum shaped like p)
-                state["momentum_buffer"] = torch.zeros(
-                    p.shape, dtype=torch.float32, device=p.device
-                )
-                second = (n, rows, 1) if tall else (n, 1, cols)
-                state["second_momentum_buffer"] = torch.zeros(
-                    second, dtype=torch.float32, device=p.device
-                )
-            if not state["momentum_buffer"].is_contiguous():  # e.g. loaded from elsewhere
-                state["momentum_buffer"] = state["momentum_buffer"].contiguous()
-            buf = state["momentum_buffer"].view(shape)  # a view: updates reach the state
-            # 874: the gradient as the bank, a new float32 tensor
-            g = torch.reshape(p.grad, shape).to(torch.float32, copy=True)
-            buf.lerp_(g, one_minus)  # 190-191: Nesterov momentum by lerp
-            g.lerp_(buf, momentum)
-            v = orthogonalize_bank(g, group["orthogonalizer"], group["ns_steps"])
-            red_dim = -1 if tall else -2  # 890: per row (rows >= cols), else per column
-            v = normuon_variance_reduction(v, state["second_momentum_buffer"], beta2, red_dim)
-            shape_mult = max(1.0, rows / cols) ** 0.5  # 509
-            lr_eff: float | Tensor
-            if factors is None:
-                lr_eff = _f32(shape_mult * lr)
-            else:  # 897-902: per-matrix factor (repeated over the bank)
-                k = len(factors)
-                lr_eff = torch.tensor(
-                    [_f32(shape_mult * factors[i % k] * lr) for i in range(n)],
-                    dtype=torch.float32,
-                    device=p.device,
-                ).view(n, 1, 1)
-            wd_eff = _f32(wd * lr)  # 878: wd * wd_mul * lr
-            # 914-932: p - p * [v * p >= 0] * wd_eff * lr_eff - v * lr_eff, in float32
-            p32 = torch.reshape(p.detach(), shape).float()
-            update = v.float()
-            decay = p32 * ((update * p32) >= 0) if cautious else p32
-            new = p32 - decay * wd_eff * lr_eff - update * lr_eff
-            p.copy_(torch.reshape(new, p.shape))
+            shape = bank_shape(hyper.at, name, p)
+
+            def prepare(
+                nesterov: bool, p: Tensor = p, shape: tuple[int, int, int] = shape
+            ) -> Tensor | None:
+                return self._momentum(hyper, p, shape, nesterov)
+
+            def finish(v: Tensor, p: Tensor = p, shape: tuple[int, int, int] = shape) -> None:
+                self._apply_normuon(hyper, p, shape, v)
+
+            shared.add(p, shape, hyper.method, hyper.steps, prepare, finish)
+
+    def _normuon_step(self, index: int, group: dict[str, Any]) -> None:
+        hyper = _NorMuonHyper.of(index, group)
+        for name, p in zip(group["param_names"], group["params"], strict=True):
+            if p.grad is None:
+                continue
+            shape = bank_shape(hyper.at, name, p)
+            g = self._momentum(hyper, p, shape, True)
+            assert g is not None
+            v = orthogonalize_bank(g, hyper.method, hyper.steps)
+            self.distributed_stats.add(ns_calls=shape[0])
+            self._apply_normuon(hyper, p, shape, v)
+
+    def _momentum(
+        self, hyper: _NorMuonHyper, p: Tensor, shape: tuple[int, int, int], nesterov: bool
+    ) -> Tensor | None:
+        """The state (created on the first step) and the momentum step of ``p``; with
+        ``nesterov``, returns the Nesterov update as the bank ``(n, rows, cols)`` in float32."""
+        n, rows, cols = shape
+        state = self.state[p]
+        if not state:  # train_gpt.py 545-583: fp32 buffers (the momentum shaped like p)
+            state["momentum_buffer"] = torch.zeros(p.shape, dtype=torch.float32, device=p.device)
+            second = (n, rows, 1) if rows >= cols else (n, 1, cols)
+            state["second_momentum_buffer"] = torch.zeros(
+                second, dtype=torch.float32, device=p.device
+            )
+        if not state["momentum_buffer"].is_contiguous():  # e.g. loaded from elsewhere
+            state["momentum_buffer"] = state["momentum_buffer"].contiguous()
+        buf = state["momentum_buffer"].view(shape)  # a view: updates reach the state
+        # 874: the gradient as the bank, a new float32 tensor
+        assert p.grad is not None
+        g = torch.reshape(p.grad, shape).to(torch.float32, copy=True)
+        buf.lerp_(g, hyper.one_minus)  # 190-191: Nesterov momentum by lerp
+        if not nesterov:
+            return None
+        return g.lerp_(buf, hyper.momentum)
+
+    def _apply_normuon(
+        self, hyper: _NorMuonHyper, p: Tensor, shape: tuple[int, int, int], v: Tensor
+    ) -> None:
+        """Second-moment normalization of the orthogonalized bank ``v``, then the update."""
+        n, rows, cols = shape
+        state = self.state[p]
+        red_dim = -1 if rows >= cols else -2  # 890: per row (rows >= cols), else per column
+        v = normuon_variance_reduction(v, state["second_momentum_buffer"], hyper.beta2, red_dim)
+        shape_mult = max(1.0, rows / cols) ** 0.5  # 509
+        lr, factors = hyper.lr, hyper.factors
+        lr_eff: float | Tensor
+        if factors is None:
+            lr_eff = _f32(shape_mult * lr)
+        else:  # 897-902: per-matrix factor (repeated over the bank)
+            k = len(factors)
+            lr_eff = torch.tensor(
+                [_f32(shape_mult * factors[i % k] * lr) for i in range(n)],
+                dtype=torch.float32,
+                device=p.device,
+            ).view(n, 1, 1)
+        wd_eff = _f32(hyper.weight_decay * lr)  # 878: wd * wd_mul * lr
+        # 914-932: p - p * [v * p >= 0] * wd_eff * lr_eff - v * lr_eff, in float32
+        p32 = torch.reshape(p.detach(), shape).float()
+        update = v.float()
+        decay = p32 * ((update * p32) >= 0) if hyper.cautious else p32
+        new = p32 - decay * wd_eff * lr_eff - update * lr_eff
+        p.copy_(torch.reshape(new, p.shape))
 
     # ---- Adam ----------------------------------------------------------------------------
     def _adam_step(self, group: dict[str, Any]) -> None:

@@ -25,6 +25,8 @@ __all__ = [
     "NEWTON_SCHULZ_COEFFICIENTS",
     "POLAR_EXPRESS_COEFFICIENTS",
     "coefficients",
+    "iterate_bank",
+    "normalize_bank",
     "normuon_variance_reduction",
     "orthogonalize_bank",
 ]
@@ -59,6 +61,42 @@ def coefficients(method: str, steps: int) -> list[tuple[float, float, float]]:
     raise ValueError(f"orthogonalizer must be 'polar_express' or 'newton_schulz', got {method!r}")
 
 
+def normalize_bank(bank: Tensor, method: str) -> Tensor:
+    """The first part of :func:`orthogonalize_bank`: ``bank`` (``(..., rows, cols)``) as a new
+    ``(n, rows, cols)`` bfloat16 tensor, each matrix divided by its norm as ``method`` does.
+
+    Element-wise but for the per-matrix norm: the zero-redundancy path runs it on the whole
+    bank on every rank, exactly as one process does, and hands each owner its matrices."""
+    if bank.ndim < 2:
+        raise ValueError(f"need a matrix or a bank of matrices, got shape {tuple(bank.shape)}")
+    rows, cols = bank.shape[-2], bank.shape[-1]
+    coefficients(method, 1)  # a clear ValueError for an unknown method, before any work
+    x = torch.reshape(bank.bfloat16(), (-1, rows, cols))
+    norm: Tensor = torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True)
+    if method == "polar_express":
+        return x / (norm * (1 + 2e-2) + 1e-6)
+    return x / norm.clamp(min=1e-7)
+
+
+def iterate_bank(x: Tensor, method: str, steps: int) -> Tensor:
+    """The second part of :func:`orthogonalize_bank`: ``steps`` iterations of ``method`` on the
+    normalized bfloat16 bank ``x`` (``(n, rows, cols)``), on the wide orientation (a tall
+    bank is transposed first and back after: the result of a tall bank is the ``.mT`` view
+    of a contiguous ``(n, cols, rows)`` tensor, a wide or square one is contiguous).
+
+    Batched matrix products only, each matrix on its own: an owner rank runs it on its
+    matrices of a bank (a sub-batch) in the zero-redundancy path."""
+    rows, cols = x.shape[-2], x.shape[-1]
+    tall = rows > cols
+    if tall:
+        x = x.mT
+    for a, b, c in coefficients(method, steps):
+        gram = torch.bmm(x, x.mT)
+        poly = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
+        x = torch.baddbmm(x, poly, x, beta=a)
+    return x.mT if tall else x
+
+
 def orthogonalize_bank(bank: Tensor, method: str, steps: int) -> Tensor:
     """Orthogonalize each matrix of ``bank`` (``(..., rows, cols)``) on its own, in bfloat16.
 
@@ -71,26 +109,10 @@ def orthogonalize_bank(bank: Tensor, method: str, steps: int) -> Tensor:
 
     Each matrix is normalized and iterated independently of the others (batched products,
     no reduction across the leading dims). Returns a new bfloat16 tensor shaped like ``bank``.
+    It is :func:`normalize_bank`, then :func:`iterate_bank`.
     """
-    if bank.ndim < 2:
-        raise ValueError(f"need a matrix or a bank of matrices, got shape {tuple(bank.shape)}")
-    lead = bank.shape[:-2]
-    rows, cols = bank.shape[-2], bank.shape[-1]
-    x = torch.reshape(bank.bfloat16(), (-1, rows, cols))
-    if method == "polar_express":
-        x = x / (torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True) * (1 + 2e-2) + 1e-6)
-    else:
-        x = x / torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True).clamp(min=1e-7)
-    tall = rows > cols
-    if tall:
-        x = x.mT
-    for a, b, c in coefficients(method, steps):
-        gram = torch.bmm(x, x.mT)
-        poly = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
-        x = torch.baddbmm(x, poly, x, beta=a)
-    if tall:
-        x = x.mT
-    return torch.reshape(x, (*lead, rows, cols))
+    x = iterate_bank(normalize_bank(bank, method), method, steps)
+    return torch.reshape(x, (*bank.shape[:-2], bank.shape[-2], bank.shape[-1]))
 
 
 def normuon_variance_reduction(

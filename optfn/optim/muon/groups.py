@@ -28,14 +28,17 @@ optfn.errors.SpecError: param group 1 (route 'adamw'): 'lr' must be finite and >
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from optfn.errors import SpecError, SpecTypeError
-from optfn.specs.checks import in_range, is_bool, is_int, is_real, plain_number
+from optfn.optim.group_checks import check_bool as _check_bool
+from optfn.optim.group_checks import check_real as _check_real
+from optfn.optim.group_checks import params_and_names, where
+from optfn.specs.checks import is_int, is_real, plain_number
 from optfn.specs.optimizers import MAX_NS_STEPS, ns_steps_ok
 from optfn.specs.render import brief
 
@@ -123,35 +126,6 @@ OPTIMIZER_DEFAULTS: dict[str, Any] = {**ADAMW_DEFAULTS, **MUON_DEFAULTS}
 
 #: The values of a muon group's ``adjust_lr_fn`` (``None`` means ``"original"``, as in torch).
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
-
-
-def where(index: int, route: object) -> str:
-    """How messages name a group: ``"param group 0 (route 'muon')"``."""
-    return f"param group {index} (route {brief(route)})"
-
-
-def _check_real(
-    at: str,
-    key: str,
-    value: object,
-    lo: float,
-    *,
-    lo_open: bool = False,
-    hi: float | None = None,
-) -> None:
-    if not is_real(value):
-        raise SpecTypeError("", at, f"{brief(key)} must be a real number, got {brief(value)}")
-    if not in_range(value, lo, hi, lo_open=lo_open, hi_open=True):
-        lo_txt = f"> {lo}" if lo_open else f">= {lo}"
-        hi_txt = f" and < {hi}" if hi is not None else ""
-        raise SpecError(
-            "", at, f"{brief(key)} must be finite and {lo_txt}{hi_txt}, got {brief(value)}"
-        )
-
-
-def _check_bool(at: str, key: str, value: object) -> None:
-    if not is_bool(value):
-        raise SpecTypeError("", at, f"{brief(key)} must be a bool, got {brief(value)}")
 
 
 def _check_lr(at: str, group: Mapping[str, Any]) -> None:
@@ -259,26 +233,11 @@ def _check_adamw_hyper(at: str, group: Mapping[str, Any]) -> None:
 
 
 def _check_params(at: str, route: str, group: dict[str, Any]) -> None:
-    params, names = group["params"], group["param_names"]
-    if isinstance(params, Tensor) or not isinstance(params, Iterable) or isinstance(params, set):
-        raise SpecTypeError(
-            "", at, f"'params' must be a list of tensors, got {type(params).__name__}"
-        )
-    params = list(params)
-    if isinstance(names, str) or not isinstance(names, Iterable):
-        raise SpecTypeError("", at, f"'param_names' must be a list of str, got {brief(names)}")
-    names = list(names)
-    if len(names) != len(params):
-        raise SpecError(
-            "", at, f"'params' has {len(params)} entries but 'param_names' has {len(names)}"
-        )
+    names = group["param_names"]
+    if names is None:  # required here: make_param_groups names every parameter
+        raise SpecTypeError("", at, "'param_names' must be a list of str, got None")
+    params, names = params_and_names(at, group["params"], names)
     for name, p in zip(names, params, strict=True):
-        if not isinstance(name, str):
-            raise SpecTypeError("", at, f"'param_names' must hold str, got {brief(name)}")
-        if not isinstance(p, Tensor):
-            raise SpecTypeError(
-                "", at, f"parameter {brief(name)} is a {type(p).__name__}, not a tensor"
-            )
         if route == "muon":
             if p.ndim < 2:
                 raise SpecError(

@@ -28,14 +28,17 @@ orthogonalizes it, says so with ``weight.reshape = (1, out, in * kh * kw)`` or g
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from optfn.errors import SpecError, SpecTypeError
-from optfn.specs.checks import in_range, is_bool, is_int, is_real, plain_number
+from optfn.optim.group_checks import check_bool as _bool
+from optfn.optim.group_checks import check_real as _real
+from optfn.optim.group_checks import params_and_names, where
+from optfn.specs.checks import is_bool, is_int, plain_number
 from optfn.specs.normuon import MAX_ADAM_EVERY, ORTHOGONALIZERS
 from optfn.specs.optimizers import MAX_NS_STEPS
 from optfn.specs.render import brief
@@ -73,28 +76,6 @@ ADAM_GROUP_KEYS: tuple[str, ...] = (
     "cautious_weight_decay",
     "every",
 )
-
-
-def where(index: int, route: object) -> str:
-    """How messages name a group: ``"param group 0 (route 'normuon')"``."""
-    return f"param group {index} (route {brief(route)})"
-
-
-def _real(at: str, key: str, value: object, lo: float, *, lo_open: bool = False,
-          hi: float | None = None) -> None:  # fmt: skip
-    if not is_real(value):
-        raise SpecTypeError("", at, f"{brief(key)} must be a real number, got {brief(value)}")
-    if not in_range(value, lo, hi, lo_open=lo_open, hi_open=True):
-        lo_txt = f"> {lo}" if lo_open else f">= {lo}"
-        hi_txt = f" and < {hi}" if hi is not None else ""
-        raise SpecError(
-            "", at, f"{brief(key)} must be finite and {lo_txt}{hi_txt}, got {brief(value)}"
-        )
-
-
-def _bool(at: str, key: str, value: object) -> None:
-    if not is_bool(value):
-        raise SpecTypeError("", at, f"{brief(key)} must be a bool, got {brief(value)}")
 
 
 def _lr(at: str, lr: object) -> None:
@@ -165,29 +146,8 @@ def bank_shape(at: str, name: str, p: Tensor) -> tuple[int, int, int]:
 
 
 def _params(at: str, route: str, group: dict[str, Any]) -> None:
-    params = group["params"]
-    if isinstance(params, Tensor) or not isinstance(params, Iterable) or isinstance(params, set):
-        raise SpecTypeError(
-            "", at, f"'params' must be a list of tensors, got {type(params).__name__}"
-        )
-    params = list(params)
-    names = group.get("param_names")
-    if names is None:
-        names = [f"params[{i}]" for i in range(len(params))]
-    if isinstance(names, str) or not isinstance(names, Iterable):
-        raise SpecTypeError("", at, f"'param_names' must be a list of str, got {brief(names)}")
-    names = list(names)
-    if len(names) != len(params):
-        raise SpecError(
-            "", at, f"'params' has {len(params)} entries but 'param_names' has {len(names)}"
-        )
+    params, names = params_and_names(at, group["params"], group.get("param_names"))
     for name, p in zip(names, params, strict=True):
-        if not isinstance(name, str):
-            raise SpecTypeError("", at, f"'param_names' must hold str, got {brief(name)}")
-        if not isinstance(p, Tensor):
-            raise SpecTypeError(
-                "", at, f"parameter {brief(name)} is a {type(p).__name__}, not a tensor"
-            )
         if torch.is_complex(p) or not p.is_floating_point():
             raise SpecTypeError(
                 "", at, f"parameter {brief(name)} has dtype {p.dtype}; need a real float"

@@ -256,11 +256,10 @@ def check_winners(
 ) -> None:
     """Raise :class:`~optfn.SpecError` naming ``ParamRules.labels[i]`` for the first rule
     that wins no parameter (``winners``: as :func:`assign_labels` returns them)."""
-    out = winners
-    won_any = set(out)
+    won_any = set(winners)
     for i, rule in enumerate(rules):
         if i not in won_any:
-            _raise_unused(i, rule, rules, out, names, params, owners)
+            _raise_unused(i, rule, rules, winners, names, params, owners)
 
 
 def _raise_unused(

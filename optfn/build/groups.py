@@ -67,9 +67,22 @@ def make_param_groups(
     cols: tuple[Sequence[Any], ...] = (partition.routes, partition.decays, partition.lr_scales)
     if rules:
         cols = (*cols, labels)
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    # One pass over the rows: each distinct key gets its two lists (in registration order).
     slots: dict[tuple[Any, ...], tuple[list[Any], list[str]]] = {}
-    for key in dict.fromkeys(zip(*cols, strict=True)):
+    get = slots.get
+    for key, name, param in zip(
+        zip(*cols, strict=True), partition.names, partition.params, strict=True
+    ):
+        slot = get(key)
+        if slot is None:
+            slot = slots[key] = ([], [])
+        slot[0].append(param)
+        slot[1].append(name)
+    # Then per key (a handful): its hyper-parameters; keys whose hyper-parameters come out
+    # equal (e.g. weight_decay 0 and no decay) share a group, within one label.
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    merged_keys: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for key, (plist, nlist) in slots.items():
         route, decay, scale = key[:3]
         w = key[3] if rules else -1
         if w < 0:
@@ -86,17 +99,22 @@ def make_param_groups(
             label = rule.label
         hp["label"] = label
         merged = (route, hp["lr"], hp.get("weight_decay", 0.0), w)
-        group = groups.get(merged)
-        if group is None:
-            group = groups[merged] = {"params": [], "param_names": [], **hp}
-        slots[key] = (group["params"], group["param_names"])
-    # keys are made and dropped one at a time (no list of tuples for the GC to walk)
-    for key, name, param in zip(
-        zip(*cols, strict=True), partition.names, partition.params, strict=True
-    ):
-        plist, nlist = slots[key]
-        plist.append(param)
-        nlist.append(name)
+        if merged in groups:
+            merged_keys[merged].append(key)
+        else:
+            groups[merged] = {"params": plist, "param_names": nlist, **hp}
+            merged_keys[merged] = [key]
+    for merged, keys in merged_keys.items():
+        if len(keys) > 1:  # rare: rebuild the shared group's lists in registration order
+            group = groups[merged]
+            wanted = set(keys)
+            group["params"], group["param_names"] = [], []
+            for key, name, param in zip(
+                zip(*cols, strict=True), partition.names, partition.params, strict=True
+            ):
+                if key in wanted:
+                    group["params"].append(param)
+                    group["param_names"].append(name)
     out = list(groups.values())
     _check_exactly_once(partition, out)
     return out

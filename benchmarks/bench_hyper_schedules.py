@@ -32,7 +32,7 @@ from torch.optim.lr_scheduler import OneCycleLR
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from _timing import header, interleaved_medians, median_seconds
 
-from optfn.scheduler import make_scheduler
+from optfn.build.scheduler import make_scheduler
 from optfn.schedules import HyperSchedules, OneCycle, OneCycleMomentum, Ramp, hyper_curves
 
 MAX_LR, BASE_M, MAX_M = 0.5, 0.85, 0.95

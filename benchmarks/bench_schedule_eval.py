@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _baseline import load
 from _timing import header, interleaved_medians
 
-import optfn.scheduler
+import optfn.build
 import optfn.schedules
 
 BASE_REV = "645344b"
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     sched_steps = 3_000 if args.quick else 100_000
 
     base_s, base_sched = extract_baseline(args.rev)
-    new_s, new_sched = optfn.schedules, optfn.scheduler
+    new_s, new_sched = optfn.schedules, optfn.build
     header(f"bench_schedule_eval: new (working tree) / base ({args.rev}), same process")
     print(f"   medians of {repeats} runs, round-robin, after a warm-up")
     base_specs, new_specs = _specs(base_s, n), _specs(new_s, n)

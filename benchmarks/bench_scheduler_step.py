@@ -27,7 +27,7 @@ sys.path.insert(0, __import__("os").path.dirname(__file__))
 from _timing import header
 from bench_lr_curve import builders_lambda
 
-from optfn.scheduler import make_scheduler
+from optfn.build.scheduler import make_scheduler
 from optfn.schedules import WarmupCosine
 
 

@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from optfn.build import make_scheduler
 from optfn.build.optimizer import make_optimizer
 from optfn.checkpoint import save_checkpoint
 from optfn.config import OptimConfig
 from optfn.optim.table import kind_of
-from optfn.scheduler import make_scheduler
 from optfn.schedules import HyperSchedules, WarmupCosine, lr_curve, lr_lambda, lr_schedule_of
 from optfn.schedules.xp import FloatArray
 from optfn.specs.optimizers import AdamWSpec, MuonSpec, OptimizerSpecification

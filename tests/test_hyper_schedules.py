@@ -43,10 +43,10 @@ from optfn import (
     to_dict,
     to_toml,
 )
+from optfn.build.hyper_schedule_lr import HyperScheduleLR
 from optfn.errors import SpecError, StateError
 from optfn.io import register_spec
 from optfn.io.registry import REGISTRY
-from optfn.scheduler import HyperScheduleLR
 from optfn.strategies import hyper_schedules, schedule_specs
 
 N = 10_000

@@ -1,8 +1,9 @@
 """optfn's modules import one way only: each from its own layer or the layers below.
 
-The layers follow the data flow: spec data at the bottom, then schedule math,
-the bundled config, the optimizer table and Muon, routing, building, file formats, the torch
-scheduler, checkpoints, the compatibility APIs (the spec-method API and the epoch-based
+The layers follow the data flow: spec data at the bottom, then schedule math, the bundled
+config, the optimizer table and Muon, routing, file formats, building (every ``make_*``: param
+groups, the optimizer, the torch schedulers), the old scheduler path kept as an alias, the
+converters, checkpoints, the compatibility APIs (the spec-method API and the epoch-based
 builders), testing strategies, the demo and the command line. The one exception is documented:
 the spec-method API's methods on spec classes (``optfn.compat.methods``) reach the builders
 through function-local imports.
@@ -25,9 +26,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("optfn.config",),
     ("optfn.optim",),
     ("optfn.routing",),
-    ("optfn.build",),
     ("optfn.io",),
-    ("optfn.scheduler",),
+    ("optfn.build",),  # every make_*: param groups, the optimizer, the schedulers
+    ("optfn.scheduler",),  # the schedulers' old path: an alias for pickles saved before
     ("optfn.convert",),
     ("optfn.checkpoint",),
     ("optfn.compat",),
@@ -143,3 +144,27 @@ def test_no_import_cycle_between_modules() -> None:
     for name in graph:
         if name not in state:
             visit(name, [name])
+
+
+def test_every_make_function_lives_in_optfn_build() -> None:
+    """One place for building: each public ``make_*`` is defined in a module of optfn.build."""
+    makers = {name: getattr(optfn, name) for name in optfn.__all__ if name.startswith("make_")}
+    assert {"make_optimizer", "make_param_groups", "make_scheduler"} <= makers.keys()
+    elsewhere = {
+        name: fn.__module__
+        for name, fn in makers.items()
+        if not fn.__module__.startswith("optfn.build.")
+    }
+    assert not elsewhere, elsewhere
+
+
+def test_the_old_scheduler_path_only_re_exports() -> None:
+    """``optfn.scheduler`` defines nothing: every name it holds is optfn.build's object."""
+    import optfn.scheduler
+
+    path = dict(MODULES)["optfn.scheduler"]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    defined = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    assert not defined
+    for name in optfn.scheduler.__all__:
+        assert getattr(optfn.scheduler, name).__module__.startswith("optfn.build."), name

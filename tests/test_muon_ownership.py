@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optfn.optim.muon import MuonWithAdamW
-from optfn.optim.muon.distributed import DistributedStats, assign_owners, ns_cost, placement_of
+from optfn.optim.muon.distributed import DistributedStats, placement_of
+from optfn.optim.muon.ownership import assign_owners, ns_cost
 
 shapes_lists = st.lists(st.tuples(st.integers(1, 64), st.integers(1, 64)), min_size=0, max_size=40)
 

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import torch
 
-from optfn.optim.muon.distributed import assign_owners
 from optfn.optim.muon.newton_schulz import matrix_shape
+from optfn.optim.muon.ownership import assign_owners
 from tests import dist_workers as w
 from tests import muon_dist_workers as m
 

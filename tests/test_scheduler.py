@@ -17,13 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.optim.lr_scheduler import ExponentialLR, LambdaLR
 
-from optfn.compat.builders import build_scheduler, build_warmup_cosine
-from optfn.errors import StateError
-from optfn.scheduler import (
+from optfn.build import (
     ScheduleLR,
     make_scheduler,
     schedule_record,
 )
+from optfn.compat.builders import build_scheduler, build_warmup_cosine
+from optfn.errors import StateError
 from optfn.schedules import (
     Constant,
     CosineDecay,

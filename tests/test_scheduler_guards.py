@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import torch
 
+from optfn.build import HyperScheduleLR, ScheduleLR, make_scheduler
 from optfn.errors import SpecError, SpecTypeError, StateError
-from optfn.scheduler import HyperScheduleLR, ScheduleLR, make_scheduler
 from optfn.schedules import HyperSchedules, LinearDecay, Ramp
 
 LR = LinearDecay(decay_steps=10)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from optfn import AdamWSpec, MuonRouting, MuonSpec, ParamRules, make_optimizer
+from optfn.build.scheduler import make_scheduler
 from optfn.optim.muon import MuonWithAdamW
 from optfn.optim.muon.groups import (
     ADAMW_DEFAULTS,
@@ -23,7 +24,6 @@ from optfn.optim.muon.groups import (
     ROUTE_DEFAULTS,
     normalize_group,
 )
-from optfn.scheduler import make_scheduler
 from optfn.schedules import HyperSchedules, Ramp, WarmupCosine
 from tests.test_muon import (
     SHAPES,

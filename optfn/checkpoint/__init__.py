@@ -49,7 +49,10 @@ True
 tensor(1.)
 
 In parts: :mod:`optfn.checkpoint.files` (the format, :func:`save_checkpoint`,
-:func:`load_checkpoint`) and :mod:`optfn.checkpoint.restore` (:func:`restore`).
+:func:`load_checkpoint`), :mod:`optfn.checkpoint.restore` (:func:`restore`: check everything,
+then load, undo on failure), :mod:`optfn.checkpoint.state_checks` (the checks of the
+optimizer's and the scheduler's states) and :mod:`optfn.checkpoint.wrapper_keys` (the model's
+state matched by name through ``torch.compile`` and DDP wrappers).
 """
 
 from optfn.checkpoint.files import (

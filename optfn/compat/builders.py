@@ -19,10 +19,10 @@ import attrs
 import torch
 from torch import nn
 
+from optfn.build import ScheduleLR
 from optfn.build.optimizer import ModelsLike, make_optimizer, param_groups_for
 from optfn.errors import SpecError, SpecTypeError
 from optfn.routing.walk import iter_modules
-from optfn.scheduler import ScheduleLR
 from optfn.schedules import WarmupCosine
 from optfn.specs import checks as v
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification

@@ -31,8 +31,8 @@ import attrs
 import torch
 from torch.optim import lr_scheduler as tl
 
+from optfn.build import HyperScheduleLR, ScheduleLR
 from optfn.errors import SpecError, SpecTypeError
-from optfn.scheduler import HyperScheduleLR, ScheduleLR
 from optfn.schedules import (
     Constant,
     CosineDecay,

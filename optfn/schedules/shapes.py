@@ -5,7 +5,7 @@ with an LR scale keeps its ratio at every step; floors such as ``min_lr_scale`` 
 the peak is always 1.0). Two pure functions evaluate it:
 
 * :func:`lr_lambda` returns ``step -> multiplier`` (a picklable ``functools.partial``), the
-  function that :func:`optfn.scheduler.make_scheduler` hands to torch;
+  function that :func:`optfn.make_scheduler` hands to torch;
 * :func:`lr_curve` returns the multipliers of steps ``0 .. n-1`` (or ``start ..``) as a
   float64 array, computed vectorized, equal to :func:`lr_lambda` at every step: bit for bit,
   by construction, and proved by the tests.

@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 from optfn.build.optimizer import make_optimizer
+from optfn.build.schedule_lr import ScheduleLR
+from optfn.build.scheduler import make_scheduler
 from optfn.checkpoint import load_checkpoint, restore
 from optfn.config import OptimConfig
-from optfn.scheduler import ScheduleLR, make_scheduler
 from optfn.schedules import CosineDecay, Join, LinearWarmup
 from optfn.specs.optimizers import AdamWSpec
 from optfn.specs.rules import ParamRules

@@ -1,9 +1,13 @@
-"""Zero-redundancy Muon: each matrix orthogonalized by exactly one rank.
+"""Zero-redundancy Muon's collectives: each matrix orthogonalized by exactly one rank.
 
 Under a process group of ``N > 1`` ranks, :class:`~optfn.MuonWithAdamW` gives every Muon
-matrix one **owner** rank (:func:`assign_owners`: greedy, largest Newton–Schulz cost first,
-onto the least-loaded rank; deterministic, from the shapes and their order alone). Only the
-owner runs Newton–Schulz on it; the bfloat16 result travels to the other ranks in a few
+matrix one **owner** rank, planned without any collective by
+:mod:`optfn.optim.muon.ownership` (:func:`~optfn.optim.muon.ownership.assign_owners`: greedy,
+largest Newton–Schulz cost first, onto the least-loaded rank; deterministic, from the shapes
+and their order alone). This module holds what talks to the other ranks: finding each
+parameter's placement and process group and checking that the ranks agree
+(:func:`build_plan`), and the exchange of every step (:class:`SharedMuonStep`). Only the
+owner runs Newton–Schulz on a matrix; the bfloat16 result travels to the other ranks in a few
 bucketed collectives per step, never one per matrix:
 
 - **replicated** parameters (plain tensors, as under DDP: every rank holds the whole matrix
@@ -21,10 +25,9 @@ Newton–Schulz of a matrix is deterministic, so the update is bit for bit the o
 would compute alone. Other placements (``Shard(1)``, ``Replicate``, 2-D meshes) keep
 gathering and orthogonalizing on every rank, or are refused with ``zero_redundancy=True``.
 
->>> assign_owners([(256, 256), (256, 1024), (256, 256), (256, 1024)], world=2)
-[0, 0, 1, 1]
->>> ns_cost(256, 1024) == 256 * 1024 * 256
-True
+>>> import torch
+>>> placement_of(torch.zeros(4, 4))
+('replicated', 'a plain tensor')
 >>> stats = DistributedStats()
 >>> stats.add(ns_calls=3)
 >>> stats.ns_calls
@@ -39,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -50,6 +53,15 @@ from optfn.optim.muon.newton_schulz import (
     matrix_shape,
     orthogonalize,
     orthogonalize_batched,
+)
+from optfn.optim.muon.ownership import (
+    Kind,
+    PlanComm,
+    PlanEntry,
+    ZeroRedundancyPlan,
+    assign_owners,
+    ns_cost,
+    plan_entries,
 )
 from optfn.specs.render import brief
 
@@ -78,7 +90,6 @@ _ALIGN = 16
 #: one bucket's all_gather overlaps the next one's Newton–Schulz.
 _BUCKETS = 4
 
-Kind = Literal["replicated", "sharded"]
 NsArgs = tuple[tuple[float, float, float], int, float]
 
 
@@ -127,30 +138,6 @@ class DistributedStats:
             setattr(self, f.name, 0)
 
 
-def ns_cost(rows: int, cols: int) -> int:
-    """Newton–Schulz cost of a ``rows x cols`` matrix, up to a constant: ``rows*cols*min``."""
-    return rows * cols * min(rows, cols)
-
-
-def assign_owners(shapes: Sequence[tuple[int, int]], world: int) -> list[int]:
-    """One owner rank in ``range(world)`` for each matrix shape, balanced by :func:`ns_cost`.
-
-    Greedy longest-processing-time: matrices by decreasing cost (ties: lower index first),
-    each onto the rank with the least cost so far (ties: lower rank). Depends on the shapes
-    and their order only, so every rank computes the same owners.
-    """
-    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
-        raise ValueError(f"world must be an int >= 1, got {brief(world)}")
-    costs = [ns_cost(r, c) for r, c in shapes]
-    load = [0] * world
-    owners = [0] * len(costs)
-    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
-        rank = min(range(world), key=lambda r: (load[r], r))
-        owners[i] = rank
-        load[rank] += costs[i]
-    return owners
-
-
 def placement_of(p: Tensor) -> tuple[Kind | None, str]:
     """How zero-redundancy Muon shares ``p``: ``("replicated" | "sharded" | None, why)``.
 
@@ -173,60 +160,6 @@ def placement_of(p: Tensor) -> tuple[Kind | None, str]:
     if dist.get_process_group_ranks(mesh.get_group()) != mesh.mesh.tolist():
         return None, "a DTensor whose mesh orders its ranks unlike its process group"
     return "sharded", "a Shard(0) DTensor on a 1-D mesh"
-
-
-def _rows_per_rank(rows: int, world: int) -> tuple[int, ...]:
-    """Rows of each rank under ``Shard(0)`` (torch.chunk's split, as DTensor does)."""
-    from torch.distributed.tensor import Shard
-
-    split: Any = getattr(Shard, "local_shard_size_and_offset", None)
-    if split is None:  # older torch: the private spelling
-        split = getattr(Shard, "_local_shard_size_and_offset")  # noqa: B009
-    return tuple(int(split(rows, world, r)[0]) for r in range(world))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Entry:
-    kind: Kind
-    comm: int  # index into ZeroRedundancyPlan.comms
-    owner: int  # group rank
-    shape: tuple[int, int]
-    rows: tuple[int, ...]  # each rank's rows (sharded), () for replicated
-
-
-@dataclasses.dataclass(frozen=True)
-class _Comm:
-    group: Any  # ProcessGroup
-    size: int
-    rank: int
-
-
-@dataclasses.dataclass(frozen=True)
-class ZeroRedundancyPlan:
-    """Who orthogonalizes what: an owner for each shared Muon parameter (by ``id``).
-
-    ``entries`` maps ``id(param)`` to its kind, process group, owner and shape; parameters
-    missing from it take the per-rank (gathering) path. ``signature`` is what the plan was
-    built for (the ids of the Muon parameters, in order); ``required``: whether it was built
-    with ``require=True``.
-    """
-
-    signature: tuple[int, ...]
-    required: bool
-    entries: dict[int, _Entry]
-    comms: tuple[_Comm, ...]
-
-    def kinds(self, params: Sequence[Tensor]) -> list[Kind | None]:
-        """How each of ``params`` is shared; ``None`` where not shared."""
-        return [e.kind if (e := self.entries.get(id(p))) is not None else None for p in params]
-
-    def owners(self, params: Sequence[Tensor]) -> list[int | None]:
-        """The owner (group rank) of each of ``params``; ``None`` where not shared."""
-        out: list[int | None] = []
-        for p in params:
-            e = self.entries.get(id(p))
-            out.append(None if e is None else e.owner)
-        return out
 
 
 def _digest(kinds: list[Kind], params: list[Tensor], device: torch.device) -> Tensor:
@@ -270,8 +203,8 @@ def build_plan(
         key = (tuple(dist.get_process_group_ranks(group)), p.device.type)
         groups.setdefault(key, (group, []))[1].append(len(kinds) - 1)
 
-    entries: dict[int, _Entry] = {}
-    comms: list[_Comm] = []
+    entries: dict[int, PlanEntry] = {}
+    comms: list[PlanComm] = []
     for group, members in groups.values():
         size, rank = dist.get_world_size(group), dist.get_rank(group)
         member_kinds: list[Kind] = [k for k in (kinds[i] for i in members) if k is not None]
@@ -288,18 +221,11 @@ def build_plan(
                 )
             continue
         shapes = [matrix_shape(p) for p in member_params]
-        # Owners balanced per kind: the sharded and the replicated exchanges run one after
-        # the other, so each should keep every rank equally busy.
-        owners = [0] * len(shapes)
-        for kind in ("sharded", "replicated"):
-            at = [j for j, k in enumerate(member_kinds) if k == kind]
-            for j, owner in zip(at, assign_owners([shapes[j] for j in at], size), strict=True):
-                owners[j] = owner
         comm = len(comms)
-        comms.append(_Comm(group, size, rank))
-        for i, kind, shape, owner in zip(members, member_kinds, shapes, owners, strict=True):
-            rows = _rows_per_rank(shape[0], size) if kind == "sharded" else ()
-            entries[id(params[i])] = _Entry(kind, comm, owner, shape, rows)
+        comms.append(PlanComm(group, size, rank))
+        planned = plan_entries(member_kinds, shapes, size, comm)  # owners balanced per kind
+        for i, entry in zip(members, planned, strict=True):
+            entries[id(params[i])] = entry
     return ZeroRedundancyPlan(tuple(id(p) for p in params), require, entries, tuple(comms))
 
 
@@ -311,7 +237,7 @@ class _Item:
     nesterov: float | None  # the momentum for Nesterov's lerp; None: the buffer itself
     ns: NsArgs
     apply: Callable[[Tensor, Tensor], None]
-    entry: _Entry
+    entry: PlanEntry
 
     def update(self) -> Tensor:
         return self.grad.lerp(self.buf, self.nesterov) if self.nesterov is not None else self.buf
@@ -429,7 +355,7 @@ class SharedMuonStep:
         self.items = []
 
     # ---- the exchange of one process group -------------------------------------------------
-    def _exchange(self, comm: _Comm, items: list[_Item]) -> dict[int, Tensor]:
+    def _exchange(self, comm: PlanComm, items: list[_Item]) -> dict[int, Tensor]:
         me = comm.rank
         device = items[0].param.device
         sharded = [it for it in items if it.entry.kind == "sharded"]
@@ -469,7 +395,7 @@ class SharedMuonStep:
         self.stats.add(collectives=1, bytes_sent=sent, bytes_received=received)
 
     def _all_gather_and_apply(
-        self, comm: _Comm, items: list[_Item], device: torch.device
+        self, comm: PlanComm, items: list[_Item], device: torch.device
     ) -> None:
         """Replicated: every owner's bfloat16 results, in a few buckets, one padded flat buffer
         per rank and bucket, each update applied as soon as it is here. While bucket ``b``'s
@@ -511,9 +437,7 @@ class SharedMuonStep:
             self._apply_received(*pending)
 
     @staticmethod
-    def _apply_received(
-        work: Any, received: list[Tensor], layout: list[tuple[_Item, int]]
-    ) -> None:
+    def _apply_received(work: Any, received: list[Tensor], layout: list[tuple[_Item, int]]) -> None:
         work.wait()
         for it, offset in layout:
             rows, cols = it.entry.shape
@@ -521,7 +445,7 @@ class SharedMuonStep:
             it.apply(it.param, ortho.reshape(it.param.shape))
 
     def _gather_rows(
-        self, comm: _Comm, items: list[_Item], device: torch.device
+        self, comm: PlanComm, items: list[_Item], device: torch.device
     ) -> dict[int, Tensor]:
         """Sharded: each owner gets every rank's rows of its matrices' momentum updates."""
         me, world = comm.rank, comm.size
@@ -557,7 +481,7 @@ class SharedMuonStep:
         return out
 
     def _scatter_rows(
-        self, comm: _Comm, items: list[_Item], orthos: dict[int, Tensor], device: torch.device
+        self, comm: PlanComm, items: list[_Item], orthos: dict[int, Tensor], device: torch.device
     ) -> dict[int, Tensor]:
         """Sharded: each owner sends every rank its rows of the bfloat16 results."""
         from torch.distributed.tensor import DTensor
@@ -592,7 +516,7 @@ class SharedMuonStep:
         return out
 
     def _all_to_all(
-        self, comm: _Comm, send: list[_Packer], recv: list[_Packer], device: torch.device
+        self, comm: PlanComm, send: list[_Packer], recv: list[_Packer], device: torch.device
     ) -> list[Tensor]:
         """One ``all_to_all_single`` of the packed segments; the received bytes by source."""
 

@@ -160,6 +160,23 @@ def test_unused_rule_is_an_error_naming_the_shadowing_rule() -> None:
         partition_params(_net(), ParamRules(labels=[LabelRule(label="typo", names=["haed.*"])]))
 
 
+def test_shadowed_type_rule_names_a_parameter_of_that_type() -> None:
+    """Type rules are decided per module class during the walk; the message for a type rule
+    that wins nothing still names one of the parameters of that type and the earlier rule."""
+    rules = ParamRules(
+        labels=[
+            LabelRule(label="all1d", max_ndim=1),
+            LabelRule(label="norms", types=["LayerNorm"]),
+        ]
+    )
+    with pytest.raises(
+        SpecError, match=r"labels\[1\].*'norms' wins no parameter.*'norm\.weight'.*labels\[0\]"
+    ):
+        partition_params(_net(), rules)
+    with pytest.raises(SpecError, match=r"labels\[0\].*'bn' matches no trainable parameter"):
+        partition_params(_net(), ParamRules(labels=[LabelRule(label="bn", types=["BatchNorm*"])]))
+
+
 @pytest.mark.parametrize(
     ("rule", "spec", "message"),
     [

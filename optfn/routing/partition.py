@@ -182,13 +182,22 @@ def partition_params(
     label_rules = rules.labels
     check_routes(label_rules, kind)
 
-    with_owners = matrix_route is not None or any(r.types for r in label_rules)
+    # the owner module of each row is needed by the matrix route; label rules on types are
+    # decided per module class during the walk, so their owners are only needed to explain
+    # a rule that wins nothing (collected again then)
+    with_owners = matrix_route is not None
     planner = LabelPlanner(label_rules) if label_rules else None
     rows = collect_rows(models, rules, with_owners=with_owners, planner=planner)
     check_prefixes(rules, rows)
     if label_rules:
         winners = rows.winners
         owners = rows.owners if with_owners else None
+        if (
+            owners is None
+            and any(r.types for r in label_rules)
+            and not set(range(len(label_rules))) <= set(winners)
+        ):  # a rule wins nothing: its message may need the modules
+            owners = collect_rows(models, rules, with_owners=True).owners
         check_winners(label_rules, winners, rows.names, rows.params, owners)
     else:
         winners = [-1] * len(rows.names)

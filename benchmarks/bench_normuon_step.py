@@ -9,7 +9,11 @@
    ours / reference (goal <= 1.1).
 2. **Bank**: Polar Express on a bank of ``n`` matrices, one batched call
    (``orthogonalize_bank(bank)``) against a Python loop over the matrices. Ratio loop / batched
-   (goal >= 2 for a bank of 8 or more).
+   (goal >= 2 for a bank of 8 or more). Each row also gives the matrix-product throughput
+   of both (GFLOP/s: ``n * steps * (4 r^2 c + 2 r^3)`` for ``r x c`` matrices, ``r <= c``,
+   over the time), and the section opens with a practical bfloat16 peak of this machine (the
+   best ``torch.mm`` of two sizes): batching cannot beat a loop by more than the loop's
+   distance from it.
 
     python benchmarks/bench_normuon_step.py            # CPU (+ CUDA for part 2 when available)
     python benchmarks/bench_normuon_step.py --quick    # fewer repeats
@@ -88,6 +92,33 @@ def bench_step(repeats: int) -> dict[str, float]:
     return interleaved_medians({"optfn": ours, "reference": reference}, repeats=repeats)
 
 
+def polar_express_flops(shape: tuple[int, int, int], steps: int = 5) -> float:
+    """Floating-point operations of ``steps`` Polar Express iterations on a bank: per
+    iteration ``A = X X^T`` (2 r^2 c), ``A @ A`` (2 r^3), ``B @ X`` (2 r^2 c), ``r <= c``."""
+    n, rows, cols = shape
+    r, c = min(rows, cols), max(rows, cols)
+    return float(n * steps * (4 * r * r * c + 2 * r**3))
+
+
+def bf16_peak_gflops(device: torch.device, repeats: int) -> float:
+    """The best GFLOP/s of a bfloat16 ``torch.mm`` of 512^3 and of 2048^3: a practical peak of
+    this machine's BLAS (on the CPU here the smaller one runs about twice as fast)."""
+    gen = torch.Generator().manual_seed(2)
+    best = 0.0
+    for size in (512, 2048):
+        a = torch.randn(size, size, generator=gen).bfloat16().to(device)
+        b = torch.randn(size, size, generator=gen).bfloat16().to(device)
+
+        def mm(a: torch.Tensor = a, b: torch.Tensor = b) -> None:
+            torch.mm(a, b)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        t = interleaved_medians({"mm": mm}, repeats=repeats)["mm"]
+        best = max(best, 2 * size**3 / t / 1e9)
+    return best
+
+
 def bench_banks(
     device: torch.device, repeats: int
 ) -> list[tuple[tuple[int, int, int], float, float]]:
@@ -130,10 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         devices.append(torch.device("cuda"))
     for device in devices:
         header(f"Polar Express on a bank: one batched call vs a loop over matrices ({device})")
+        peak = bf16_peak_gflops(device, repeats)
+        print(f"   bf16 peak (best torch.mm of 512^3, 2048^3): {peak:.0f} GFLOP/s")
         for shape, batched, loop in bench_banks(device, repeats):
+            flops = polar_express_flops(shape) / 1e9
             print(
                 f"   bank {shape!s:18} batched {batched * 1e3:8.2f} ms   loop {loop * 1e3:8.2f} ms"
                 f"   ratio loop/batched {loop / batched:5.2f} (goal >= 2)"
+                f"   GFLOP/s batched {flops / batched:4.0f}, loop {flops / loop:4.0f}"
             )
     return 0
 

@@ -12,7 +12,7 @@ pure functions turn them into torch objects; one strict cattrs converter saves a
 >>> sched = make_scheduler(opt, WarmupCosine(warmup_steps=10, total_steps=100))
 """
 
-from optfn.build import make_optimizer, make_param_groups
+from optfn.build import ScheduleLR, make_optimizer, make_param_groups, make_scheduler
 from optfn.checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoint
 from optfn.compat.builders import build_optimizer, build_scheduler, build_warmup_cosine
 from optfn.config import OptimConfig
@@ -35,7 +35,6 @@ from optfn.optim.muon import MuonWithAdamW
 from optfn.optim.normuon import NorMuonWithAdam
 from optfn.optim.table import OptimizerKind, Route, register_optimizer
 from optfn.routing import ParamEntry, Partition, RoutingWarning, partition_params
-from optfn.scheduler import ScheduleLR, make_scheduler
 from optfn.schedules import (
     Constant,
     CosineDecay,
@@ -65,35 +64,24 @@ from optfn.schedules import (
     lr_lambda,
 )
 from optfn.specs import (
-    AdadeltaSpec,
-    AdafactorSpec,
-    AdagradSpec,
-    AdamaxSpec,
     AdamSpec,
     AdamWSpec,
-    ASGDSpec,
     LabelRule,
     LayerDecay,
     MuonRouting,
     MuonSpec,
-    NAdamSpec,
     NorMuonSpec,
     OptimizerSpecification,
     ParamRules,
-    RAdamSpec,
-    RMSpropSpec,
-    RpropSpec,
-    SGDSpec,
 )
+from optfn.specs import torch_optimizers as _torch_optimizers
+
+# every spec of a torch.optim class (SGDSpec, AdagradSpec...): its module's __all__ is the list
+from optfn.specs.torch_optimizers import *  # noqa: F403
 
 __all__ = [
-    "ASGDSpec",
-    "AdadeltaSpec",
-    "AdafactorSpec",
-    "AdagradSpec",
     "AdamSpec",
     "AdamWSpec",
-    "AdamaxSpec",
     "Checkpoint",
     "ConfigError",
     "Constant",
@@ -113,7 +101,6 @@ __all__ = [
     "MuonRouting",
     "MuonSpec",
     "MuonWithAdamW",
-    "NAdamSpec",
     "NorMuonSpec",
     "NorMuonWithAdam",
     "OneCycle",
@@ -128,13 +115,9 @@ __all__ = [
     "PiecewiseConstant",
     "PolynomialDecay",
     "Product",
-    "RAdamSpec",
-    "RMSpropSpec",
     "Ramp",
     "Route",
     "RoutingWarning",
-    "RpropSpec",
-    "SGDSpec",
     "Schedule",
     "ScheduleLR",
     "SpecError",
@@ -172,3 +155,4 @@ __all__ = [
     "to_toml",
     "to_yaml",
 ]
+__all__ += _torch_optimizers.__all__

@@ -16,6 +16,7 @@ import attrs
 
 from optfn.schedules import Constant, HyperSchedules, Schedule
 from optfn.specs import checks as v
+from optfn.specs.keywords import KeywordOnly
 from optfn.specs.optimizers import AdamWSpec, OptimizerSpecification
 from optfn.specs.rules import ParamRules
 
@@ -23,7 +24,7 @@ __all__ = ["OptimConfig"]
 
 
 @attrs.frozen(kw_only=True)
-class OptimConfig:
+class OptimConfig(KeywordOnly):
     """Optimizer spec + routing rules + LR schedule (a :class:`~optfn.Schedule`, or a
     :class:`~optfn.HyperSchedules` for several hyper-parameters).
 

@@ -110,17 +110,21 @@ def grads_at(step: int) -> dict[str, torch.Tensor | None]:
 
 
 def steps(
-    opt: NorMuonWithAdam, named: dict[str, nn.Parameter], at: range
+    opt: NorMuonWithAdam,
+    named: dict[str, nn.Parameter],
+    at: range,
+    step: Callable[[], object] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``opt.step()`` (or ``step``) at each step of ``at`` on :func:`grads_at`."""
     fed: list[dict[str, Any]] = []
     stats: list[dict[str, Any]] = []
-    for step in at:
-        grads = grads_at(step)
+    for at_step in at:
+        grads = grads_at(at_step)
         for n, p in named.items():
             p.grad = grads[n]
         fed.append({n: None if g is None else g.clone() for n, g in grads.items()})
         opt.distributed_stats.reset()
-        opt.step()
+        (step or opt.step)()
         stats.append(dataclasses.asdict(opt.distributed_stats))
     return fed, stats
 
@@ -202,6 +206,31 @@ def refused_cases(world: int) -> dict[str, Any]:
     return out
 
 
+def compiled_cases() -> dict[str, Any]:
+    """``torch.compile`` of the step under the process group: the zero-redundancy step runs
+    eagerly (dynamo skips it), so the weights are the eager ones; ``fullgraph=True`` refuses
+    it before anything moves, with the reason."""
+    torch._dynamo.reset()
+    named = make_params()
+    opt = NorMuonWithAdam(groups(dict(named)))
+    out: dict[str, Any] = {}
+    start = snapshot(named)
+    try:
+        grads = grads_at(0)
+        for n, p in named.items():
+            p.grad = grads[n]
+        torch.compile(opt.step, backend="eager", fullgraph=True)()
+    except Exception as e:  # dynamo's Unsupported (a RuntimeError)
+        out["fullgraph_error"] = f"{type(e).__name__}: {e}"
+    out["fullgraph_unchanged"] = (
+        all(torch.equal(p, start[n]) for n, p in named.items()) and not opt.state
+    )
+    step = torch.compile(opt.step, backend="eager")
+    steps(opt, named, range(STEPS + MORE_STEPS), step)
+    out["final"] = snapshot(named)
+    return out
+
+
 def normuon_checks(rank: int, world: int, out: str) -> None:
     """Every case on this rank; writes ``nm_<world>_<rank>.pt``."""
     init()
@@ -210,6 +239,7 @@ def normuon_checks(rank: int, world: int, out: str) -> None:
             "shared": run(),
             "off": run(zero_redundancy=False),
             "refused": refused_cases(world),
+            "compiled": compiled_cases(),
         }
         torch.save(result, Path(out) / f"nm_{world}_{rank}.pt")
     finally:

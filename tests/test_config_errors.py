@@ -18,13 +18,12 @@ import pytest
 from optfn.compat.serialized import optimizer_from_serialized
 from optfn.errors import ConfigError
 from optfn.io import from_dict, from_json, from_toml, load_config, to_dict
+from optfn.optim.table import KindTable
 
-TAGS = "'adadelta', 'adafactor', 'adagrad', 'adam', 'adamax', 'adamw', 'asgd', "  # sorted
-#: Every optimizer kind's tag, sorted (torch.optim's optimizers and Muon).
-OPTIMIZER_TAGS = (
-    "'adadelta', 'adafactor', 'adagrad', 'adam', 'adamax', 'adamw', 'asgd', 'muon', 'nadam', "
-    "'normuon', 'radam', 'rmsprop', 'rprop', 'sgd'"
-)
+#: The first tags of the table, sorted (the start of every "allowed: ..." list of all kinds).
+TAGS = "".join(f"{t!r}, " for t in sorted(KindTable.library().kinds)[:7])
+#: Every optimizer kind's tag, sorted (torch.optim's optimizers, Muon, NorMuon): the table's.
+OPTIMIZER_TAGS = ", ".join(repr(t) for t in sorted(KindTable.library().family("optimizer")))
 Problems = list[tuple[str, str]]
 
 

@@ -13,7 +13,7 @@ Two references, both single-process runs of the same model on the same global ba
   rounding noise of a gradient that is zero in exact arithmetic (the attention key bias,
   ``in_proj_bias``) into steps of up to ``lr``, and Muon's bfloat16 Newton–Schulz turns a
   changed input rounding into a changed bfloat16 output now and then. Tolerances are a few
-  times what was measured on torch 2.13 CPU (docs/distributed.md).
+  times what was measured on torch 2.13 CPU (docs/muon.md).
 """
 
 from __future__ import annotations

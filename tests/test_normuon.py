@@ -265,7 +265,8 @@ def test_adam_cadence_keeps_and_sums_the_skipped_gradients() -> None:
             plain.step()
             assert torch.equal(p.detach(), q.detach())
             assert "grad_sum" not in opt.state[p]
-    assert opt.state[p]["step"] == 3 and opt.state[p]["calls"] == 6  # bias correction: 3
+    # bias correction: 3 Adam steps; calls: since the last Adam step (0 after an odd call)
+    assert opt.state[p]["step"] == 3 and opt.state[p]["calls"] == 0
 
 
 def test_adam_cautious_decay_is_lr_squared_and_masked() -> None:
@@ -431,7 +432,7 @@ def test_state_dict_round_trip_keeps_the_cadence_and_dtypes() -> None:
     opt_b = _tiny_optimizer(b)
     opt_b.load_state_dict(saved)
     assert opt_b.state[b.gain]["exp_avg"].dtype == torch.float32  # not cast to bf16
-    assert opt_b.state[b.gain]["calls"] == 3
+    assert opt_b.state[b.gain]["calls"] == 1  # 3 calls, every=2: one held gradient
     _feed(a, opt_a, seed=1, steps=3)
     _feed(b, opt_b, seed=1, steps=3)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
@@ -488,10 +489,13 @@ def test_default_muon_spec_is_untouched() -> None:
     assert sorted(g["route"] for g in opt.param_groups) == ["adamw", "muon"]
 
 
-def test_step_under_torch_compile_runs_eagerly_and_equals_eager() -> None:
-    """A compiled training step that calls ``opt.step()`` works: dynamo skips NorMuon's step
-    (a graph break), so the updates are the eager ones, bit for bit."""
+def test_step_under_torch_compile_equals_eager() -> None:
+    """A compiled ``opt.step()`` with float LRs: dynamo traces the step (the ``"eager"``
+    backend runs the traced operations as they are), bit for bit the eager step, the Adam
+    cadence included. (``fullgraph``, graph counts, tensor LRs, inductor:
+    tests/test_compile.py.)"""
     import torch._dynamo
+    from torch._dynamo.utils import counters
 
     from optfn import LabelRule, NorMuonSpec, ParamRules, make_optimizer
 
@@ -507,13 +511,76 @@ def test_step_under_torch_compile_runs_eagerly_and_equals_eager() -> None:
     eager, opt_e = build()
     compiled, opt_c = build()
     torch._dynamo.reset()
-    step = torch.compile(opt_c.step, backend="eager")
+    counters.clear()
+    step = torch.compile(opt_c.step, backend="eager", fullgraph=True)
     for g_bank, g_vec in grads:
         for m in (eager, compiled):
             m.bank.grad, m.vec.grad = g_bank.clone(), g_vec.clone()
         opt_e.step()
         step()
+    assert counters["stats"]["unique_graphs"] == 2  # traced: one graph per Adam phase
     assert torch.equal(eager.bank, compiled.bank) and torch.equal(eager.vec, compiled.vec)
+
+
+def test_tensor_lrs_step_bit_for_bit_as_their_float_values() -> None:
+    """A 0-D tensor ``lr`` (what ``tensor_lr=True`` gives, and what a compiled step reads
+    without recompiling) is used without ``.item()``, in the same float64 arithmetic rounded
+    to float32: the same updates as the float it holds, bit for bit, on both routes."""
+    gen = torch.Generator().manual_seed(7)
+    grads = [(torch.randn(4, 6, 3, generator=gen), torch.randn(5, generator=gen)) for _ in range(5)]
+    start = torch.randn(4, 6, 3, generator=gen), torch.randn(5, generator=gen)
+    out = {}
+    for kind in ("float", "tensor"):
+        bank, vec = nn.Parameter(start[0].clone()), nn.Parameter(start[1].clone())
+
+        def lr(x: float, kind: str = kind) -> Any:
+            t = torch.tensor(x)
+            return t if kind == "tensor" else float(t)
+
+        opt = NorMuonWithAdam([
+            normuon_group(bank, lr=lr(0.023), per_matrix_lr_mul=(1.0, 2.0)),
+            adam_group(vec, lr=lr(0.008), every=2),
+            adam_group(nn.Parameter(start[1].clone()), lr=lr(0.1), cautious_weight_decay=False),
+        ])  # fmt: skip
+        third = opt.param_groups[2]["params"][0]
+        for g_bank, g_vec in grads:
+            bank.grad, vec.grad, third.grad = g_bank.clone(), g_vec.clone(), g_vec.clone()
+            opt.step()
+        out[kind] = [bank.detach().clone(), vec.detach().clone(), third.detach().clone()]
+        assert isinstance(opt.param_groups[0]["lr"], torch.Tensor) is (kind == "tensor")
+    for a, b in zip(out["float"], out["tensor"], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_adam_state_saved_before_the_compiled_step_loads() -> None:
+    """An Adam state saved by optfn before the compiled step (``step`` an int, ``calls`` the
+    count of every call) loads and steps as the state saved today: ``step`` becomes a float32
+    0-D tensor, ``calls`` (now the calls since the last Adam step) keeps its phase."""
+    gen = torch.Generator().manual_seed(8)
+    grads = [torch.randn(5, generator=gen) for _ in range(6)]
+    p = nn.Parameter(torch.randn(5, generator=gen))
+    opt = NorMuonWithAdam([adam_group(p, every=2)])
+    for g in grads[:5]:  # 5 calls: 2 Adam steps, a gradient held
+        p.grad = g.clone()
+        opt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    entry = saved["state"][0]
+    assert entry["step"].dtype == torch.float32 and entry["step"] == 2 and entry["calls"] == 1
+    old = copy.deepcopy(saved)
+    old["state"][0].update(step=2, calls=5)  # as optfn saved it before
+    for state in (saved, old):
+        q = nn.Parameter(p.detach().clone())
+        fresh = NorMuonWithAdam([adam_group(q, every=2)])
+        fresh.load_state_dict(state)
+        step = fresh.state[q]["step"]
+        assert isinstance(step, torch.Tensor) and step.dtype == torch.float32 and step == 2
+        q.grad = grads[5].clone()
+        fresh.step()  # the 6th call: an Adam step on the held gradient + this one
+        twin = copy.deepcopy(opt)  # the optimizer that saved it, one call further
+        twin.param_groups[0]["params"][0].grad = grads[5].clone()
+        twin.step()
+        assert torch.equal(q.detach(), twin.param_groups[0]["params"][0].detach())
+        assert fresh.state[q]["step"] == 3 and fresh.state[q]["calls"] == 0
 
 
 # ---- the zero-redundancy switch and its pieces (the ranks: test_normuon_distributed.py) -------

@@ -13,7 +13,9 @@ what each rank recorded:
 - ``state_dict`` is the same on every rank and equal to one process's; loaded into a fresh
   optimizer, the next steps are still one process's;
 - a DTensor parameter and parameters that differ between ranks are refused, naming the
-  parameter, and nothing changes.
+  parameter, and nothing changes;
+- ``torch.compile`` of the step runs the zero-redundancy step eagerly (the weights are one
+  process's), and ``fullgraph=True`` refuses it with the reason, before anything moves.
 """
 
 from __future__ import annotations
@@ -158,3 +160,13 @@ def test_dtensor_and_differing_ranks_refused_unchanged(ranks: Any) -> None:
         assert "different NorMuon parameters" in refused["differ_error"]
         assert "'w'" in refused["differ_error"]
         assert refused["dtensor_unchanged"] and refused["differ_unchanged"]
+
+
+def test_compiled_step_runs_the_exchange_eagerly(ranks: Any, reference: Any) -> None:
+    world, results = ranks
+    _, _, final = reference
+    for rank, result in enumerate(results):
+        case = result["compiled"]
+        assert_equal(case["final"], final, f"{world} ranks, rank {rank}, compiled")
+        assert case["fullgraph_unchanged"], case
+        assert "zero-redundancy exchange" in case["fullgraph_error"], case["fullgraph_error"]

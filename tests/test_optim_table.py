@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +35,16 @@ from optfn import (
     to_dict,
 )
 from optfn.io.registry import REGISTRY
-from optfn.optim.table import OPTIMIZERS, OptimizerKind, OptimizerTable, kind_of, torch_builder
+from optfn.optim.table import (
+    KINDS,
+    OPTIMIZERS,
+    KindTable,
+    OptimizerKind,
+    OptimizerTable,
+    SpecKind,
+    kind_of,
+    torch_builder,
+)
 from optfn.strategies import optimizer_specs
 from optfn.strategies.optimizers import OPTIMIZER_KINDS
 
@@ -72,23 +82,12 @@ def model() -> nn.Module:
 
 
 def test_builtin_kinds() -> None:
-    assert [k.tag for k in OPTIMIZERS][:3] == ["adam", "adamw", "muon"]
-    assert OPTIMIZER_KINDS == (
-        "adam",
-        "adamw",
-        "muon",
-        "sgd",
-        "nadam",
-        "radam",
-        "adamax",
-        "adagrad",
-        "rmsprop",
-        "adadelta",
-        "adafactor",
-        "asgd",
-        "rprop",
-        "normuon",
-    )
+    """The built-in kinds are the table's (a new one is its spec class plus one entry)."""
+    library = [k.tag for k in OptimizerTable.library()]
+    assert [k.tag for k in OPTIMIZERS][: len(library)] == library == list(OPTIMIZER_KINDS)
+    assert library[:3] == ["adam", "adamw", "muon"] and library[-1] == "normuon"
+    assert {"sgd", "nadam", "radam", "adamax", "adagrad", "rmsprop", "adadelta"} <= set(library)
+    assert {"adafactor", "asgd", "rprop"} <= set(library)
     muon = kind_of(MuonSpec())
     assert [r.name for r in muon.routes] == ["adamw", "muon"] and muon.matrix_route == "muon"
     assert kind_of(AdamWSpec()).matrix_route is None
@@ -178,10 +177,8 @@ def test_unregistered_optimizer_is_refused_everywhere() -> None:
         partition_params(model(), spec=Loose())
     with pytest.raises(TypeError, match=r"register it with optfn.register_optimizer"):
         register_spec(Loose)
-    with pytest.raises(
-        ConfigError,
-        match=r"unknown type 'loose'; allowed: 'adadelta', 'adafactor', 'adagrad', 'adam'",
-    ):
+    allowed = ", ".join(repr(t) for t in sorted(KINDS.kinds))
+    with pytest.raises(ConfigError, match=re.escape(f"unknown type 'loose'; allowed: {allowed}")):
         from_dict({"type": "loose", "learning_rate": 0.1})
 
 
@@ -213,7 +210,10 @@ def test_register_refusals(toy: OptimizerKind) -> None:
         OptimizerTable().register(OptimizerKind(ToySGDSpec, "SGD", (TOY_ROUTE,)))  # type: ignore[arg-type]
 
 
-def test_a_registered_tag_clashing_with_a_spec_tag_is_named() -> None:
+def test_one_table_refuses_a_tag_that_another_family_holds() -> None:
+    """Optimizers and the other specs share one table keyed by tag: a clash is refused when it
+    is registered, and nothing changes."""
+
     @attrs.frozen(kw_only=True)
     class Clash(OptimizerSpecification):
         optimizer_type = "warmup_cosine"
@@ -221,11 +221,45 @@ def test_a_registered_tag_clashing_with_a_spec_tag_is_named() -> None:
         lr_decay_gamma: float | None = None
         weight_decay: float = 0.0
 
-    table = OptimizerTable.library()
-    table.register(OptimizerKind(Clash, torch_builder(torch.optim.SGD, Route("x")), (Route("x"),)))
-    registry = attrs.evolve(REGISTRY, optimizers=table)
-    with pytest.raises(ValueError, match="'warmup_cosine' names both the optimizer Clash"):
-        registry.by_tag  # noqa: B018
+    table = KindTable.library()
+    before = dict(table.kinds)
+    kind = OptimizerKind(Clash, torch_builder(torch.optim.SGD, Route("x")), (Route("x"),))
+    with pytest.raises(ValueError, match="'warmup_cosine' is taken by WarmupCosine; give your"):
+        table.optimizers.register(kind)
+    with pytest.raises(ValueError, match="'warmup_cosine' is taken by WarmupCosine"):
+        register_optimizer(Clash, build=kind.build, routes=kind.routes)
+    assert table.kinds == before and KINDS.tag_of(Clash) is None
+
+    @attrs.frozen(kw_only=True)
+    class Budget:
+        steps: int = 1
+
+    with pytest.raises(ValueError, match="'sgd' is taken by SGDSpec"):
+        table.register(Budget, "sgd")
+    assert table.kinds == before
+
+
+def test_the_views_write_to_the_one_table() -> None:
+    table = KindTable.library()
+    opts, others = table.optimizers, table.others
+    assert [k.tag for k in opts] == list(opts.by_tag) == list(table.family("optimizer"))
+    assert set(others) == set(table.kinds) - set(opts.by_tag)
+    assert table.by_tag == {**opts.specs(), **others}
+    saved = dict(opts.by_tag)
+    opts.by_tag.clear()
+    assert len(opts) == 0 and set(table.kinds) == set(others)
+    opts.by_tag.update(saved)
+    assert dict(opts.by_tag) == saved
+    cosine = others.pop("warmup_cosine")
+    assert "warmup_cosine" not in table.kinds
+    others["warmup_cosine"] = cosine
+    assert table.kinds["warmup_cosine"] == SpecKind(cosine, "warmup_cosine", "schedule")
+    with pytest.raises(KeyError):
+        others["adam"]  # an optimizer is not among the others
+    with pytest.raises(KeyError):
+        del opts.by_tag["warmup_cosine"]
+    # the registry of the io side is the same object
+    assert REGISTRY is KINDS and OPTIMIZERS.table is KINDS
 
 
 def test_route_hyper_is_the_spec_fields() -> None:

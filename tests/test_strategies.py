@@ -439,9 +439,9 @@ def test_a_clear_message_without_hypothesis(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_docs_examples_are_the_tests_that_run() -> None:
-    """docs/strategies.md shows tests/test_user_examples.py verbatim, so its examples run."""
+    """docs/testing.md shows tests/test_user_examples.py verbatim, so its examples run."""
     root = Path(__file__).resolve().parents[1]
-    doc = (root / "docs" / "strategies.md").read_text(encoding="utf-8")
+    doc = (root / "docs" / "testing.md").read_text(encoding="utf-8")
     source = (root / "tests" / "test_user_examples.py").read_text(encoding="utf-8")
     examples = doc[doc.index("## Two property tests") :]
     blocks = re.findall(r"```python\n(.*?)```", examples, flags=re.DOTALL)
@@ -450,3 +450,75 @@ def test_docs_examples_are_the_tests_that_run() -> None:
     shown = "".join(blocks)
     assert "def test_checkpoint_and_resume_is_exact" in shown
     assert "def test_head_gets_the_higher_lr" in shown
+
+
+# ---- optimizer fields come from their validators ---------------------------------------------
+
+
+def test_every_field_of_every_builtin_optimizer_is_drawn_from_its_validator() -> None:
+    from optfn.optim.table import OptimizerTable
+    from optfn.strategies.optimizers import _Limits, field_strategy
+
+    limits = _Limits((1e-6, 1.0), 0.5)
+    for kind in OptimizerTable.library():
+        for a in attrs.fields(kind.spec):
+            assert field_strategy(a, limits) is not None, (kind.tag, a.name)
+
+
+@pytest.mark.parametrize("tag", OPTIMIZER_KINDS)
+def test_every_field_of_every_kind_varies(tag: str) -> None:
+    from optfn.optim.table import OPTIMIZERS
+
+    cls = OPTIMIZERS.by_tag[tag].spec
+    seen: dict[str, set[Any]] = {a.name: set() for a in attrs.fields(cls)}
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(optimizer_specs(kinds=(tag,)))
+    def collect(spec: OptimizerSpecification) -> None:
+        for name, values in seen.items():
+            values.add(getattr(spec, name))
+
+    collect()
+    assert all(len(values) >= 2 for values in seen.values()), {
+        n: v for n, v in seen.items() if len(v) < 2
+    }
+
+
+def test_attrs_validators_are_read_too() -> None:
+    from optfn.strategies.optimizers import domain_of
+
+    v = attrs.validators
+    assert domain_of(v.optional(v.in_(["a", "b"]))) == attrs.evolve(
+        domain_of(v.in_(["a", "b"])),
+        none=True,  # type: ignore[arg-type]
+    )
+    both = domain_of(v.and_(v.ge(0), v.lt(1)))
+    assert both is not None and (both.lo, both.hi, both.lo_open, both.hi_open) == (
+        0,
+        1,
+        False,
+        True,
+    )
+    assert domain_of(v.gt(2), int) == domain_of(v.gt(2), "int")
+    assert domain_of(v.instance_of(bool)) is not None and domain_of(v.instance_of(str)) is None
+    assert domain_of(lambda inst, attr, val: None) is None  # a check of one's own: unread
+
+    @attrs.frozen(kw_only=True)
+    class Heavy(OptimizerSpecification):
+        optimizer_type = "heavy_ball"
+        learning_rate: float = attrs.field(default=0.1, validator=v.gt(0))
+        lr_decay_gamma: float | None = None
+        momentum: float = attrs.field(default=0.9, validator=[v.ge(0), v.lt(1)])
+        dampening: float = 0.0  # no validator: stays at its default
+
+    from optfn.strategies.optimizers import _Limits, spec_from_fields
+
+    drawn = spec_from_fields(Heavy, _Limits((1e-3, 0.5), 0.1))
+    assert reaches(drawn, lambda s: s.momentum not in (0.9, 0.0) and s.learning_rate != 0.1)
+
+    @settings(max_examples=50, deadline=None, database=None)
+    @given(drawn)
+    def within(s: Any) -> None:
+        assert 0 <= s.momentum < 1 and 1e-3 <= s.learning_rate <= 0.5 and s.dampening == 0.0
+
+    within()

@@ -36,7 +36,7 @@ from optfn import (
     to_dict,
     to_toml,
 )
-from optfn.optim.table import OPTIMIZERS, kind_of
+from optfn.optim.table import OPTIMIZERS, TorchBuilder, kind_of
 from optfn.specs.optimizers import IMPLEMENTATIONS
 from optfn.specs.torch_optimizers import (
     AdadeltaSpec,
@@ -52,21 +52,25 @@ from optfn.specs.torch_optimizers import (
 )
 from optfn.strategies import optimizer_specs
 
+
+def _torch_kinds() -> dict[
+    type[OptimizerSpecification], tuple[type[torch.optim.Optimizer], tuple[str, ...]]
+]:
+    """spec class -> (torch class, implementations torch offers it), for every kind of the table
+    that builds a torch.optim class: read from the table's entries and the specs' validators."""
+    out = {}
+    for kind in OPTIMIZERS:
+        build = kind.build
+        if isinstance(build, TorchBuilder) and getattr(torch.optim, build.cls.__name__, None) is (
+            build.cls
+        ):
+            impl = attrs.fields_dict(kind.spec)["implementation"].validator
+            out[kind.spec] = (build.cls, tuple(impl.domain.choices))  # type: ignore[union-attr]
+    return out
+
+
 #: spec class -> (torch class, implementations torch offers it).
-TORCH: dict[type[OptimizerSpecification], tuple[type[torch.optim.Optimizer], tuple[str, ...]]] = {
-    AdamSpec: (torch.optim.Adam, IMPLEMENTATIONS),
-    AdamWSpec: (torch.optim.AdamW, IMPLEMENTATIONS),
-    SGDSpec: (torch.optim.SGD, IMPLEMENTATIONS),
-    NAdamSpec: (torch.optim.NAdam, ("auto", "foreach", "for_loop")),
-    RAdamSpec: (torch.optim.RAdam, ("auto", "foreach", "for_loop")),
-    AdamaxSpec: (torch.optim.Adamax, ("auto", "foreach", "for_loop")),
-    AdagradSpec: (torch.optim.Adagrad, IMPLEMENTATIONS),
-    RMSpropSpec: (torch.optim.RMSprop, ("auto", "foreach", "for_loop")),
-    AdadeltaSpec: (torch.optim.Adadelta, ("auto", "foreach", "for_loop")),
-    AdafactorSpec: (torch.optim.Adafactor, ("auto", "foreach", "for_loop")),
-    ASGDSpec: (torch.optim.ASGD, ("auto", "foreach", "for_loop")),
-    RpropSpec: (torch.optim.Rprop, ("auto", "foreach", "for_loop")),
-}
+TORCH = _torch_kinds()
 
 #: Specs away from the defaults (every math switch on in one of them), per torch class.
 SPECS: list[OptimizerSpecification] = [
@@ -109,8 +113,10 @@ def _id(spec: Any) -> str:
 
 
 def cases() -> list[Any]:
+    """SPECS, and every torch kind of the table at its defaults, in each implementation."""
     out = []
-    for spec in SPECS:
+    defaults = [cls() for cls in TORCH if cls() not in SPECS]  # type: ignore[call-arg]
+    for spec in [*SPECS, *defaults]:
         for impl in TORCH[type(spec)][1]:
             s = attrs.evolve(spec, implementation=impl)  # type: ignore[call-arg]
             out.append(pytest.param(s, id=f"{_id(spec)}-{impl}"))
@@ -404,13 +410,20 @@ def test_drawn_specs_round_trip_and_build(spec: OptimizerSpecification) -> None:
 
 
 def test_every_library_kind_is_covered() -> None:
-    assert {k.spec for k in OPTIMIZERS if k.tag != "muon"} >= set(TORCH)
-    assert len(TORCH) == 12
+    """Every optimizer of the table steps like its torch class here (each implementation it
+    offers), or is optfn's own (Muon, NorMuon: tests/test_muon.py, tests/test_normuon.py)."""
+    assert {k.tag for k in OPTIMIZERS} == {c.optimizer_type for c in TORCH} | {"muon", "normuon"}
+    covered = {type(p.values[0]) for p in cases()}
+    assert covered == set(TORCH)
+    assert {(type(p.values[0]), p.values[0].implementation) for p in cases()} == {
+        (cls, impl) for cls, (_, impls) in TORCH.items() for impl in impls
+    }
+    assert {torch.optim.SGD, torch.optim.Adam, torch.optim.Rprop} <= {c for c, _ in TORCH.values()}
 
 
-# ---- bring your own: pytorch-optimizer's Lion, as the README writes it -------------------------
+# ---- bring your own: pytorch-optimizer's Lion, as docs/extending.md writes it ---------------
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "extending.md"  # the Lion block
 
 
 @pytest.fixture

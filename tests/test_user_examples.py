@@ -1,4 +1,4 @@
-"""The two example property tests of docs/strategies.md, verbatim: what a user writes."""
+"""The two example property tests of docs/testing.md, verbatim: what a user writes."""
 
 from __future__ import annotations
 

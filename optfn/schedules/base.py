@@ -26,6 +26,7 @@ import numpy as np
 from optfn.errors import SpecError
 from optfn.schedules.xp import MathNamespace
 from optfn.specs import checks as v
+from optfn.specs.keywords import KeywordOnly
 
 __all__ = [
     "MAX_CURVE_LENGTH",
@@ -72,7 +73,7 @@ def step_field(minimum: int) -> v.Validator:
 
 
 @attrs.frozen(kw_only=True)
-class Schedule(abc.ABC):
+class Schedule(KeywordOnly, abc.ABC):
     """Base of every schedule spec: a frozen, validated description of ``step -> multiplier``.
 
     Evaluate a schedule with :func:`lr_lambda` (one step) and :func:`lr_curve` (many steps);
@@ -85,7 +86,7 @@ class Schedule(abc.ABC):
 
     **Your own schedule**: subclass ``Schedule``, decorate it with
     ``@attrs.frozen(kw_only=True)``, give it fields, and implement ``formula``. Then
-    :func:`lr_lambda`, :func:`lr_curve`, :class:`Join` and :class:`optfn.scheduler.ScheduleLR`
+    :func:`lr_lambda`, :func:`lr_curve`, :class:`Join` and :class:`optfn.ScheduleLR`
     all work with it, and ``lr_curve`` equals ``lr_lambda`` bit for bit by construction.
     (Register it with :func:`optfn.register_spec` to save it in configs and checkpoints.)
 

@@ -25,6 +25,7 @@ from optfn.schedules.evaluate import _check_schedule, lr_curve, lr_lambda
 from optfn.schedules.shapes import Constant
 from optfn.schedules.xp import FloatArray
 from optfn.specs import checks as v
+from optfn.specs.keywords import KeywordOnly
 from optfn.specs.labels import LABEL_PATTERN
 from optfn.specs.render import brief
 
@@ -81,7 +82,7 @@ def _label_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class HyperSchedules:
+class HyperSchedules(KeywordOnly):
     """A schedule for each of several hyper-parameters of one optimizer.
 
     ``lr``, ``weight_decay``, ``momentum``, ``beta1``, ``beta2``: a

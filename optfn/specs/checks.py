@@ -61,6 +61,7 @@ from optfn.errors import SpecError, SpecTypeError
 from optfn.specs.render import brief
 
 __all__ = [
+    "Domain",
     "Validator",
     "as_float",
     "boolean",
@@ -94,18 +95,46 @@ __all__ = [
 Check = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
+@attrs.frozen
+class Domain:
+    """What a validator accepts, as plain data (``optfn.strategies`` draws fields from it).
+
+    ``kind``: ``"real"`` (a finite number within ``lo``/``hi``, each bound open or closed),
+    ``"int"`` (a whole number in ``[lo, hi]``), ``"bool"``, ``"choice"`` (one of ``choices``)
+    or ``"real_tuple"`` (a tuple of reals, each within the bounds: ``length`` of them, or
+    any number from ``min_length`` when ``length`` is ``None``). ``none``: ``None`` is
+    accepted too.
+
+    >>> d = real(0.0, 1.0, hi_open=True).domain
+    >>> d.kind, d.lo, d.hi, d.hi_open, one_of("a", "b").domain.choices
+    ('real', 0.0, 1.0, True, ('a', 'b'))
+    """
+
+    kind: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    length: int | None = None
+    min_length: int = 0
+    choices: tuple[Any, ...] = ()
+    none: bool = False
+
+
 class Validator:
     """An attrs validator (``validator(inst, attribute, value)``) that prints what it checks.
 
     optfn's own validators are used where ``attrs.validators`` cannot give optfn's messages
     (which name the owner, the field, the range and the value, and the index in a tuple).
+    ``domain`` says what it accepts, as data, where that is a plain range or set of values.
     """
 
-    __slots__ = ("_check", "_text")
+    __slots__ = ("_check", "_text", "domain")
 
-    def __init__(self, text: str, check: Check) -> None:
+    def __init__(self, text: str, check: Check, domain: Domain | None = None) -> None:
         self._text = text
         self._check = check
+        self.domain = domain
 
     def __call__(self, inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
         self._check(inst, attr, value)
@@ -314,7 +343,11 @@ def real(
         if type(v) is not float:
             store(inst, attr, float(v))
 
-    return Validator(f"real({range_text(lo, hi, lo_open, hi_open)})", check)
+    return Validator(
+        f"real({range_text(lo, hi, lo_open, hi_open)})",
+        check,
+        Domain("real", lo, hi, lo_open, hi_open),
+    )
 
 
 def _check_tuple(owner: str, field: str, v: Any, items: str, min_len: int = 0) -> None:
@@ -347,7 +380,11 @@ def real_tuple(
         if any(type(x) is not float for x in v):
             store(inst, attr, tuple(float(x) for x in v))
 
-    return Validator(f"real_tuple({n}, {range_text(lo, hi, False, hi_open)})", check)
+    return Validator(
+        f"real_tuple({n}, {range_text(lo, hi, False, hi_open)})",
+        check,
+        Domain("real_tuple", lo, hi, hi_open=hi_open, length=n),
+    )
 
 
 def _steps_text(minimum: int, maximum: int | None) -> str:
@@ -370,7 +407,7 @@ def step_count(minimum: int = 0, maximum: int | None = None) -> Validator:
         if type(v) is not int:
             store(inst, attr, int(v))
 
-    return Validator(f"step_count({rng})", check)
+    return Validator(f"step_count({rng})", check, Domain("int", minimum, maximum))
 
 
 def increasing_steps(
@@ -411,7 +448,9 @@ def one_of(*allowed: object) -> Validator:
             choices = ", ".join(repr(a) for a in allowed)
             raise SpecError(_owner(inst), attr.name, f"must be one of {choices}, got {brief(v)}")
 
-    return Validator(f"one_of({', '.join(repr(a) for a in allowed)})", check)
+    return Validator(
+        f"one_of({', '.join(repr(a) for a in allowed)})", check, Domain("choice", choices=allowed)
+    )
 
 
 def _boolean(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
@@ -423,7 +462,7 @@ def _boolean(inst: Any, attr: attrs.Attribute[Any], v: Any) -> None:
 
 #: ``True`` or ``False``, nothing truthy (``attrs.validators.instance_of(bool)`` with optfn's
 #: message).
-boolean = Validator("boolean", _boolean)
+boolean = Validator("boolean", _boolean, Domain("bool"))
 
 
 def check_text(owner: str, field: str, s: str, *, name: bool = True) -> None:

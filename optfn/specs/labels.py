@@ -32,6 +32,7 @@ import attrs
 
 from optfn.errors import SpecError, SpecTypeError
 from optfn.specs import checks as v
+from optfn.specs.keywords import KeywordOnly
 from optfn.specs.render import brief
 
 __all__ = ["DEFAULT_LABEL", "LABEL_PATTERN", "RESERVED_HYPER_KEYS", "LabelRule", "check_labels"]
@@ -141,7 +142,7 @@ _OPTIONAL_SCALE = attrs.validators.optional(v.real(0.0, None))
 
 
 @attrs.frozen(kw_only=True)
-class LabelRule:
+class LabelRule(KeywordOnly):
     """Parameters that match get ``label`` and the values this rule sets.
 
     Conditions (all that are given must hold; a rule with none matches every parameter):

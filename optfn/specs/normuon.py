@@ -66,6 +66,14 @@ def _check_per_matrix(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
         )
 
 
+#: ``None`` or at least one factor >= 0 (its domain tells optfn.strategies what to draw).
+_per_matrix = v.Validator(
+    "per_matrix_lr_mul",
+    _check_per_matrix,
+    v.Domain("real_tuple", 0.0, min_length=1, none=True),
+)
+
+
 @attrs.frozen(kw_only=True)
 class NorMuonSpec(OptimizerSpecification):
     """NorMuon for the matrices the routing rules pick (route ``"normuon"``), Adam for every
@@ -127,7 +135,7 @@ class NorMuonSpec(OptimizerSpecification):
     ns_steps: int = attrs.field(default=5, validator=[v.step_count(1), _check_ns_steps])
     cautious_weight_decay: bool = attrs.field(default=True, validator=v.boolean)
     per_matrix_lr_mul: tuple[float, ...] | None = attrs.field(
-        default=None, converter=v.to_tuple, validator=_check_per_matrix
+        default=None, converter=v.to_tuple, validator=_per_matrix
     )
     adam_lr: float = attrs.field(default=0.008, validator=POSITIVE)
     adam_betas: tuple[float, float] = attrs.field(

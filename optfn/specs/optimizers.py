@@ -19,6 +19,7 @@ import attrs
 from optfn.compat.methods import SpecMethods
 from optfn.errors import SpecError
 from optfn.specs import checks as v
+from optfn.specs.keywords import KeywordOnly
 from optfn.specs.render import brief
 
 __all__ = [
@@ -42,6 +43,10 @@ TORCH_MUON_WEIGHT_DECAY = 0.1
 TORCH_MUON_NS_STEPS = 5
 TORCH_MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 TORCH_MUON_EPS = 1e-7
+#: Newton-Schulz coefficients known to converge (torch's, the cubic, a plain quintic): what
+#: :mod:`optfn.strategies` draws for ``MuonSpec.ns_coefficients`` (any finite triple is valid,
+#: few of them orthogonalize; a field's ``metadata["examples"]`` names the values to draw).
+NS_COEFFICIENTS_THAT_CONVERGE = (TORCH_MUON_NS_COEFFICIENTS, (1.5, -0.5, 0.0), (2.0, -1.5, 0.5))
 #: Newton–Schulz iterations allowed: ``1 <= ns_steps < MAX_NS_STEPS`` (torch.optim.Muon refuses
 #: ``ns_steps >= 100``); one rule for ``MuonSpec.ns_steps`` and for a muon param group.
 MAX_NS_STEPS = 100
@@ -78,7 +83,9 @@ def _check_below_max_ns_steps(inst: Any, attr: attrs.Attribute[Any], n: int) -> 
         )
 
 
-_below_max_ns_steps = v.Validator(f"below({MAX_NS_STEPS})", _check_below_max_ns_steps)
+_below_max_ns_steps = v.Validator(
+    f"below({MAX_NS_STEPS})", _check_below_max_ns_steps, v.Domain("int", 1, MAX_NS_STEPS - 1)
+)
 
 
 def implementation_choice(offered: tuple[str, ...], torch_name: str) -> v.Validator:
@@ -94,11 +101,11 @@ def implementation_choice(offered: tuple[str, ...], torch_name: str) -> v.Valida
                 type(inst).__name__, attr.name, f"{why}must be one of {names}, got {brief(value)}"
             )
 
-    return v.Validator(f"one_of({names})", check)
+    return v.Validator(f"one_of({names})", check, v.Domain("choice", choices=offered))
 
 
 @attrs.frozen(kw_only=True)
-class OptimizerSpecification(SpecMethods):
+class OptimizerSpecification(SpecMethods, KeywordOnly):
     """Base of every optimizer spec (the spec-method API's abstract base).
 
     The spec-method API's methods (``create_optimizer``, ``to_dict``, ``from_serialized``, ...)
@@ -212,7 +219,10 @@ class MuonSpec(OptimizerSpecification):
         default=TORCH_MUON_NS_STEPS, validator=[v.step_count(1), _below_max_ns_steps]
     )
     ns_coefficients: tuple[float, float, float] = attrs.field(
-        default=TORCH_MUON_NS_COEFFICIENTS, converter=v.to_tuple, validator=v.real_tuple(3)
+        default=TORCH_MUON_NS_COEFFICIENTS,
+        converter=v.to_tuple,
+        validator=v.real_tuple(3),
+        metadata={"examples": NS_COEFFICIENTS_THAT_CONVERGE},
     )
     muon_eps: float = attrs.field(default=TORCH_MUON_EPS, validator=POSITIVE)
     adjust_lr_fn: AdjustLr = attrs.field(

@@ -24,6 +24,7 @@ import attrs
 
 from optfn.errors import SpecError, SpecTypeError
 from optfn.specs import checks as v
+from optfn.specs.keywords import KeywordOnly
 from optfn.specs.labels import LabelRule, check_labels
 from optfn.specs.render import brief
 
@@ -186,7 +187,7 @@ def _scale_pairs(inst: Any, attr: attrs.Attribute[Any], val: Any) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class LayerDecay:
+class LayerDecay(KeywordOnly):
     """timm-style layer-wise LR decay: the LR scale shrinks by ``rate`` per block from the head.
 
     Parameters under ``{blocks}.{i}`` (``i`` = 0..L-1) have depth ``i + 1``; parameters whose
@@ -246,7 +247,7 @@ class LayerDecay:
 
 
 @attrs.frozen(kw_only=True)
-class MuonRouting:
+class MuonRouting(KeywordOnly):
     """Which parameters go to Muon when the optimizer is a :class:`~optfn.MuonSpec`.
 
     A parameter goes to Muon when it has at least ``min_ndim`` (>= 2) dimensions, both sides
@@ -324,7 +325,7 @@ class MuonRouting:
 
 
 @attrs.frozen(kw_only=True)
-class ParamRules:
+class ParamRules(KeywordOnly):
     """How parameters are routed: weight-decay exclusions, LR scales, layer decay, Muon.
 
     - ``no_decay_types``: module class names or class-name patterns (``*Norm``), matched

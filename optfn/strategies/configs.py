@@ -12,10 +12,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 from hypothesis import strategies as st
 from torch import nn
 
+from optfn.build import make_optimizer
 from optfn.config import OptimConfig
+from optfn.errors import SpecError, SpecTypeError
+from optfn.routing import RoutingWarning
 from optfn.schedules import (
     HyperSchedules,
     Schedule,
@@ -47,8 +52,9 @@ def configs(
     """Random valid :class:`~optfn.OptimConfig` s: an optimizer spec, rules and a schedule.
 
     Each part comes from the strategy given, by default :func:`optimizer_specs`,
-    :func:`schedule_specs` and :func:`param_rules` (for ``model`` when one is given, so that
-    ``make_optimizer(model, cfg.optimizer, cfg.rules)`` succeeds); the default schedules are
+    :func:`schedule_specs` and :func:`param_rules` (for ``model`` when one is given; with a
+    ``model``, every config is one that ``make_optimizer(model, cfg.optimizer, cfg.rules)``
+    builds); the default schedules are
     schedule shapes and :func:`hyper_schedules` of the LR alone (a key every optimizer's groups
     hold). Pass your own to bound them:
     ``configs(model, schedules=schedule_specs(max_total_steps=50))``.
@@ -67,7 +73,7 @@ def configs(
     _check_strategy("optimizers", optimizers)
     _check_strategy("schedules", schedules)
     _check_strategy("rules", rules)
-    return st.builds(
+    built = st.builds(
         OptimConfig,
         optimizer=optimizer_specs() if optimizers is None else optimizers,
         rules=param_rules(model) if rules is None else rules,
@@ -77,3 +83,19 @@ def configs(
             else schedules
         ),
     )
+    if model is None:
+        return built
+    # a spec can hold values that only some models fit (NorMuon's per_matrix_lr_mul must divide
+    # each bank's matrix count): keep the configs that build for this model
+    return built.filter(lambda cfg: _builds_for(model, cfg))
+
+
+def _builds_for(model: nn.Module, cfg: OptimConfig) -> bool:
+    """Whether ``make_optimizer(model, cfg.optimizer, cfg.rules)`` succeeds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RoutingWarning)  # a Muon routing may pick nothing
+        try:
+            make_optimizer(model, cfg.optimizer, cfg.rules)
+        except (SpecError, SpecTypeError):
+            return False
+    return True

@@ -1,4 +1,10 @@
-"""Strategies of optimizer specs: every kind of the optimizer table.
+"""Strategies of optimizer specs: every kind of the table, each field drawn from its validator.
+
+No kind has a strategy of its own: :func:`optimizer_specs` reads each field's validator (optfn's
+:mod:`optfn.specs.checks` validators say what they accept as a
+:class:`~optfn.specs.checks.Domain`; attrs' ``optional``, ``and_``, ``in_``, ``gt``/``ge``/
+``lt``/``le`` and ``instance_of(bool)`` are read too) and draws a value from it. So a new
+optimizer kind (a spec class and one table entry) is drawn over its valid ranges at once.
 
 >>> from hypothesis import given, settings
 >>> from optfn.strategies import optimizer_specs
@@ -11,35 +17,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, cast
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import attrs
+from hypothesis import reject
 from hypothesis import strategies as st
 
+from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import OPTIMIZERS, OptimizerTable
-from optfn.specs.normuon import ORTHOGONALIZERS, NorMuonSpec
-from optfn.specs.optimizers import (
-    IMPLEMENTATIONS,
-    TORCH_MUON_NS_COEFFICIENTS,
-    WITHOUT_FUSED,
-    AdamSpec,
-    AdamWSpec,
-    Implementation,
-    MuonSpec,
-    OptimizerSpecification,
-)
-from optfn.specs.torch_optimizers import (
-    AdadeltaSpec,
-    AdafactorSpec,
-    AdagradSpec,
-    AdamaxSpec,
-    ASGDSpec,
-    NAdamSpec,
-    RAdamSpec,
-    RMSpropSpec,
-    RpropSpec,
-    SGDSpec,
-)
+from optfn.specs.checks import Domain, in_range, is_real
+from optfn.specs.optimizers import OptimizerSpecification
 from optfn.strategies._args import (
     _check_bounds,
     _check_kinds,
@@ -50,188 +40,245 @@ from optfn.strategies._args import (
 # ---- optimizer specs -------------------------------------------------------------------------
 
 OPTIMIZER_KINDS: tuple[str, ...] = tuple(k.tag for k in OptimizerTable.library())
-"""optfn's own optimizer kinds: ``("adam", "adamw", "muon", "sgd", "nadam", "radam",
-"adamax", "adagrad", "rmsprop", "adadelta", "adafactor", "asgd", "rprop", "normuon")``.
-:func:`optimizer_specs` draws these and every kind added to the optimizer table with
-:func:`optfn.register_optimizer`."""
+"""optfn's own optimizer kinds, in the table's order (``"adam"``, ``"adamw"``, ``"muon"``, then
+torch.optim's, then ``"normuon"``). :func:`optimizer_specs` draws these and every kind added to
+the table with :func:`optfn.register_optimizer`."""
 
-#: Newton-Schulz coefficients that converge: torch's default, the cubic and a plain quintic.
-_NS_COEFFICIENTS = (TORCH_MUON_NS_COEFFICIENTS, (1.5, -0.5, 0.0), (2.0, -1.5, 0.5))
-_BETAS = st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exclude_max=True))
-_EPS = st.floats(1e-12, 1e-3)
-_GAMMA = st.none() | _reals(0.0, 1.0, exclude_min=True)
-_UNIT = _reals(0.0, 1.0)
-_WITH_FUSED: st.SearchStrategy[Implementation] = st.sampled_from(
-    cast("tuple[Implementation, ...]", IMPLEMENTATIONS)
-)
-_NO_FUSED: st.SearchStrategy[Implementation] = st.sampled_from(
-    cast("tuple[Implementation, ...]", WITHOUT_FUSED)
-)
+#: The ``eps`` of every optimizer (fields named ``eps``, ``eps1``, ``adam_eps``...) is drawn in
+#: this range (within its validator's): smaller or larger values are valid but do not train.
+EPS_RANGE = (1e-12, 1e-3)
+#: How far a value is drawn beyond a bound on one side only (``>= 0``: ``[0, 1]`` and, one draw
+#: in two, ``[0, 10]``); an integer, up to 10 past its bound.
+_SPANS = (1.0, 10.0)
+#: Tries at a spec whose own checks refuse a combination (the field they name is drawn again).
+_TRIES = 20
+
+_LR = re.compile(r"(.*_)?(learning_rate|lr)")
+_WD = re.compile(r"(.*_)?weight_decay")
+_EPS = re.compile(r"(.*_)?eps\d*")
 
 
-@st.composite
-def _adam_like(
-    draw: st.DrawFn,
-    cls: type[AdamSpec] | type[AdamWSpec],
-    lrs: st.SearchStrategy[float],
-    wds: st.SearchStrategy[float],
-) -> OptimizerSpecification:
-    return cls(
-        learning_rate=draw(lrs),
-        lr_decay_gamma=draw(st.none() | _reals(0.0, 1.0, exclude_min=True)),
-        betas=draw(_BETAS),
-        eps=draw(_EPS),
-        weight_decay=draw(wds),
-        amsgrad=draw(st.booleans()),
-        maximize=draw(st.booleans()),
-        implementation=draw(_WITH_FUSED),
-        **({"decoupled_weight_decay": draw(st.booleans())} if cls is AdamSpec else {}),
+# ---- what a validator accepts ----------------------------------------------------------------
+
+#: attrs' number validators by ``compare_op``: (a lower bound?, open?).
+_NUMBER_OPS: dict[str, tuple[bool, bool]] = {
+    ">": (True, True),
+    ">=": (True, False),
+    "<": (False, True),
+    "<=": (False, False),
+}
+
+
+def domain_of(validator: Any, annotation: Any = None) -> Domain | None:
+    """What ``validator`` accepts, as a :class:`~optfn.specs.checks.Domain`, or ``None`` when
+    it cannot be read (the field is then left at its default).
+
+    >>> from optfn.specs.optimizers import BETAS, DECAY_GAMMA
+    >>> domain_of(BETAS).kind, domain_of(DECAY_GAMMA).none, domain_of(DECAY_GAMMA).hi
+    ('real_tuple', True, 1.0)
+    >>> domain_of(attrs.validators.gt(0)).lo_open
+    True
+    """
+    if validator is None:
+        return None
+    own = getattr(validator, "domain", None)
+    if isinstance(own, Domain):
+        return own
+    name = type(validator).__name__
+    if name == "_OptionalValidator":
+        inner = domain_of(getattr(validator, "validator", None), annotation)
+        return None if inner is None else attrs.evolve(inner, none=True)
+    if name == "_AndValidator":
+        parts = [domain_of(v, annotation) for v in getattr(validator, "_validators", ())]
+        known = [d for d in parts if d is not None]
+        if not known:
+            return None
+        out = known[0]
+        for d in known[1:]:
+            out = _intersect(out, d)
+        return out
+    if name == "_InValidator":
+        options = getattr(validator, "options", ())
+        return Domain("choice", choices=tuple(options)) if options else None
+    if name == "_InstanceOfValidator" and getattr(validator, "type", None) is bool:
+        return Domain("bool")
+    if name == "_NumberValidator":
+        bound, op = getattr(validator, "bound", None), getattr(validator, "compare_op", "")
+        if op not in _NUMBER_OPS or isinstance(bound, bool) or not isinstance(bound, int | float):
+            return None
+        kind = "int" if annotation in (int, "int") else "real"
+        lower, is_open = _NUMBER_OPS[op]
+        if lower:
+            return Domain(kind, lo=float(bound), lo_open=is_open)
+        return Domain(kind, hi=float(bound), hi_open=is_open)
+    return None
+
+
+def _intersect(a: Domain, b: Domain) -> Domain:
+    """Both at once (same kind: the tighter bounds; otherwise the first)."""
+    if a.kind != b.kind:
+        return a
+    lo, lo_open = _tighter(a.lo, a.lo_open, b.lo, b.lo_open, max)
+    hi, hi_open = _tighter(a.hi, a.hi_open, b.hi, b.hi_open, min)
+    return attrs.evolve(a, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, none=a.none and b.none)
+
+
+def _tighter(
+    x: float | None,
+    x_open: bool,
+    y: float | None,
+    y_open: bool,
+    pick: Callable[[float, float], float],
+) -> tuple[float | None, bool]:
+    if x is None:
+        return y, y_open
+    if y is None or x == y:
+        return x, x_open or (y_open and x == y)
+    return (x, x_open) if pick(x, y) == x else (y, y_open)
+
+
+# ---- a strategy per field --------------------------------------------------------------------
+
+
+def _between(
+    lo: float | None, hi: float | None, lo_open: bool, hi_open: bool
+) -> st.SearchStrategy[float]:
+    """Reals in the bounds; an open side is drawn up to :data:`_SPANS` past the other bound."""
+    if lo is not None and hi is not None:
+        return _reals(lo, hi, exclude_min=lo_open, exclude_max=hi_open)
+    if lo is not None:
+        return st.one_of(*(_reals(lo, lo + s, exclude_min=lo_open) for s in _SPANS))
+    if hi is not None:
+        return st.one_of(*(_reals(hi - s, hi, exclude_max=hi_open) for s in _SPANS))
+    return st.one_of(*(_reals(-s, s) for s in _SPANS))
+
+
+def _within(d: Domain, lo: float, hi: float) -> tuple[float, float, bool, bool] | None:
+    """The domain's bounds narrowed to ``[lo, hi]``, or ``None`` when nothing is left."""
+    nlo, nlo_open = _tighter(d.lo, d.lo_open, lo, False, max)
+    nhi, nhi_open = _tighter(d.hi, d.hi_open, hi, False, min)
+    assert nlo is not None and nhi is not None
+    if nlo > nhi or (nlo == nhi and (nlo_open or nhi_open)):
+        return None
+    return nlo, nhi, nlo_open, nhi_open
+
+
+def _accepts(bounds: tuple[float, float, bool, bool], x: Any) -> bool:
+    lo, hi, lo_open, hi_open = bounds
+    return is_real(x) and in_range(x, lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+def _typical(name: str, limits: _Limits) -> tuple[float, float] | None:
+    """The range a real field is drawn in by its name (within its validator's), if any."""
+    if _LR.fullmatch(name):
+        return limits.lr
+    if _WD.fullmatch(name):
+        return (0.0, limits.wd)
+    if _EPS.fullmatch(name):
+        return EPS_RANGE
+    return None
+
+
+@attrs.frozen
+class _Limits:
+    """The bounds of :func:`optimizer_specs`: learning rates and weight decays."""
+
+    lr: tuple[float, float]
+    wd: float
+
+
+def field_strategy(field: attrs.Attribute[Any], limits: _Limits) -> st.SearchStrategy[Any] | None:
+    """A strategy of valid values of one spec field, or ``None`` (the field keeps its default).
+
+    The field's ``metadata["examples"]`` (values known to train, when the validator accepts
+    more) are drawn as they are. Learning rates (``learning_rate``, ``*_lr``) lie in the LR
+    bounds, weight decays (``*weight_decay``) in ``[0, max_weight_decay]``, ``eps`` fields in
+    :data:`EPS_RANGE`, each within the validator's range. The default is drawn one time in
+    eight, and is where a failing example shrinks to.
+    """
+    default = field.default
+    has_default = default is not attrs.NOTHING and not isinstance(default, attrs.Factory)  # type: ignore[arg-type]
+    examples = field.metadata.get("examples")
+    if examples:
+        return st.sampled_from(tuple(examples))
+    d = domain_of(field.validator, field.type)
+    if d is None:
+        return None
+    strategy: st.SearchStrategy[Any]
+    narrowed: tuple[float, float, bool, bool] | None = None
+    if d.kind == "real":
+        within = _typical(field.name, limits)
+        if within is None:
+            strategy = _between(d.lo, d.hi, d.lo_open, d.hi_open)
+        else:
+            narrowed = _within(d, *within)
+            if narrowed is None:
+                return None
+            lo, hi, lo_open, hi_open = narrowed
+            strategy = _reals(lo, hi, exclude_min=lo_open, exclude_max=hi_open)
+    elif d.kind == "int":
+        lo = 0 if d.lo is None else math.ceil(d.lo)
+        hi = lo + 10 if d.hi is None else math.floor(d.hi)
+        strategy = st.integers(lo, hi)
+    elif d.kind == "bool":
+        strategy = st.booleans()
+    elif d.kind == "choice":
+        strategy = st.sampled_from(d.choices)
+    elif d.kind == "real_tuple":
+        item = _between(d.lo, d.hi, d.lo_open, d.hi_open)
+        if d.length is not None:
+            strategy = st.tuples(*([item] * d.length))
+        else:
+            size = max(d.min_length, 1)
+            strategy = st.lists(item, min_size=size, max_size=size + 3).map(tuple)
+    else:
+        return None
+    if d.none:
+        strategy = st.none() | strategy
+    keep_default = has_default and (
+        narrowed is None or default is None or _accepts(narrowed, default)
     )
+    if not keep_default:
+        return strategy
+    return st.integers(0, 7).flatmap(lambda k: st.just(default) if k == 0 else strategy)
 
 
-@st.composite
-def _muon(
-    draw: st.DrawFn, lrs: st.SearchStrategy[float], wds: st.SearchStrategy[float]
-) -> MuonSpec:
-    return MuonSpec(
-        learning_rate=draw(lrs),
-        adamw_lr=draw(lrs),
-        lr_decay_gamma=draw(st.none() | _reals(0.0, 1.0, exclude_min=True)),
-        momentum=draw(_reals(0.0, 1.0, exclude_max=True)),
-        nesterov=draw(st.booleans()),
-        weight_decay=draw(wds),
-        betas=draw(_BETAS),
-        adamw_eps=draw(_EPS),
-        muon_weight_decay=draw(wds),
-        ns_steps=draw(st.integers(1, 10)),
-        ns_coefficients=draw(st.sampled_from(_NS_COEFFICIENTS)),
-        muon_eps=draw(_EPS),
-        adjust_lr_fn=draw(st.sampled_from(["original", "match_rms_adamw"])),
-        implementation=draw(_WITH_FUSED),
-        zero_redundancy=draw(st.none() | st.booleans()),
-    )
+def spec_from_fields(
+    cls: type[OptimizerSpecification], limits: _Limits
+) -> st.SearchStrategy[OptimizerSpecification]:
+    """A spec of ``cls`` with every field drawn by :func:`field_strategy`.
 
-
-@st.composite
-def _normuon(
-    draw: st.DrawFn, lrs: st.SearchStrategy[float], wds: st.SearchStrategy[float]
-) -> NorMuonSpec:
-    factors = st.lists(_reals(0.0, 4.0), min_size=1, max_size=4).map(tuple)
-    return NorMuonSpec(
-        learning_rate=draw(lrs),
-        lr_decay_gamma=draw(_GAMMA),
-        momentum=draw(_reals(0.0, 1.0, exclude_max=True)),
-        beta2=draw(_reals(0.0, 1.0, exclude_max=True)),
-        weight_decay=draw(wds),
-        orthogonalizer=draw(st.sampled_from(ORTHOGONALIZERS)),
-        ns_steps=draw(st.integers(1, 10)),
-        cautious_weight_decay=draw(st.booleans()),
-        per_matrix_lr_mul=draw(st.none() | factors),
-        adam_lr=draw(lrs),
-        adam_betas=draw(_BETAS),
-        adam_eps=draw(_EPS),
-        adam_weight_decay=draw(wds),
-        adam_cautious_weight_decay=draw(st.booleans()),
-        adam_every=draw(st.integers(1, 8)),
-        zero_redundancy=draw(st.booleans()),
-    )
-
-
-def _torch_specs(
-    lrs: st.SearchStrategy[float], wds: st.SearchStrategy[float]
-) -> dict[str, st.SearchStrategy[Any]]:
-    """One strategy per torch.optim kind, every field over its valid range."""
-    common: dict[str, Any] = {
-        "learning_rate": lrs,
-        "lr_decay_gamma": _GAMMA,
-        "maximize": st.booleans(),
+    A combination that the spec's own checks refuse (SGD's ``nesterov`` without momentum,
+    Rprop's ``etas`` out of order) is drawn again: every field, then the field the error
+    names; a spec whose checks name no drawn field is drawn with its defaults."""
+    fields = {
+        (a.alias or a.name): s
+        for a in attrs.fields(cls)
+        if a.init and (s := field_strategy(a, limits)) is not None
     }
 
-    def kind(cls: type[OptimizerSpecification], fused: bool, **fields: Any) -> Any:
-        impl = _WITH_FUSED if fused else _NO_FUSED
-        return st.builds(cls, **common, implementation=impl, **fields)
-
     @st.composite
-    def sgd(draw: st.DrawFn) -> SGDSpec:
-        nesterov = draw(st.booleans())
-        spec: SGDSpec = draw(
-            kind(
-                SGDSpec,
-                True,
-                momentum=_reals(0.0, 1.0, exclude_min=nesterov, exclude_max=True),
-                dampening=st.just(0.0) if nesterov else _UNIT,
-                nesterov=st.just(nesterov),
-                weight_decay=wds,
-            )
-        )
+    def draw_spec(draw: st.DrawFn) -> OptimizerSpecification:
+        values = {name: draw(s) for name, s in fields.items()}
+        for attempt in range(_TRIES):
+            try:
+                return cls(**values)
+            except (SpecError, SpecTypeError) as exc:
+                name = exc.field.split("[")[0]
+                if exc.owner != cls.__name__ or name not in fields:
+                    break
+                # the first half of the tries draws everything again (the field named may be
+                # fine and another wrong: nesterov needs momentum), the second half that field
+                again = fields if attempt < _TRIES // 2 else {name: fields[name]}
+                values.update({n: draw(s) for n, s in again.items()})
+            except (ValueError, TypeError):
+                break
+        else:
+            reject()
+        spec: OptimizerSpecification = draw(st.builds(cls))
         return spec
 
-    @st.composite
-    def rprop(draw: st.DrawFn) -> RpropSpec:
-        lo = draw(_reals(0.0, 1.0))
-        hi = draw(_reals(lo, 100.0))
-        spec: RpropSpec = draw(
-            kind(
-                RpropSpec,
-                False,
-                etas=st.tuples(
-                    _reals(0.0, 1.0, exclude_min=True, exclude_max=True),
-                    _reals(1.0, 10.0, exclude_min=True),
-                ),
-                step_sizes=st.just((lo, hi)),
-            )
-        )
-        return spec
-
-    adam_like = {"betas": _BETAS, "eps": _EPS, "weight_decay": wds}
-    return {
-        "sgd": sgd(),
-        "nadam": kind(
-            NAdamSpec,
-            False,
-            **adam_like,
-            momentum_decay=_reals(0.0, 0.1),
-            decoupled_weight_decay=st.booleans(),
-        ),
-        "radam": kind(RAdamSpec, False, **adam_like, decoupled_weight_decay=st.booleans()),
-        "adamax": kind(AdamaxSpec, False, **adam_like),
-        "adagrad": kind(
-            AdagradSpec,
-            True,
-            lr_decay=_reals(0.0, 0.1),
-            weight_decay=wds,
-            initial_accumulator_value=_reals(0.0, 1.0),
-            eps=_EPS,
-        ),
-        "rmsprop": kind(
-            RMSpropSpec,
-            False,
-            alpha=_UNIT,
-            eps=_EPS,
-            weight_decay=wds,
-            momentum=_reals(0.0, 1.0, exclude_max=True),
-            centered=st.booleans(),
-        ),
-        "adadelta": kind(AdadeltaSpec, False, rho=_UNIT, eps=_EPS, weight_decay=wds),
-        "adafactor": kind(
-            AdafactorSpec,
-            False,
-            beta2_decay=_reals(-1.0, 0.0),
-            eps1=st.none() | _EPS,
-            eps2=_reals(0.0, 1e-2),
-            d=_reals(1.0, 10.0),
-            weight_decay=wds,
-        ),
-        "asgd": kind(
-            ASGDSpec,
-            False,
-            lambd=_reals(0.0, 1e-2),
-            alpha=_reals(0.0, 1.0),
-            t0=_reals(0.0, 1e6),
-            weight_decay=wds,
-        ),
-        "rprop": rprop(),
-    }
+    return draw_spec()
 
 
 def optimizer_specs(
@@ -241,18 +288,20 @@ def optimizer_specs(
     max_lr: float = 1.0,
     max_weight_decay: float = 0.5,
 ) -> st.SearchStrategy[OptimizerSpecification]:
-    """Random valid optimizer specs of the given ``kinds`` (default: every kind in the
-    optimizer table, :data:`optfn.optim.table.OPTIMIZERS`).
+    """Random valid optimizer specs of the given ``kinds`` (default: every optimizer kind of the
+    table, :data:`optfn.optim.table.OPTIMIZERS`).
 
-    For optfn's own kinds (torch.optim's included) every field varies over its valid range,
-    ``implementation`` over the choices the kind offers; the learning rates (``learning_rate``,
-    Muon's ``adamw_lr`` and NorMuon's ``adam_lr``) lie in ``[min_lr, max_lr]``, the weight
-    decays in ``[0, max_weight_decay]``, ``eps`` in [1e-12, 1e-3], and Muon's
-    ``ns_coefficients`` are ones that converge. Float fields are sometimes whole numbers (``1``
-    for 1.0), which specs accept. A kind added with :func:`optfn.register_optimizer` is drawn
-    with its defaults, since optfn cannot know its valid ranges; to vary it, give your class a
-    strategy with ``hypothesis.strategies.register_type_strategy`` and draw
-    ``st.from_type(YourSpec)`` beside this one.
+    Every field is drawn from its validator (:func:`field_strategy`), for optfn's kinds and
+    yours alike: ``implementation`` over the choices the kind offers, bounded fields over their
+    range, edges included, fields bounded on one side up to 10 past their bound; the learning
+    rates (``learning_rate``, Muon's ``adamw_lr`` and NorMuon's ``adam_lr``) lie in
+    ``[min_lr, max_lr]``, the weight decays in ``[0, max_weight_decay]``, ``eps`` in
+    [1e-12, 1e-3], and Muon's ``ns_coefficients`` are ones that converge. Float fields are
+    sometimes whole numbers (``1`` for 1.0), which specs accept. A field whose validator optfn
+    cannot read (a kind added with :func:`optfn.register_optimizer` whose fields have none,
+    or a validator of your own) keeps its default; to vary it, give your class a strategy with
+    ``hypothesis.strategies.register_type_strategy`` and draw ``st.from_type(YourSpec)``
+    beside this one.
 
     >>> from hypothesis import given, settings
     >>> from optfn.strategies import optimizer_specs
@@ -268,13 +317,5 @@ def optimizer_specs(
     hi = _check_real("max_lr", max_lr, 0.0, lo_open=True)
     _check_bounds("max_lr", lo, hi, "min_lr", "max_lr")
     wd = _check_real("max_weight_decay", max_weight_decay, 0.0, lo_open=False)
-    lrs, wds = _reals(lo, hi), _reals(0.0, wd)
-    own: dict[str, st.SearchStrategy[Any]] = {
-        "adam": _adam_like(AdamSpec, lrs, wds),
-        "adamw": _adam_like(AdamWSpec, lrs, wds),
-        "muon": _muon(lrs, wds),
-        "normuon": _normuon(lrs, wds),
-        **_torch_specs(lrs, wds),
-    }
-    # A kind added with register_optimizer: its defaults (optfn cannot know its valid ranges)
-    return st.one_of(*(own[k] if k in own else st.builds(OPTIMIZERS.by_tag[k].spec) for k in kinds))
+    limits = _Limits((lo, hi), wd)
+    return st.one_of(*(spec_from_fields(OPTIMIZERS.by_tag[k].spec, limits) for k in kinds))

@@ -21,7 +21,7 @@ exact value the original keeps as bf16 + mantissa). The groups are what
 >>> sorted(opt.state[bank]), opt.state[bank]["second_momentum_buffer"].shape
 (['momentum_buffer', 'second_momentum_buffer'], torch.Size([4, 8, 1]))
 >>> sorted(opt.state[b]), bool(b.abs().sum() == 0)  # every=2: kept the gradient, no step yet
-(['calls', 'grad_sum', 'step'], True)
+(['calls', 'exp_avg', 'exp_avg_sq', 'grad_sum', 'step'], True)
 """
 
 from __future__ import annotations
@@ -81,9 +81,44 @@ def _f32(x: float) -> float:
     return float(struct.unpack("f", struct.pack("f", x))[0])
 
 
-def _lr(group: Mapping[str, Any]) -> float:
+#: A step's scalar: a Python float (an eager step with float hyper-parameters) or a 0-D tensor
+#: (a tensor LR, or any step traced by ``torch.compile``).
+Scalar = float | Tensor
+#: A ``"normuon"`` parameter as a bank: ``(n, rows, cols)``.
+Bank = tuple[int, int, int]
+
+
+def _traced() -> bool:
+    """Whether ``torch.compile`` is tracing the step (its scalars are then 0-D tensors)."""
+    return bool(torch.compiler.is_compiling())
+
+
+def _lr(group: Mapping[str, Any]) -> Scalar:
+    """The group's LR: a Python float eagerly; as a float64 0-D tensor when it is a tensor or
+    the step is traced (no ``.item()``: a compiled step reads the tensor a scheduler fills)."""
     lr = group["lr"]
-    return float(lr.item()) if isinstance(lr, Tensor) else float(lr)
+    if isinstance(lr, Tensor):
+        return lr.to(torch.float64)
+    if _traced():
+        return _traced_scalar(lr)
+    return float(lr)
+
+
+def _traced_scalar(x: float) -> Tensor:
+    """A Python float as a float64 0-D tensor inside a traced step, by an addition (exact):
+    a float that changes between steps then becomes a graph input, where ``torch.tensor(x)``
+    would specialize the graph on its value (one recompile per value)."""
+    return torch.zeros((), dtype=torch.float64) + x
+
+
+def _rounded(x: Scalar) -> Scalar:
+    """``x`` (float64 arithmetic) as the float32 value the original uses (see :func:`_f32`);
+    a tensor gives a float32 0-D tensor (the same value: one float64 -> float32 rounding)."""
+    if isinstance(x, Tensor):
+        return x.to(torch.float32)
+    if _traced():
+        return _traced_scalar(x).to(torch.float32)
+    return _f32(x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +126,9 @@ class _NorMuonHyper:
     """One ``"normuon"`` group's numbers for one step (read once per group and step)."""
 
     at: str
-    lr: float
-    momentum: float  # train_gpt.py 876: a 0-D fp32 tensor
-    one_minus: float  # exact: the fp32 subtraction of line 190
+    lr: Scalar
+    momentum: Scalar  # train_gpt.py 876: a 0-D fp32 tensor
+    one_minus: Scalar  # exact: the fp32 subtraction of line 190
     beta2: float
     weight_decay: float
     factors: tuple[float, ...] | None
@@ -103,7 +138,7 @@ class _NorMuonHyper:
 
     @classmethod
     def of(cls, index: int, group: Mapping[str, Any]) -> _NorMuonHyper:
-        momentum = _f32(group["momentum"])
+        momentum = _rounded(group["momentum"])
         return cls(
             at=where(index, "normuon"),
             lr=_lr(group),
@@ -156,10 +191,12 @@ class NorMuonWithAdam(torch.optim.Optimizer):
       as float32, as the original. Cadence: the group's parameters step on every
       ``every``-th call of :meth:`step` (calls ``s = 0, 1, ...`` with
       ``(s + 1) % every == 0``), on the sum of the gradients of the calls since their last
-      step, which the optimizer keeps (state ``grad_sum``; ``calls`` counts the calls since
-      the parameter joined); ``t`` counts Adam steps only. State: ``step`` (int), ``calls``
-      (int), ``exp_avg``, ``exp_avg_sq`` (float32, from the first Adam step), ``grad_sum``
-      (between Adam steps).
+      step, which the optimizer keeps (state ``grad_sum``); ``t`` counts Adam steps only.
+      State (from the parameter's first call): ``step`` (``t``, a float32 0-D CPU tensor, as
+      torch's Adam keeps it), ``calls`` (int, the calls since the last Adam step: ``0`` to
+      ``every - 1``), ``exp_avg``, ``exp_avg_sq`` (float32), ``grad_sum`` (while it holds a
+      gradient). A state saved with an int ``step`` and ``calls`` counting every call (optfn
+      before the compiled step) loads and steps the same.
 
     ``zero_redundancy`` (keyword, default ``True``): under an initialized process group of
     more than one rank, each matrix of each ``"normuon"`` bank is orthogonalized by one owner
@@ -170,10 +207,29 @@ class NorMuonWithAdam(torch.optim.Optimizer):
     refused naming it, ranks holding different parameters are refused. ``False``: every rank
     computes every update. ``distributed_stats`` (a
     :class:`~optfn.optim.muon.distributed.DistributedStats`) counts the matrices this rank
-    orthogonalized (``ns_calls``), the exchange's collectives and bytes; ``reset()`` zeroes it.
+    orthogonalized (``ns_calls``), the exchange's collectives and bytes; ``reset()`` zeroes it
+    (eager steps count; a compiled step leaves it as it is).
 
-    ``lr`` may be a 0-D tensor (read with ``.item()`` each step). Parameters whose ``.grad`` is
-    ``None`` are skipped (an Adam parameter still counts the call). A bad group raises
+    ``lr`` may be a 0-D floating tensor (``make_optimizer(..., tensor_lr=True)``): it stays a
+    tensor through the step (no ``.item()``), in the same float64 arithmetic rounded to float32,
+    so the updates are those of the float it holds, bit for bit.
+
+    **torch.compile.** ``torch.compile(opt.step, fullgraph=True)`` traces the whole step, both
+    routes, with no graph break: one graph per phase of the Adam cadence (``calls``, a small
+    int, is a guard: 2 graphs for ``every=2``, 1 for ``every=1``), the state created eagerly by
+    :meth:`_init_group` as in torch's optimizers. With tensor LRs a schedule causes no
+    recompile; a float LR or ``momentum`` that changes recompiles once, then dynamo treats it as
+    a dynamic float. Compile the step before ``make_scheduler`` (or any torch LR scheduler)
+    wraps ``opt.step``: the wrapper lives in a file dynamo skips, which ``fullgraph=True``
+    refuses, for torch's optimizers too. The compiled step runs the same bfloat16 matrix
+    products; inductor's fusion keeps the Polar Express normalization's bfloat16 intermediates
+    in float32 unless compiled with ``options={"emulate_precision_casts": True}``, with which
+    the bank updates are the eager ones bit for bit (without: within Polar Express's own
+    bfloat16 noise); the Adam update differs from eager by float32 rounding. Under a
+    zero-redundancy process group the step is not traced (:meth:`_step_eagerly`).
+
+    Parameters whose ``.grad`` is ``None`` are skipped (an Adam parameter still counts the
+    call). A bad group raises
     :class:`~optfn.errors.SpecError` / :class:`~optfn.errors.SpecTypeError` naming the group,
     its route and the key; a ``state_dict`` whose groups do not match is a
     :class:`~optfn.errors.StateError`. ``load_state_dict`` keeps the saved state's dtypes
@@ -213,6 +269,8 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         #: Per-rank counters: matrices orthogonalized, collectives, bytes (DistributedStats).
         self.distributed_stats = DistributedStats()
         self._zero_redundancy_plan: NorMuonPlan | None = None
+        #: Per Adam parameter with ``every > 1``: the buffer its ``grad_sum`` lives in.
+        self._grad_sums: dict[Tensor, Tensor] = {}
         super().__init__(checked, dict(DEFAULTS))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -225,6 +283,7 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         self.__dict__.setdefault("zero_redundancy", True)  # a pickle from before it existed
         self.__dict__.setdefault("distributed_stats", DistributedStats())
         self.__dict__.setdefault("_zero_redundancy_plan", None)
+        self.__dict__.setdefault("_grad_sums", {})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Check ``param_group`` against its route's contract, then add it."""
@@ -238,7 +297,8 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         """torch's ``load_state_dict``, refusing groups of other routes and keeping the saved
         state's dtypes (torch would cast float32 moments to a bfloat16 parameter's dtype).
 
-        The loaded hyper-parameters are checked before anything is replaced."""
+        The loaded hyper-parameters are checked before anything is replaced. An Adam ``step``
+        saved as an int (optfn before the compiled step) becomes the 0-D tensor kept today."""
         saved = saved_groups(self.param_groups, state_dict)
         for i, (mine, theirs) in enumerate(zip(self.param_groups, saved, strict=True)):
             if len(theirs.get("params", ())) != len(mine["params"]):
@@ -260,19 +320,39 @@ class NorMuonWithAdam(torch.optim.Optimizer):
                 continue
             st = self.state[p]
             for key, value in entry.items():
-                if isinstance(value, Tensor):
+                if key == "step":
+                    st[key] = _step_tensor(value)
+                elif isinstance(value, Tensor):
                     st[key] = value.to(device=p.device, copy=True)
         for i, group in enumerate(self.param_groups):
             group.update(normalize_group(i, group))
 
-    @torch._disable_dynamo  # type: ignore[attr-defined]
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         """One step of every group: NorMuon for ``"normuon"`` groups, Adam for ``"adam"``.
 
-        Under ``torch.compile`` the step runs eagerly (dynamo skips it: a graph break, not a
-        graph): its float64 scalar arithmetic, read from the groups at every step, is the
-        original's, which a traced graph would not keep."""
+        ``torch.compile(opt.step, fullgraph=True)`` traces it as one graph per Adam phase
+        (see the class docstring), except under a zero-redundancy process group, where it runs
+        eagerly (:meth:`_step_eagerly`)."""
+        if _traced() and self.zero_redundancy and distributed_world():
+            loss: float | None = self._step_eagerly(closure)
+            return loss
+        return self._step(closure)
+
+    @torch.compiler.disable(  # type: ignore[untyped-decorator, no-untyped-call]
+        reason="NorMuonWithAdam's zero-redundancy exchange (an owner plan built in Python, "
+        "bucketed all_gathers whose sizes depend on the ranks) runs eagerly"
+    )
+    def _step_eagerly(self, closure: Callable[[], float] | None) -> float | None:
+        """The step, never traced: what a compiled step runs under a zero-redundancy process
+        group. Its exchange builds an owner plan in Python, sizes and issues its bucketed
+        ``all_gather`` calls per step from it, and hands each rank's results back through
+        Python callbacks; dynamo does not trace that, so the compiled step skips it (a graph
+        break: ``fullgraph=True`` raises with this function's reason). Compile with
+        ``zero_redundancy=False`` for a graph (every rank then orthogonalizes every matrix)."""
+        return self._step(closure)
+
+    def _step(self, closure: Callable[[], float] | None) -> float | None:
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -287,20 +367,76 @@ class NorMuonWithAdam(torch.optim.Optimizer):
                         "NorMuonWithAdam supports dense gradients only",
                     )
         # built (a collective) and checked before anything changes: a refusal changes nothing
-        shared = self._shared_step()
+        shared = None if _traced() else self._shared_step()
+        banks = self._init_group()
         for index, group in enumerate(self.param_groups):
             if group["route"] != "normuon":
                 continue
             if shared is None:
-                self._normuon_step(index, group)
+                self._normuon_step(index, group, banks[index])
             else:
-                self._add_shared(index, group, shared)
+                self._add_shared(index, group, banks[index], shared)
         if shared is not None:
             shared.finish()
         for group in self.param_groups:
             if group["route"] == "adam":
                 self._adam_step(group)
         return loss
+
+    # ---- state ---------------------------------------------------------------------------
+    def _init_group(self) -> tuple[tuple[Bank | None, ...], ...]:
+        """Create the state every parameter needs for this step, in every group; return each
+        group's banks (per parameter: its ``(n, rows, cols)`` on a ``"normuon"`` group, where
+        :func:`~optfn.optim.normuon.groups.bank_shape` reads it, ``None`` on an ``"adam"`` one).
+
+        A ``"normuon"`` parameter with a gradient: ``momentum_buffer`` (shaped like the
+        parameter) and ``second_momentum_buffer``, float32 zeros (train_gpt.py 545-583). An
+        ``"adam"`` parameter: ``step`` (a float32 0-D CPU tensor, as torch's Adam keeps it;
+        an int from an older pickle becomes one), ``calls`` (0), ``exp_avg``, ``exp_avg_sq``
+        (float32 zeros).
+
+        The name is torch's contract: under ``torch.compile`` dynamo runs a method called
+        ``_init_group`` eagerly instead of tracing it, so the step that creates the state and
+        the steps that find it share their graphs. It is one call for all the groups, made
+        before the step reads any state: the traced step then sees every entry it creates.
+        """
+        banks: list[tuple[Bank | None, ...]] = []
+        for index, group in enumerate(self.param_groups):
+            at = where(index, group["route"])
+            mine: list[Bank | None] = []
+            for name, p in zip(group["param_names"], group["params"], strict=True):
+                state = self.state[p]
+                if group["route"] == "adam":
+                    mine.append(None)
+                    if not state:
+                        state["step"] = _step_tensor(0)
+                        state["calls"] = 0
+                    elif not isinstance(state["step"], Tensor):  # an int: an older pickle
+                        state["step"] = _step_tensor(state["step"])
+                    if "exp_avg" not in state:
+                        state["exp_avg"] = torch.zeros_like(p, dtype=torch.float32)
+                        state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
+                    if group["every"] > 1 and p not in self._grad_sums:
+                        self._grad_sums[p] = torch.empty_like(
+                            p, memory_format=torch.contiguous_format
+                        )
+                    continue
+                n, rows, cols = bank = bank_shape(at, name, p)
+                mine.append(bank)
+                if p.grad is None:
+                    continue
+                if not state:
+                    state["momentum_buffer"] = torch.zeros(
+                        p.shape, dtype=torch.float32, device=p.device
+                    )
+                    second = (n, rows, 1) if rows >= cols else (n, 1, cols)
+                    state["second_momentum_buffer"] = torch.zeros(
+                        second, dtype=torch.float32, device=p.device
+                    )
+                if not state["momentum_buffer"].is_contiguous():  # e.g. loaded from elsewhere
+                    state["momentum_buffer"] = state["momentum_buffer"].contiguous()
+            banks.append(tuple(mine))
+        return tuple(banks)
 
     # ---- NorMuon -------------------------------------------------------------------------
     def _shared_step(self) -> SharedNorMuonStep | None:
@@ -326,12 +462,17 @@ class NorMuonWithAdam(torch.optim.Optimizer):
             self._zero_redundancy_plan = plan
         return SharedNorMuonStep(plan, self.distributed_stats)
 
-    def _add_shared(self, index: int, group: dict[str, Any], shared: SharedNorMuonStep) -> None:
+    def _add_shared(
+        self,
+        index: int,
+        group: dict[str, Any],
+        banks: tuple[Bank | None, ...],
+        shared: SharedNorMuonStep,
+    ) -> None:
         hyper = _NorMuonHyper.of(index, group)
-        for name, p in zip(group["param_names"], group["params"], strict=True):
-            if p.grad is None:
+        for p, shape in zip(group["params"], banks, strict=True):
+            if p.grad is None or shape is None:
                 continue
-            shape = bank_shape(hyper.at, name, p)
 
             def prepare(
                 nesterov: bool, p: Tensor = p, shape: tuple[int, int, int] = shape
@@ -343,12 +484,13 @@ class NorMuonWithAdam(torch.optim.Optimizer):
 
             shared.add(p, shape, hyper.method, hyper.steps, prepare, finish)
 
-    def _normuon_step(self, index: int, group: dict[str, Any]) -> None:
+    def _normuon_step(
+        self, index: int, group: dict[str, Any], banks: tuple[Bank | None, ...]
+    ) -> None:
         hyper = _NorMuonHyper.of(index, group)
-        for name, p in zip(group["param_names"], group["params"], strict=True):
-            if p.grad is None:
+        for p, shape in zip(group["params"], banks, strict=True):
+            if p.grad is None or shape is None:
                 continue
-            shape = bank_shape(hyper.at, name, p)
             g = self._momentum(hyper, p, shape, True)
             assert g is not None
             v = orthogonalize_bank(g, hyper.method, hyper.steps)
@@ -358,19 +500,9 @@ class NorMuonWithAdam(torch.optim.Optimizer):
     def _momentum(
         self, hyper: _NorMuonHyper, p: Tensor, shape: tuple[int, int, int], nesterov: bool
     ) -> Tensor | None:
-        """The state (created on the first step) and the momentum step of ``p``; with
+        """The momentum step of ``p`` (its state made by :meth:`_init_group`); with
         ``nesterov``, returns the Nesterov update as the bank ``(n, rows, cols)`` in float32."""
-        n, rows, cols = shape
-        state = self.state[p]
-        if not state:  # train_gpt.py 545-583: fp32 buffers (the momentum shaped like p)
-            state["momentum_buffer"] = torch.zeros(p.shape, dtype=torch.float32, device=p.device)
-            second = (n, rows, 1) if rows >= cols else (n, 1, cols)
-            state["second_momentum_buffer"] = torch.zeros(
-                second, dtype=torch.float32, device=p.device
-            )
-        if not state["momentum_buffer"].is_contiguous():  # e.g. loaded from elsewhere
-            state["momentum_buffer"] = state["momentum_buffer"].contiguous()
-        buf = state["momentum_buffer"].view(shape)  # a view: updates reach the state
+        buf = self.state[p]["momentum_buffer"].view(shape)  # a view: updates reach the state
         # 874: the gradient as the bank, a new float32 tensor
         assert p.grad is not None
         g = torch.reshape(p.grad, shape).to(torch.float32, copy=True)
@@ -389,9 +521,15 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         v = normuon_variance_reduction(v, state["second_momentum_buffer"], hyper.beta2, red_dim)
         shape_mult = max(1.0, rows / cols) ** 0.5  # 509
         lr, factors = hyper.lr, hyper.factors
-        lr_eff: float | Tensor
+        lr_eff: Scalar
         if factors is None:
-            lr_eff = _f32(shape_mult * lr)
+            lr_eff = _rounded(shape_mult * lr)
+        elif isinstance(lr, Tensor):  # 897-902, the same float64 products, then float32
+            k = len(factors)
+            muls = torch.tensor(
+                [shape_mult * factors[i % k] for i in range(n)], dtype=torch.float64
+            )
+            lr_eff = (muls * lr).to(device=p.device, dtype=torch.float32).view(n, 1, 1)
         else:  # 897-902: per-matrix factor (repeated over the bank)
             k = len(factors)
             lr_eff = torch.tensor(
@@ -399,7 +537,7 @@ class NorMuonWithAdam(torch.optim.Optimizer):
                 dtype=torch.float32,
                 device=p.device,
             ).view(n, 1, 1)
-        wd_eff = _f32(hyper.weight_decay * lr)  # 878: wd * wd_mul * lr
+        wd_eff = _rounded(hyper.weight_decay * lr)  # 878: wd * wd_mul * lr
         # 914-932: p - p * [v * p >= 0] * wd_eff * lr_eff - v * lr_eff, in float32
         p32 = torch.reshape(p.detach(), shape).float()
         update = v.float()
@@ -412,24 +550,37 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         every = group["every"]
         for p in group["params"]:
             state = self.state[p]
-            if not state:
-                state["step"] = 0
-                state["calls"] = 0
-            state["calls"] += 1
+            # the calls since the last Adam step: a small int, so that a compiled step makes
+            # one graph per phase of the cadence (an int that grew would be one per call)
+            calls = (state["calls"] + 1) % every
+            state["calls"] = calls
             grad = p.grad
             if every > 1:
                 # 819-823: the gradients of the skipped calls are kept and summed in
                 if grad is not None:
                     held = state.get("grad_sum")
                     if held is None:
-                        state["grad_sum"] = grad.clone()
+                        # the first gradient of a cycle, copied into the parameter's own
+                        # buffer: the same tensor every cycle (a compiled step guards on it)
+                        held = self._grad_sum_buffer(p, grad)
+                        state["grad_sum"] = held.copy_(grad)
                     else:
                         held.add_(grad)
-                if state["calls"] % every:
+                if calls:
                     continue
                 grad = state.pop("grad_sum", None)
             if grad is not None:
                 self._adam_update(p, grad, state, group)
+
+    def _grad_sum_buffer(self, p: Tensor, like: Tensor) -> Tensor:
+        """The tensor that holds ``p``'s gradient sum between Adam steps (state ``grad_sum``
+        while it holds one): kept across cycles, outside the state, made by
+        :meth:`_init_group` (or here, for a gradient of another dtype or device)."""
+        buf = self._grad_sums.get(p)
+        if buf is None or buf.dtype != like.dtype or buf.device != like.device:
+            buf = torch.empty_like(like, memory_format=torch.contiguous_format)
+            self._grad_sums[p] = buf
+        return buf
 
     @staticmethod
     def _adam_update(
@@ -438,23 +589,38 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         """train_gpt.py 828-864 on one parameter (in place)."""
         beta1, beta2 = group["betas"]
         lr = _lr(group)
-        if "exp_avg" not in state:
-            state["exp_avg"] = torch.zeros_like(p, dtype=torch.float32)
-            state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
         state["step"] += 1
-        t = state["step"]
-        step_size = _f32(lr * (math.sqrt(1 - beta2**t) / (1 - beta1**t)))  # 844
-        wd_eff = _f32(lr * lr * group["weight_decay"])  # 845: lr^2 * wd * wd_mul
+        step_size: Scalar
+        if isinstance(lr, Tensor):  # the same float64 arithmetic on 0-D tensors
+            t = state["step"].to(torch.float64)
+            step_size = (lr * ((1 - beta2**t).sqrt() / (1 - beta1**t))).to(torch.float32)
+        else:
+            t = float(state["step"])
+            step_size = _f32(lr * (math.sqrt(1 - beta2**t) / (1 - beta1**t)))  # 844
+        wd_eff = _rounded(lr * lr * group["weight_decay"])  # 845: lr^2 * wd * wd_mul
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         update = exp_avg.div(exp_avg_sq.sqrt().add_(group["eps"])).mul_(step_size)
         if group["cautious_weight_decay"]:
             mask = (update * p) > 0  # 863-864: decay only where the update agrees with p
-            update.addcmul_(p, mask, value=wd_eff)
+            if isinstance(wd_eff, Tensor):
+                update.addcmul_(p * wd_eff, mask)  # (wd * p) * mask, as addcmul's value
+            else:
+                update.addcmul_(p, mask, value=wd_eff)
+        elif isinstance(wd_eff, Tensor):
+            update.addcmul_(p, wd_eff)
         else:
             update.add_(p, alpha=wd_eff)
         p.add_(update, alpha=-1.0)
+
+
+def _step_tensor(step: Any) -> Tensor:
+    """An Adam ``step`` count as kept in the state: a float32 0-D CPU tensor (an int or a
+    tensor in; torch's Adam keeps its ``step`` the same way)."""
+    if isinstance(step, Tensor):
+        return step.detach().to(device="cpu", dtype=torch.float32, copy=True).reshape(())
+    return torch.tensor(float(step), dtype=torch.float32)
 
 
 #: Every key a group of each route holds (for readers of the contract).

@@ -113,3 +113,16 @@ def test_bench_optimizer_step_quick(capsys: pytest.CaptureFixture[str]) -> None:
     lines = _ratio_lines(capsys.readouterr().out)
     assert len(lines) == 4 and any("optfn merged groups" in line for line in lines)
     assert len(_ratios(lines)) == 4
+
+
+def test_bench_against_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """The three hot paths against a commit (here HEAD itself) print one ratio each."""
+    bench = load_benchmark("bench_against")
+    assert bench.main(["HEAD", "--quick"]) == 0
+    out = capsys.readouterr().out
+    ratios = _ratios(_ratio_lines(out))
+    assert set(ratios) == {
+        "then / now [groups (10k params)]",
+        "then / now [lr_curve (100k steps)]",
+        "then / now [AdamW step (optfn groups)]",
+    }, out

@@ -23,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterator
+from functools import cache
 
 import attrs
 from torch import nn
@@ -157,13 +158,13 @@ def collect_rows(
     # a parameter's own full name is an lr_scales key only if its last component is one's
     scale_lasts = {k.rpartition(".")[2] for k in scales}
     # the no-decay name test per parameter name, where that name alone decides it
-    nd_by_pname = _PnameVerdicts(nd_names) if nd_match is not None else None
+    nd_by_pname = _verdicts(rules.no_decay_names, True) if nd_match is not None else None
     # modules whose name cannot end in a dotted literal's module part get verdicts that
     # ignore the dotted literals (no full test per "weight" for "relative_attention_bias.weight")
     nd_plain = nd_by_pname
     dotted_modules: set[str] = set()
     if nd_by_pname is not None and nd_by_pname.by_name_only and nd_by_pname.dotted_lasts:
-        nd_plain = _PnameVerdicts(nd_names, dotted=False)
+        nd_plain = _verdicts(rules.no_decay_names, False)
         dotted_modules = nd_by_pname.dotted_modules
     nd_verdicts = nd_plain
     # labels: the plan of each (module-path state, module class); the state stays 0 unless
@@ -307,6 +308,12 @@ def _class_info(
     norm = matching_type(cls, nd_types)
     info = cache[cls] = (wrapper_attr(cls), lists, None if norm is None else ("type", norm))
     return info
+
+
+@cache
+def _verdicts(patterns: tuple[str, ...], dotted: bool) -> _PnameVerdicts:
+    """One verdict table per pattern set, shared by every call (it only ever learns names)."""
+    return _PnameVerdicts(name_matcher(patterns), dotted=dotted)
 
 
 class _PnameVerdicts(dict[str, "bool | None"]):

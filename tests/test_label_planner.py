@@ -100,3 +100,27 @@ def test_module_key_with_a_dot_is_matched_by_its_whole_path() -> None:
     part = partition_params(model, ParamRules(labels=rules))
     assert list(part._why_label) == expected
     assert expected.count(0) == 2  # x.head.0.weight and x.head.0.bias
+
+
+def test_one_rules_object_reused_across_models_and_specs() -> None:
+    """Planners and label specs are remembered per (frozen) rules object: reusing one across
+    models of other shapes and specs of other numbers gives each call its own right answer."""
+    from optfn import AdamWSpec, make_param_groups
+
+    rules = ParamRules(labels=_RULE_SETS["types with ndim, names mixed"])
+    wide = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    models: list[object] = [_model(), {"a": _model(), "b": _model()}, _model()]
+    for models_ in models:
+        names, params, owners = _rows(models_)
+        part = partition_params(models_, rules)  # type: ignore[arg-type]
+        assert list(part._why_label) == assign_labels(rules.labels, names, params, owners)
+    tail = ParamRules(
+        labels=[LabelRule(label="w", names=["*weight"], hyper={"eps": 1e-6}), LabelRule(label="r")]
+    )
+    for beta in (0.5, 0.7, 0.5):
+        spec = AdamWSpec(betas=(beta, 0.9))
+        groups = make_param_groups(partition_params(wide, tail, spec=spec), spec)
+        assert {(g["label"], g["betas"], g["eps"]) for g in groups} == {
+            ("w", (beta, 0.9), 1e-6),
+            ("r", (beta, 0.9), 1e-8),
+        }

@@ -95,6 +95,12 @@ class LabelPlan:
         self.candidates = candidates
 
 
+#: how many recent answers each memo below keeps
+_MEMO_SIZE = 32
+#: planners of recent rule tuples, by identity (each holds its tuple)
+_PLANNERS: dict[int, LabelPlanner] = {}
+
+
 class LabelPlanner:
     """:func:`assign_labels` decided during the module walk, as far as possible per module.
 
@@ -137,6 +143,18 @@ class LabelPlanner:
         self._type_ok: dict[tuple[int, type], bool] = {}
         #: (state, module class) -> plan
         self.plans: dict[tuple[int, type], LabelPlan] = {}
+
+    @classmethod
+    def for_rules(cls, rules: tuple[LabelRule, ...]) -> LabelPlanner:
+        """The planner of ``rules`` (frozen), shared by calls with the same tuple: its plans
+        depend only on the rules and module classes, so they carry over."""
+        hit = _PLANNERS.get(id(rules))
+        if hit is not None and hit.rules is rules:
+            return hit
+        if len(_PLANNERS) >= _MEMO_SIZE:
+            _PLANNERS.clear()
+        planner = _PLANNERS[id(rules)] = cls(rules)
+        return planner
 
     def state(self, parent: int, name: str, key: str) -> int:
         """The rules whose ``"M.*"`` patterns cover the parameters of the module ``name``
@@ -294,6 +312,14 @@ def _raise_unused(
     )
 
 
+#: label_specs results of recent calls, by the identity of their (frozen) inputs, which each
+#: entry holds so that no id is reused while it is cached
+_SPECS_MEMO: dict[
+    tuple[int, int, int, frozenset[tuple[int, str]]],
+    tuple[object, object, object, dict[tuple[int, str], OptimizerSpecification]],
+] = {}
+
+
 def label_specs(
     rules: tuple[LabelRule, ...],
     kind: OptimizerKind,
@@ -302,7 +328,25 @@ def label_specs(
 ) -> dict[tuple[int, str], OptimizerSpecification]:
     """For each (rule index, route) that parameters take, the spec with the rule's ``hyper``
     applied on that route, checked by the spec's own validators; also checks that a rule that
-    sets a weight decay is on routes that have one."""
+    sets a weight decay is on routes that have one. Rules, kind and spec are frozen, so the
+    answer for the same objects is remembered (building a spec runs its validators)."""
+    key = (id(rules), id(kind), id(spec), frozenset(pairs))
+    hit = _SPECS_MEMO.get(key)
+    if hit is not None and hit[0] is rules and hit[1] is kind and hit[2] is spec:
+        return dict(hit[3])
+    out = _label_specs(rules, kind, spec, pairs)
+    if len(_SPECS_MEMO) >= _MEMO_SIZE:
+        _SPECS_MEMO.clear()
+    _SPECS_MEMO[key] = (rules, kind, spec, out)
+    return dict(out)
+
+
+def _label_specs(
+    rules: tuple[LabelRule, ...],
+    kind: OptimizerKind,
+    spec: OptimizerSpecification,
+    pairs: set[tuple[int, str]],
+) -> dict[tuple[int, str], OptimizerSpecification]:
     out: dict[tuple[int, str], OptimizerSpecification] = {}
     for i, route_name in sorted(pairs):
         rule = rules[i]

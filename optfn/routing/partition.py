@@ -186,7 +186,7 @@ def partition_params(
     # decided per module class during the walk, so their owners are only needed to explain
     # a rule that wins nothing (collected again then)
     with_owners = matrix_route is not None
-    planner = LabelPlanner(label_rules) if label_rules else None
+    planner = LabelPlanner.for_rules(label_rules) if label_rules else None
     rows = collect_rows(models, rules, with_owners=with_owners, planner=planner)
     check_prefixes(rules, rows)
     if label_rules:

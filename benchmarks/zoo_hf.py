@@ -4,7 +4,7 @@ Runs in the project's venv (transformers is a dev dependency)::
 
     .venv/bin/python benchmarks/zoo_hf.py
 
-For each model of ``tests/test_zoo_hf.py`` (built from small configs, no download) it prints
+For each model of ``tests/convert/test_zoo_hf.py`` (built from small configs, no download) it prints
 the parameters where optfn's no-decay choice differs from ``Trainer.get_decay_parameter_names``
 (``+``: optfn decays, Trainer does not; ``-``: the reverse) under the old defaults, the new
 default ``ParamRules()`` and ``ParamRules.hf()``, and what ``MuonRouting.hidden_matrices()``
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _zoo_before import OLD_MUON, OLD_RULES
 
 from optfn import MuonRouting, MuonSpec, ParamRules, partition_params
-from tests.test_zoo_hf import _BLOCK, MODELS, model, trainer_decays
+from tests.convert.test_zoo_hf import _BLOCK, MODELS, model, trainer_decays
 
 
 def decay_diff(m: nn.Module, rules: ParamRules) -> list[str]:

@@ -10,7 +10,7 @@ Run on 2 CPU processes (gloo); ``--parallel`` picks DDP or FSDP2 (``fully_shard`
 The second command loads the model, optimizer (Muon + AdamW) and scheduler state saved by the
 first with ``torch.distributed.checkpoint`` and trains steps 30..59. A checkpoint saved on N
 processes loads on M (``--nproc-per-node 1`` works too). ``main(argv)`` is what
-``tests/test_distributed.py`` runs, with the environment torchrun would set.
+``tests/optim/test_distributed.py`` runs, with the environment torchrun would set.
 
 The order that matters: wrap (DDP) or shard (``fully_shard``) the model first, then build
 the optimizer from the wrapped/sharded model. optfn sees through the DDP wrapper (rules and

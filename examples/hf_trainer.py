@@ -9,8 +9,8 @@ Runs on CPU in a few seconds, with a tiny Llama built from a config (nothing dow
     python examples/hf_trainer.py            # Muon + AdamW
     python examples/hf_trainer.py --adamw    # AdamW alone
 
-``tests/test_trainers.py`` imports :func:`build_trainer` and checks that the LRs the Trainer
-applies are optfn's curve and that resuming from a checkpoint is bit-identical.
+``tests/integrations/test_trainers.py`` imports :func:`build_trainer` and checks that the LRs
+the Trainer applies are optfn's curve and that resuming from a checkpoint is bit-identical.
 """
 
 from __future__ import annotations

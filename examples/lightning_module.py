@@ -9,8 +9,8 @@ Runs on CPU in a few seconds::
     python examples/lightning_module.py            # Muon + AdamW
     python examples/lightning_module.py --adamw    # AdamW alone
 
-``tests/test_trainers.py`` imports :func:`build_trainer` and :class:`TinyLM`, and checks that
-the LRs applied (and those ``LearningRateMonitor`` logs) are optfn's curve and that
+``tests/integrations/test_trainers.py`` imports :func:`build_trainer` and :class:`TinyLM`, and
+checks that the LRs applied (and those ``LearningRateMonitor`` logs) are optfn's curve and that
 ``trainer.fit(model, ckpt_path=...)`` resumes bit-identically.
 """
 

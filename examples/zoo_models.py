@@ -1,5 +1,5 @@
 """Tiny Hugging Face models built from configs (no download): for ``optfn plan`` and the
-model-zoo tests (``tests/test_zoo_hf.py``, ``benchmarks/zoo_hf.py``).
+model-zoo tests (``tests/convert/test_zoo_hf.py``, ``benchmarks/zoo_hf.py``).
 
 From the repository root, with the dev venv (transformers is a dev dependency)::
 

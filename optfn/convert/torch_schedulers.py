@@ -107,7 +107,7 @@ def schedule_from_torch(scheduler: object, *, group: int | None = None) -> Sched
       ``max_lr``** before :func:`optfn.make_scheduler` (not to torch's starting LR).
 
     Read (each measured against torch 2.13 stepped side by side, 10,000 steps, to ≤ 1e-12
-    relative; see ``tests/test_convert_torch.py``):
+    relative; see ``tests/convert/test_convert_torch.py``):
 
     ===============================  =========================================================
     torch                            optfn

@@ -36,7 +36,7 @@ from typing import Any
 
 try:
     from hypothesis import strategies as st
-except ImportError as exc:  # exercised by tests/test_strategies.py with hypothesis hidden
+except ImportError as exc:  # tests/strategies/test_strategies.py runs this without hypothesis
     raise ImportError(
         "optfn.strategies needs hypothesis, an optional dependency of optfn: "
         "pip install 'optfn[testing]' (or pip install hypothesis)"

@@ -9,7 +9,7 @@ next python block runs. Other blocks (```text, ```bash, ...) are not run; output
 
 Command line::
 
-    .venv/bin/python tests/docs_runner.py docs/routing.md [more.md ...]
+    .venv/bin/python tests/docs/docs_runner.py docs/routing.md [more.md ...]
 
 prints OK or FAILED per page (with the failing block's line number and its traceback) and exits
 non-zero when a page fails. With no argument it runs README.md and every docs/**/*.md page.
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUN_LANGS = frozenset({"python", "py"})
 FILE_LANGS = frozenset({"toml", "json", "yaml", "yml"})
 LINKED = ("examples", "docs")

@@ -1,7 +1,7 @@
 """The examples of the README and the docs do what their text says.
 
-``tests/test_docs_pages.py`` checks that every block runs; here, a page is run as a reader
-would (top to bottom, in a fresh interpreter, see ``tests/docs_runner.py``) up to one example,
+``tests/docs/test_docs_pages.py`` checks that every block runs; here, a page is run as a reader
+would (top to bottom, in a fresh interpreter, see ``tests/docs/docs_runner.py``) up to one example,
 and then assertions on what the example built. Each test names the page and the heading (or a
 line of the example) it checks.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.docs_runner import ROOT, run_until
+from tests.docs.docs_runner import ROOT, run_until
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"

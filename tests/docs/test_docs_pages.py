@@ -1,5 +1,5 @@
 """Every ```python block of README.md and of every docs/**/*.md page runs, page by page, top to
-bottom, in a fresh interpreter (see tests/docs_runner.py); and the runner itself works."""
+bottom, in a fresh interpreter (see tests/docs/docs_runner.py); and the runner itself works."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs_runner import ROOT, pages, parse_blocks, run_page
+from tests.docs.docs_runner import ROOT, pages, parse_blocks, run_page
 
 PAGES = pages()
 

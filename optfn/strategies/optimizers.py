@@ -56,6 +56,10 @@ _TRIES = 20
 _LR = re.compile(r"(.*_)?(learning_rate|lr)")
 _WD = re.compile(r"(.*_)?weight_decay")
 _EPS = re.compile(r"(.*_)?eps\d*")
+_MOMENTUM = re.compile(r"(.*_)?momentum")
+#: Momentum fields are drawn where they train: a momentum above 1 is valid for SGD and
+#: RMSprop but makes the iterates grow without bound.
+MOMENTUM_RANGE = (0.0, 0.99)
 
 
 # ---- what a validator accepts ----------------------------------------------------------------
@@ -176,6 +180,8 @@ def _typical(name: str, limits: _Limits) -> tuple[float, float] | None:
         return (0.0, limits.wd)
     if _EPS.fullmatch(name):
         return EPS_RANGE
+    if _MOMENTUM.fullmatch(name):
+        return MOMENTUM_RANGE
     return None
 
 
@@ -193,7 +199,8 @@ def field_strategy(field: attrs.Attribute[Any], limits: _Limits) -> st.SearchStr
     The field's ``metadata["examples"]`` (values known to train, when the validator accepts
     more) are drawn as they are. Learning rates (``learning_rate``, ``*_lr``) lie in the LR
     bounds, weight decays (``*weight_decay``) in ``[0, max_weight_decay]``, ``eps`` fields in
-    :data:`EPS_RANGE`, each within the validator's range. The default is drawn one time in
+    :data:`EPS_RANGE`, momentum fields in :data:`MOMENTUM_RANGE`, each within the validator's
+    range. The default is drawn one time in
     eight, and is where a failing example shrinks to.
     """
     default = field.default
@@ -296,10 +303,11 @@ def optimizer_specs(
     range, edges included, fields bounded on one side up to 10 past their bound; the learning
     rates (``learning_rate``, Muon's ``adamw_lr`` and NorMuon's ``adam_lr``) lie in
     ``[min_lr, max_lr]``, the weight decays in ``[0, max_weight_decay]``, ``eps`` in
-    [1e-12, 1e-3], and Muon's ``ns_coefficients`` are ones that converge. Float fields are
-    sometimes whole numbers (``1`` for 1.0), which specs accept. A field whose validator optfn
-    cannot read (a kind added with :func:`optfn.register_optimizer` whose fields have none,
-    or a validator of your own) keeps its default; to vary it, give your class a strategy with
+    [1e-12, 1e-3], momentum fields in [0, 0.99], and Muon's ``ns_coefficients`` are ones
+    that converge. Float fields are sometimes whole numbers (``1`` for 1.0), which specs
+    accept. A field whose validator optfn cannot read (a kind added with
+    :func:`optfn.register_optimizer` whose fields have none, or a validator of your own) keeps
+    its default; to vary it, give your class a strategy with
     ``hypothesis.strategies.register_type_strategy`` and draw ``st.from_type(YourSpec)``
     beside this one.
 

@@ -522,3 +522,21 @@ def test_attrs_validators_are_read_too() -> None:
         assert 0 <= s.momentum < 1 and 1e-3 <= s.learning_rate <= 0.5 and s.dampening == 0.0
 
     within()
+
+
+def test_momentum_fields_are_drawn_where_they_train() -> None:
+    """SGD and RMSprop accept any momentum >= 0, but one above 1 diverges: every built-in
+    kind's momentum fields are drawn in MOMENTUM_RANGE, and still vary."""
+    from optfn.strategies.optimizers import MOMENTUM_RANGE
+
+    lo, hi = MOMENTUM_RANGE
+    for tag in ("sgd", "rmsprop", "muon", "normuon"):
+        drawn = optimizer_specs(kinds=[tag])
+        assert reaches(drawn, lambda s: 0.0 < s.momentum < 0.9), tag
+
+        @settings(max_examples=40, deadline=None, database=None)
+        @given(drawn)
+        def within(s: Any) -> None:
+            assert lo <= s.momentum <= hi, (type(s).__name__, s.momentum)
+
+        within()

@@ -1,10 +1,11 @@
 """optfn's modules import one way only: each from its own layer or the layers below.
 
 The layers follow the data flow: spec data at the bottom, then schedule math, the bundled
-config, the optimizer table and Muon, routing, file formats, building (every ``make_*``: param
-groups, the optimizer, the torch schedulers), the old scheduler path kept as an alias, the
-converters, checkpoints, the compatibility APIs (the spec-method API and the epoch-based
-builders), testing strategies, the demo and the command line. The one exception is documented:
+config, the table of kinds (optimizers with their builders) and Muon, routing, file formats,
+building (every ``make_*``: param groups, the optimizer, the torch schedulers), the old
+scheduler path kept as an alias, the converters, checkpoints, the compatibility APIs (the
+spec-method API and the epoch-based builders), testing strategies, the demo and the command
+line. The one exception is documented:
 the spec-method API's methods on spec classes (``optfn.compat.methods``) reach the builders
 through function-local imports.
 """

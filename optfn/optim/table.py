@@ -319,11 +319,21 @@ def _snake_case(name: str) -> str:
 
 
 def family_of(cls: type) -> Family:
-    """The family a spec class belongs to by its base (``"other"`` when none says)."""
+    """The family a spec class belongs to by its base (``"other"`` when none says), so that an
+    entry written back through a view (:attr:`KindTable.others`) keeps its family.
+
+    >>> from optfn import OptimConfig, ParamRules
+    >>> family_of(ParamRules), family_of(OptimConfig), family_of(int)
+    ('rules', 'config', 'other')
+    """
     if issubclass(cls, OptimizerSpecification):
         return "optimizer"
     if issubclass(cls, Schedule):
         return "schedule"
+    if issubclass(cls, (LabelRule, LayerDecay, MuonRouting, ParamRules)):
+        return "rules"
+    if issubclass(cls, (schedules.HyperSchedules, OptimConfig)):
+        return "config"
     return "other"
 
 

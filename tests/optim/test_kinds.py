@@ -127,3 +127,32 @@ def test_a_user_class_on_the_base_and_the_abstract_bases() -> None:
         x: int
 
     assert Positional(3).x == 3
+
+
+def test_entries_written_back_through_the_views_keep_their_family() -> None:
+    """Saving ``REGISTRY.others`` and writing it back (as a test fixture or a user undoing a
+    registration does) leaves the one table as it was, families included."""
+    before = {t: (k.spec, k.family) for t, k in KINDS.kinds.items()}
+    saved_others = dict(REGISTRY.others)
+    saved_optimizers = dict(OPTIMIZERS.by_tag)
+    try:
+        REGISTRY.others.clear()
+        OPTIMIZERS.by_tag.clear()
+        assert not KINDS.kinds
+        REGISTRY.others.update(saved_others)
+        OPTIMIZERS.by_tag.update(saved_optimizers)
+        after = {t: (k.spec, k.family) for t, k in KINDS.kinds.items()}
+        assert after == before
+        assert {k.family for k in KINDS.kinds.values()} == {
+            "optimizer",
+            "schedule",
+            "rules",
+            "config",
+        }
+    finally:
+        KINDS.kinds.clear()
+        for tag, (cls, _family) in before.items():
+            if tag in saved_optimizers:
+                KINDS.kinds[tag] = saved_optimizers[tag]
+            else:
+                REGISTRY.others[tag] = cls

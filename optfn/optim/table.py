@@ -479,15 +479,15 @@ class KindTable:
             obj = getattr(schedules, name)
             if isinstance(obj, type) and issubclass(obj, Schedule) and not isabstract(obj):
                 table.register(obj)
-        for other, family in (
-            (LabelRule, "rules"),
-            (LayerDecay, "rules"),
-            (MuonRouting, "rules"),
-            (ParamRules, "rules"),
-            (schedules.HyperSchedules, "config"),
-            (OptimConfig, "config"),
+        for other in (
+            LabelRule,
+            LayerDecay,
+            MuonRouting,
+            ParamRules,
+            schedules.HyperSchedules,
+            OptimConfig,
         ):
-            table.register(other, family=family)  # type: ignore[arg-type]
+            table.register(other)  # its family by family_of: "rules" or "config"
         return table
 
 
@@ -504,7 +504,16 @@ class _OthersView(MutableMapping[str, type]):
         return kind.spec
 
     def __setitem__(self, tag: str, cls: type) -> None:
-        self._table.kinds[tag] = SpecKind(cls, tag, family_of(cls))
+        if isinstance(cls, type) and issubclass(cls, OptimizerSpecification):
+            raise SpecTypeError(
+                "", "cls", f"{cls.__name__} is an optimizer spec: use register_optimizer"
+            )
+        kind = SpecKind(cls, tag, family_of(cls) if isinstance(cls, type) else "other")
+        _check_spec_kind(kind)
+        have = self._table.kinds.get(tag)
+        if isinstance(have, OptimizerKind):
+            raise SpecError("", "tag", f"{tag!r} is taken by the optimizer {have.spec.__name__}")
+        self._table.kinds[tag] = kind
 
     def __delitem__(self, tag: str) -> None:
         self[tag]
@@ -530,6 +539,14 @@ class _OptimizersView(MutableMapping[str, OptimizerKind]):
         return kind
 
     def __setitem__(self, tag: str, kind: OptimizerKind) -> None:
+        if not isinstance(kind, OptimizerKind):
+            raise SpecTypeError("", "kind", f"must be an OptimizerKind, got {brief(kind)}")
+        if kind.tag != tag:
+            raise SpecError("", "tag", f"{tag!r} is not the kind's tag {kind.tag!r}")
+        _check_kind(kind)
+        have = self._table.kinds.get(tag)
+        if have is not None and not isinstance(have, OptimizerKind):
+            raise SpecError("", "tag", f"{tag!r} is taken by {have.spec.__name__}")
         self._table.kinds[tag] = kind
 
     def __delitem__(self, tag: str) -> None:

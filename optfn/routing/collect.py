@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import lru_cache
 
 import attrs
 from torch import nn
@@ -310,7 +310,7 @@ def _class_info(
     return info
 
 
-@cache
+@lru_cache(maxsize=32)
 def _verdicts(patterns: tuple[str, ...], dotted: bool) -> _PnameVerdicts:
     """One verdict table per pattern set, shared by every call (it only ever learns names)."""
     return _PnameVerdicts(name_matcher(patterns), dotted=dotted)

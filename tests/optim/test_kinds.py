@@ -156,3 +156,23 @@ def test_entries_written_back_through_the_views_keep_their_family() -> None:
                 KINDS.kinds[tag] = saved_optimizers[tag]
             else:
                 REGISTRY.others[tag] = cls
+
+
+def test_writes_through_the_views_are_checked() -> None:
+    """The views write to the one table, so a write that would put a kind of one sort under
+    another's tag, or an unchecked entry, is refused and changes nothing."""
+    from optfn import AdamWSpec, SpecError, WarmupCosine
+
+    before = dict(KINDS.kinds)
+    with pytest.raises(SpecError, match="'adamw' is taken by the optimizer AdamWSpec"):
+        REGISTRY.others["adamw"] = WarmupCosine
+    with pytest.raises(SpecTypeError, match="AdamWSpec is an optimizer spec: use register_opt"):
+        REGISTRY.others["adamw_again"] = AdamWSpec
+    with pytest.raises(SpecTypeError, match="must be an attrs class"):
+        REGISTRY.others["free"] = dict
+    with pytest.raises(SpecTypeError, match="must be an OptimizerKind"):
+        OPTIMIZERS.by_tag["warmup_cosine"] = WarmupCosine  # type: ignore[assignment]
+    adamw = OPTIMIZERS.by_tag["adamw"]
+    with pytest.raises(SpecError, match="'adam' is not the kind's tag 'adamw'"):
+        OPTIMIZERS.by_tag["adam"] = adamw
+    assert KINDS.kinds == before

@@ -656,3 +656,35 @@ def test_plan_owners_split_banks_per_matrix_by_cost() -> None:
     flat = assign_owners([(r, c) for n, r, c in banks for _ in range(n)], 3)
     assert [o for bank in owners for o in bank] == flat
     assert plan_owners(banks, 1) == [(0,) * 4, (0,) * 2, (0,) * 3]
+
+
+def test_adam_state_only_for_parameters_with_a_gradient() -> None:
+    """As torch's Adam: an Adam parameter that never gets a gradient holds only its step
+    counters (no moments, no gradient-sum buffer); one whose only gradient comes on a skipped
+    call still takes its Adam step on the next call, from the kept sum."""
+    from optfn import LabelRule, NorMuonSpec, ParamRules, make_optimizer
+
+    model = torch.nn.Module()
+    model.bank = torch.nn.Parameter(torch.randn(2, 8, 4))
+    model.used = torch.nn.Parameter(torch.ones(5))
+    model.idle = torch.nn.Parameter(torch.ones(7))
+    model.late = torch.nn.Parameter(torch.ones(3))
+    rules = ParamRules.uniform(
+        labels=[
+            LabelRule(label="bank", names=["bank"], route="normuon"),
+            LabelRule(label="rest", route="adam"),
+        ]
+    )
+    opt = make_optimizer(model, NorMuonSpec(adam_every=2), rules)
+    for call in range(4):
+        model.bank.grad = torch.randn(2, 8, 4)
+        model.used.grad = torch.full((5,), 0.5)
+        model.late.grad = torch.full((3,), 0.25) if call == 0 else None
+        opt.step()
+    assert set(opt.state[model.idle]) == {"step", "calls"}
+    assert model.idle not in opt._grad_sums
+    assert torch.equal(model.idle, torch.ones(7))
+    assert {"exp_avg", "exp_avg_sq"} <= set(opt.state[model.used])
+    # late: its one gradient (call 0, skipped) was applied at call 1, the first Adam step
+    assert int(opt.state[model.late]["step"]) == 1
+    assert not torch.equal(model.late, torch.ones(3))

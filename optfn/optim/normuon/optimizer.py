@@ -392,8 +392,8 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         A ``"normuon"`` parameter with a gradient: ``momentum_buffer`` (shaped like the
         parameter) and ``second_momentum_buffer``, float32 zeros (train_gpt.py 545-583). An
         ``"adam"`` parameter: ``step`` (a float32 0-D CPU tensor, as torch's Adam keeps it;
-        an int from an older pickle becomes one), ``calls`` (0), ``exp_avg``, ``exp_avg_sq``
-        (float32 zeros).
+        an int from an older pickle becomes one) and ``calls`` (0), and once it has a gradient
+        ``exp_avg``, ``exp_avg_sq`` (float32 zeros).
 
         The name is torch's contract: under ``torch.compile`` dynamo runs a method called
         ``_init_group`` eagerly instead of tracing it, so the step that creates the state and
@@ -413,6 +413,11 @@ class NorMuonWithAdam(torch.optim.Optimizer):
                         state["calls"] = 0
                     elif not isinstance(state["step"], Tensor):  # an int: an older pickle
                         state["step"] = _step_tensor(state["step"])
+                    # the moments and the gradient-sum buffer only for a parameter that has
+                    # (or holds) a gradient, as torch's Adam: one that never gets one costs
+                    # nothing beyond its step counters
+                    if p.grad is None and "grad_sum" not in state:
+                        continue
                     if "exp_avg" not in state:
                         state["exp_avg"] = torch.zeros_like(p, dtype=torch.float32)
                         state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
@@ -527,7 +532,9 @@ class NorMuonWithAdam(torch.optim.Optimizer):
         elif isinstance(lr, Tensor):  # 897-902, the same float64 products, then float32
             k = len(factors)
             muls = torch.tensor(
-                [shape_mult * factors[i % k] for i in range(n)], dtype=torch.float64
+                [shape_mult * factors[i % k] for i in range(n)],
+                dtype=torch.float64,
+                device=lr.device,
             )
             lr_eff = (muls * lr).to(device=p.device, dtype=torch.float32).view(n, 1, 1)
         else:  # 897-902: per-matrix factor (repeated over the bank)

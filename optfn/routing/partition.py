@@ -26,7 +26,7 @@ from typing import NamedTuple
 import attrs
 from torch import nn
 
-from optfn.errors import SpecTypeError
+from optfn.errors import SpecError, SpecTypeError
 from optfn.optim.table import kind_of
 from optfn.routing.collect import DecayWhy, collect_rows
 from optfn.routing.decisions import (
@@ -191,14 +191,15 @@ def partition_params(
     check_prefixes(rules, rows)
     if label_rules:
         winners = rows.winners
-        owners = rows.owners if with_owners else None
-        if (
-            owners is None
-            and any(r.types for r in label_rules)
-            and not set(range(len(label_rules))) <= set(winners)
-        ):  # a rule wins nothing: its message may need the modules
-            owners = collect_rows(models, rules, with_owners=True).owners
-        check_winners(label_rules, winners, rows.names, rows.params, owners)
+        if with_owners or not any(r.types for r in label_rules):
+            check_winners(label_rules, winners, rows.names, rows.params, rows.owners or None)
+        else:
+            try:
+                check_winners(label_rules, winners, rows.names, rows.params, None)
+            except SpecError:  # a rule wins nothing: word it with the modules, walked again
+                owners = collect_rows(models, rules, with_owners=True).owners
+                check_winners(label_rules, winners, rows.names, rows.params, owners)
+                raise
     else:
         winners = [-1] * len(rows.names)
     left_out: tuple[str, ...] = ()
